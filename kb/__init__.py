@@ -1,0 +1,1 @@
+"""kb: the Django project package — settings, root URLs, layout, accounts, health."""

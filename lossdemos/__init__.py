@@ -1,0 +1,1 @@
+"""Loss demos: the loss engine, input parsing, concept pages and their API."""

@@ -1,0 +1,1 @@
+"""The link library: links, tags, snapshots and their capture."""
