@@ -1,0 +1,15 @@
+from django.contrib import admin
+
+from kb.models import ApiToken, WorkerHeartbeat
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("user", "created", "last_used")
+    readonly_fields = ("key", "created", "last_used")
+    search_fields = ("user__username",)
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ("last_seen",)

@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class KbConfig(AppConfig):
+    name = "kb"
+    verbose_name = _("Site")
+
+    def ready(self) -> None:
+        from django_tasks.signals import task_finished, task_started
+
+        from kb.models import WorkerHeartbeat
+
+        # The health check reports when the worker last did something; any backend sends these signals.
+        def beat(sender, **kwargs):
+            WorkerHeartbeat.beat()
+
+        task_started.connect(beat, dispatch_uid="kb-worker-heartbeat-started", weak=False)
+        task_finished.connect(beat, dispatch_uid="kb-worker-heartbeat-finished", weak=False)

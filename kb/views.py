@@ -1,0 +1,68 @@
+"""Site-wide pages: home, first-account setup, search, health check."""
+
+from django.contrib.auth import get_user_model, login
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from kb.forms import FirstAccountForm
+from kb.models import WorkerHeartbeat
+
+
+def home(request):
+    from snapshots.queries import home_sections
+
+    return render(request, "kb/home.html", home_sections(request.user))
+
+
+@never_cache
+def setup(request):
+    """Offered only while no account exists: makes the first one, an administrator, and signs it in."""
+    if get_user_model().objects.exists():
+        return redirect("home")
+    form = FirstAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save(commit=False)
+        user.is_staff = True
+        user.is_superuser = True
+        user.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("home")
+    return render(request, "kb/setup.html", {"form": form})
+
+
+def search(request):
+    """The header's search box: one place to search the library (and, later, other sources)."""
+    query = request.GET.get("q", "").strip()
+    target = reverse("snapshots:library")
+    return redirect(f"{target}?q={query}" if query else target)
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    """200 with the database state and when the worker last ran; 503 if the database is down."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        last_seen = WorkerHeartbeat.last()
+    except Exception as exc:
+        return JsonResponse(
+            {"status": "error", "database": {"ok": False, "error": str(exc)}}, status=503
+        )
+    worker = {
+        "last_seen": last_seen.isoformat() if last_seen else None,
+        "seconds_ago": round((timezone.now() - last_seen).total_seconds()) if last_seen else None,
+    }
+    return JsonResponse(
+        {
+            "status": "ok",
+            "database": {"ok": True, "vendor": connection.vendor},
+            "worker": worker,
+        }
+    )

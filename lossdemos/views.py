@@ -1,0 +1,7 @@
+"""Loss demo pages."""
+
+from django.shortcuts import render
+
+
+def index(request):
+    return render(request, "lossdemos/index.html", {})

@@ -1,0 +1,157 @@
+"""Links, their snapshots (a dated capture history) and the content-addressed blobs they are stored in."""
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from taggit.managers import TaggableManager
+
+
+class Link(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="links",
+        verbose_name=_("owner"),
+    )
+    url = models.URLField(_("URL"), max_length=2048)
+    normalized_url = models.CharField(
+        _("normalized URL"),
+        max_length=2048,
+        help_text=_(
+            "The URL without tracking parameters, fragment or default port; unique per owner."
+        ),
+    )
+    domain = models.CharField(_("domain"), max_length=255, blank=True, db_index=True)
+    title = models.CharField(_("title"), max_length=500, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    notes = models.TextField(_("notes"), blank=True, help_text=_("Markdown."))
+    tags = TaggableManager(_("tags"), blank=True)
+    private = models.BooleanField(
+        _("private"), default=True, help_text=_("Only you can see a private link.")
+    )
+    unread = models.BooleanField(_("unread"), default=True)
+    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+    latest_snapshot = models.ForeignKey(
+        "Snapshot",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("latest snapshot"),
+        help_text=_("Kept so that list pages show the capture state without another query."),
+    )
+
+    class Meta:
+        verbose_name = _("link")
+        verbose_name_plural = _("links")
+        ordering = ["-created", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "normalized_url"], name="link_unique_normalized_url_per_owner"
+            )
+        ]
+        indexes = [models.Index(fields=["owner", "-created"], name="link_owner_created")]
+
+    def __str__(self) -> str:
+        return self.title or self.url
+
+    def save(self, *args, **kwargs):
+        if not self.domain:
+            self.domain = (urlsplit(self.url).hostname or "").removeprefix("www.")
+        super().save(*args, **kwargs)
+
+    @property
+    def display_title(self) -> str:
+        """What a list shows: the user's title, else the captured one, else the URL."""
+        if self.title:
+            return self.title
+        if self.latest_snapshot_id and self.latest_snapshot and self.latest_snapshot.title:
+            return self.latest_snapshot.title
+        return self.url
+
+
+class Blob(models.Model):
+    """Bytes stored once under their SHA-256, shared by every snapshot that uses them."""
+
+    sha256 = models.CharField(_("SHA-256"), max_length=64, primary_key=True)
+    size = models.BigIntegerField(_("size"))
+    content_type = models.CharField(_("content type"), max_length=255, blank=True)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("stored blob")
+        verbose_name_plural = _("stored blobs")
+
+    def __str__(self) -> str:
+        return self.sha256
+
+
+class Snapshot(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("queued")
+        RUNNING = "running", _("capturing")
+        SUCCEEDED = "succeeded", _("captured")
+        FAILED = "failed", _("failed")
+
+    link = models.ForeignKey(
+        Link, on_delete=models.CASCADE, related_name="snapshots", verbose_name=_("link")
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    requested = models.DateTimeField(_("requested"), default=timezone.now)
+    started = models.DateTimeField(_("started"), null=True, blank=True)
+    finished = models.DateTimeField(_("finished"), null=True, blank=True)
+    task_id = models.CharField(_("task id"), max_length=64, blank=True)
+
+    final_url = models.URLField(_("final URL"), max_length=2048, blank=True)
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    content_type = models.CharField(_("content type"), max_length=255, blank=True)
+    encoding = models.CharField(_("detected encoding"), max_length=64, blank=True)
+
+    title = models.CharField(_("title"), max_length=1000, blank=True)
+    description = models.TextField(_("description"), blank=True)
+    author = models.CharField(_("author"), max_length=500, blank=True)
+    site_name = models.CharField(_("site name"), max_length=500, blank=True)
+    language = models.CharField(_("language"), max_length=35, blank=True)
+    published = models.DateField(_("published"), null=True, blank=True)
+    published_is_guess = models.BooleanField(_("published date is a guess"), default=False)
+    image_url = models.URLField(_("lead image"), max_length=2048, blank=True)
+    text = models.TextField(_("main text"), blank=True)
+    reader_html = models.TextField(_("reader HTML"), blank=True)
+
+    archive = models.ForeignKey(
+        Blob,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="archived_by",
+        verbose_name=_("stored archive"),
+        help_text=_("The page skeleton (HTML) or the document itself (PDF, image, text)."),
+    )
+    blobs = models.ManyToManyField(
+        Blob, blank=True, related_name="snapshots", verbose_name=_("stored blobs")
+    )
+    size = models.BigIntegerField(_("size of the single file"), default=0)
+    stored_bytes = models.BigIntegerField(_("new bytes stored"), default=0)
+    assets_inlined = models.PositiveIntegerField(_("assets inlined"), default=0)
+    assets_failed = models.PositiveIntegerField(_("assets that failed"), default=0)
+
+    class Meta:
+        verbose_name = _("snapshot")
+        verbose_name_plural = _("snapshots")
+        ordering = ["-requested", "-id"]
+        indexes = [models.Index(fields=["link", "-requested"], name="snapshot_link_requested")]
+
+    def __str__(self) -> str:
+        return f"{self.link} @ {self.requested:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

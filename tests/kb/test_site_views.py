@@ -1,0 +1,109 @@
+"""The site's own pages: first-account setup, sign-in, health check, API token command."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+pytestmark = pytest.mark.django_db
+
+
+def test_fresh_install_sends_every_page_to_first_account_setup(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == "/setup/"
+
+
+def test_first_account_is_created_as_administrator_and_signed_in(client):
+    response = client.post(
+        "/setup/",
+        {"username": "ada", "password1": "a long passphrase 7", "password2": "a long passphrase 7"},
+    )
+    assert response.status_code == 302
+    ada = get_user_model().objects.get(username="ada")
+    assert ada.is_superuser
+    assert ada.is_staff
+    home = client.get("/")
+    assert home.status_code == 200
+    assert "ada" in home.content.decode()
+
+
+def test_setup_is_closed_once_an_account_exists(client, user):
+    response = client.get("/setup/")
+    assert response.status_code == 302
+    response = client.post(
+        "/setup/",
+        {
+            "username": "mallory",
+            "password1": "a long passphrase 7",
+            "password2": "a long passphrase 7",
+        },
+    )
+    assert not get_user_model().objects.filter(username="mallory").exists()
+
+
+def test_setup_form_explains_mismatched_passwords(client):
+    response = client.post(
+        "/setup/", {"username": "ada", "password1": "a long passphrase 7", "password2": "other 8"}
+    )
+    assert response.status_code == 200
+    assert "didn" in response.content.decode()  # Django's "The two password fields didn’t match."
+    assert not get_user_model().objects.exists()
+
+
+def test_home_page_shows_empty_states_for_a_new_user(client, user):
+    client.force_login(user)
+    page = client.get("/").content.decode()
+    assert "No links yet." in page
+    assert "Add your first link" in page
+    assert "Open the loss demos" in page
+
+
+def test_healthz_reports_database_and_worker(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] is True
+    assert body["worker"]["last_seen"] is None
+
+
+def test_healthz_reports_when_the_worker_last_ran(client):
+    from kb.tasks import ping
+
+    ping.enqueue()  # the test settings run tasks immediately, as a worker would
+    body = client.get("/healthz").json()
+    assert body["worker"]["last_seen"] is not None
+    assert body["worker"]["seconds_ago"] <= 5
+
+
+def test_api_token_command_prints_the_same_token_as_its_last_line(user):
+    out = StringIO()
+    call_command("api_token", "ada", stdout=out)
+    first = out.getvalue().strip().splitlines()[-1]
+    out = StringIO()
+    call_command("api_token", "ada", stdout=out)
+    assert out.getvalue().strip().splitlines()[-1] == first
+    assert len(first) >= 32
+
+
+def test_api_token_command_names_an_unknown_user():
+    with pytest.raises(CommandError, match="No user named 'nobody'"):
+        call_command("api_token", "nobody")
+
+
+def test_language_follows_the_browser(client, user):
+    client.force_login(user)
+    page = client.get("/", headers={"accept-language": "zh-CN,zh;q=0.9"}).content.decode()
+    assert 'lang="zh-hans"' in page
+    assert "资料库" in page
+
+
+def test_security_headers_on_site_pages(client, user):
+    client.force_login(user)
+    response = client.get("/")
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
