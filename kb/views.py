@@ -1,7 +1,7 @@
 """Site-wide pages: home, first-account setup, search, health check."""
 
 from django.contrib.auth import get_user_model, login
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -51,7 +51,7 @@ def healthz(request):
             cursor.execute("SELECT 1")
             cursor.fetchone()
         last_seen = WorkerHeartbeat.last()
-    except Exception as exc:
+    except DatabaseError as exc:
         return JsonResponse(
             {"status": "error", "database": {"ok": False, "error": str(exc)}}, status=503
         )
