@@ -213,3 +213,26 @@ LOGGING = {
         "rq_scheduler": {"level": "WARNING"},
     },
 }
+
+# Loss demos: which library tags belong to each concept page (the page lists the reader's links with
+# any of them). Override with KB_CONCEPT_TAGS as a JSON object, e.g. {"kl": ["kl-divergence"]}.
+KB_CONCEPT_TAGS: dict[str, list[str]] = {
+    "softmax": ["softmax"],
+    "entropy": ["entropy", "熵"],
+    "nll": ["nll", "negative-log-likelihood", "最大似然"],
+    "cross-entropy": ["cross-entropy", "交叉熵"],
+    "kl": ["kl-divergence", "KL散度"],
+    "perplexity": ["perplexity", "困惑度"],
+}
+if os.environ.get("KB_CONCEPT_TAGS"):
+    import json
+
+    try:
+        KB_CONCEPT_TAGS = {
+            str(concept): [str(tag) for tag in tags]
+            for concept, tags in json.loads(os.environ["KB_CONCEPT_TAGS"]).items()
+        }
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise RuntimeError(
+            'KB_CONCEPT_TAGS must be a JSON object of lists, e.g. {"kl": ["kl-divergence"]}'
+        ) from exc

@@ -29,3 +29,17 @@ def home_sections(user) -> dict:
         "recent_links": list(links.select_related("latest_snapshot")[:10]),
         "tag_cloud": list(tag_counts(links)[:40]),
     }
+
+
+def links_for_concept(user, tags: list[str]) -> QuerySet[Link]:
+    """The links this user may see that carry any of these tags (a loss-demo page's reading list).
+
+    Tag names match case-insensitively, so "KL-Divergence" and "kl-divergence" are one concept.
+    """
+    if not tags:
+        return Link.objects.none()
+    matches = Q()
+    for tag in tags:
+        matches |= Q(tags__name__iexact=tag)
+    ids = visible_links(user).filter(matches).values("id")
+    return Link.objects.filter(id__in=ids).select_related("latest_snapshot")
