@@ -236,3 +236,6 @@ if os.environ.get("KB_CONCEPT_TAGS"):
         raise RuntimeError(
             'KB_CONCEPT_TAGS must be a JSON object of lists, e.g. {"kl": ["kl-divergence"]}'
         ) from exc
+
+# Library tags: "Python" and "python" are one tag (the first spelling is kept); see snapshots.services.links.
+TAGGIT_CASE_INSENSITIVE = True

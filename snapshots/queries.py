@@ -1,6 +1,12 @@
 """Read-side functions: every page that lists links filters them the same way."""
 
-from django.db.models import Count, Q, QuerySet
+import re
+from dataclasses import dataclass, field, replace
+
+from django.db.models import Count, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Lower, NullIf
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 from taggit.models import Tag
 
 from snapshots.models import Link
@@ -43,3 +49,199 @@ def links_for_concept(user, tags: list[str]) -> QuerySet[Link]:
         matches |= Q(tags__name__iexact=tag)
     ids = visible_links(user).filter(matches).values("id")
     return Link.objects.filter(id__in=ids).select_related("latest_snapshot")
+
+
+# ---------------------------------------------------------------------------------------------
+# The library page, the API list and the bench all read links through library_links().
+
+LIBRARY_STATES = ("pending", "running", "succeeded", "failed", "none")
+LIBRARY_VISIBILITIES = ("private", "public")
+LIBRARY_SORTS = ("-created", "created", "title", "-title", "domain")
+
+
+@dataclass
+class LibraryFilters:
+    """What a person narrowed the library to. Unknown values are ignored by `cleaned()`."""
+
+    q: str = ""
+    tags: list[str] = field(default_factory=list)
+    domain: str = ""
+    state: str = ""  # pending | running | succeeded | failed | none (never captured)
+    visibility: str = ""  # private | public
+    unread: bool | None = None
+    sort: str = "-created"  # -created | created | title | -title | domain
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, params) -> "LibraryFilters":
+        """From a request's GET QueryDict (or a plain dict); bad values fall back to defaults.
+
+        `tag` may repeat (`?tag=a&tag=b`); `tags` may hold a comma list as typed in a form.
+        """
+        from snapshots.services.links import LinkError, parse_tags
+
+        getlist = getattr(params, "getlist", None)
+        raw_tags = getlist("tag") if getlist else params.get("tag", [])
+        if isinstance(raw_tags, str):
+            raw_tags = [raw_tags]
+        raw_tags = list(raw_tags) + ([params.get("tags")] if params.get("tags") else [])
+        try:
+            tags = parse_tags(raw_tags)
+        except LinkError:
+            tags = []
+        unread = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+        try:
+            page = max(1, int(params.get("page") or 1))
+        except (TypeError, ValueError):
+            page = 1
+        return cls(
+            q=str(params.get("q") or "")[:500],
+            tags=tags,
+            domain=str(params.get("domain") or "")[:255],
+            state=str(params.get("state") or ""),
+            visibility=str(params.get("visibility") or ""),
+            unread=unread.get(str(params.get("unread") or "").lower()),
+            sort=str(params.get("sort") or "-created"),
+            page=page,
+        ).cleaned()
+
+    def cleaned(self) -> "LibraryFilters":
+        return replace(
+            self,
+            q=self.q.strip(),
+            domain=self.domain.strip().lower().removeprefix("www."),
+            state=self.state if self.state in LIBRARY_STATES else "",
+            visibility=self.visibility if self.visibility in LIBRARY_VISIBILITIES else "",
+            sort=self.sort if self.sort in LIBRARY_SORTS else "-created",
+            page=max(1, self.page),
+        )
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(
+            self.q
+            or self.tags
+            or self.domain
+            or self.state
+            or self.visibility
+            or self.unread is not None
+        )
+
+
+def _tagged_link_ids(names: list[str]) -> QuerySet:
+    """Ids of links carrying any of these tags (names compared case-insensitively)."""
+    from taggit.models import TaggedItem
+
+    from snapshots.services.links import link_content_type
+
+    matches = Q()
+    for name in names:
+        matches |= Q(name__iexact=name)
+    return TaggedItem.objects.filter(
+        content_type=link_content_type(), tag__in=Tag.objects.filter(matches)
+    ).values("object_id")
+
+
+def _sort_key(sort: str) -> list:
+    if sort in ("title", "-title"):
+        # What the list shows as the title: the user's, else the captured one, else the URL.
+        shown = Lower(
+            Coalesce(NullIf("title", Value("")), NullIf("latest_snapshot__title", Value("")), "url")
+        )
+        return [shown.desc() if sort == "-title" else shown.asc(), "-id"]
+    if sort == "created":
+        return ["created", "id"]
+    if sort == "domain":
+        return ["domain", "-created", "-id"]
+    return ["-created", "-id"]
+
+
+def library_links(user, filters: LibraryFilters | None = None) -> QuerySet[Link]:
+    """The links this user may see, narrowed by the filters (all combine), searched and sorted.
+
+    Several tags: a link must carry ALL of them. The queryset joins the latest snapshot and the owner
+    and prefetches tags, so a page of it costs the same number of queries for 5 links or 50.
+    """
+    from snapshots import search
+
+    filters = (filters or LibraryFilters()).cleaned()
+    links = visible_links(user)
+    for name in filters.tags:
+        links = links.filter(pk__in=_tagged_link_ids([name]))
+    if filters.domain:
+        links = links.filter(domain=filters.domain)
+    if filters.state == "none":
+        links = links.filter(latest_snapshot__isnull=True)
+    elif filters.state:
+        links = links.filter(latest_snapshot__status=filters.state)
+    if filters.visibility:
+        links = links.filter(private=filters.visibility == "private")
+    if filters.unread is not None:
+        links = links.filter(unread=filters.unread)
+    if filters.q:
+        links = search.filter_links(links, filters.q)
+    return (
+        links.select_related("latest_snapshot", "owner")
+        .defer("latest_snapshot__text", "latest_snapshot__reader_html")
+        .prefetch_related("tags")
+        .order_by(*_sort_key(filters.sort))
+    )
+
+
+EXCERPT_BEFORE = 60
+EXCERPT_LENGTH = 220
+# Where an excerpt is taken from, in this order: the first field containing a term wins.
+EXCERPT_FIELDS = ("notes", "description", "text", "snapshot_description", "title", "snapshot_title")
+
+
+def _excerpt(value: str, pattern: re.Pattern[str]) -> str | None:
+    value = " ".join(value.split())
+    match = pattern.search(value)
+    if match is None:
+        return None
+    start = max(0, match.start() - EXCERPT_BEFORE)
+    if start > 0:
+        # Start at a word boundary when the text has spaces nearby (Chinese text may not).
+        space = value.find(" ", start, match.start())
+        if space != -1:
+            start = space + 1
+    end = min(len(value), start + EXCERPT_LENGTH)
+    if end < len(value):
+        space = value.rfind(" ", max(match.end(), end - 30), end)
+        if space != -1:
+            end = space
+    window = value[start:end]
+    pieces = []
+    position = 0
+    for found in pattern.finditer(window):
+        pieces.append(escape(window[position : found.start()]))
+        pieces.append(f"<mark>{escape(found.group(0))}</mark>")
+        position = found.end()
+    pieces.append(escape(window[position:]))
+    prefix = "…" if start > 0 else ""
+    suffix = "…" if end < len(value) else ""
+    return prefix + "".join(pieces) + suffix
+
+
+def link_excerpts(links, q: str) -> dict[int, str]:
+    """For each link, a short HTML-safe excerpt around the first match with <mark>…</mark>.
+
+    Everything but the marks is escaped. Taken from notes, description, the snapshot's main text,
+    then titles (EXCERPT_FIELDS); one query for the whole page. Links without a match are absent.
+    """
+    from snapshots import search
+
+    terms = search.search_terms(q)
+    pattern = search.term_pattern(terms)
+    ids = [link.pk if isinstance(link, Link) else int(link) for link in links]
+    if pattern is None or not ids:
+        return {}
+    excerpts: dict[int, str] = {}
+    for link_id, document in search.stored_documents(ids).items():
+        fields = search.split_document(document)
+        for name in EXCERPT_FIELDS:
+            found = _excerpt(fields.get(name, ""), pattern)
+            if found is not None:
+                excerpts[link_id] = mark_safe(found)  # noqa: S308 — every other piece is escaped
+                break
+    return excerpts

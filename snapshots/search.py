@@ -1,0 +1,301 @@
+"""Full-text search over the library: one search document per link, kept in its own index table.
+
+The document is the link's title, URL, description, notes, tags and its latest *succeeded*
+snapshot's title, description and main text, joined by a separator.
+
+The contract, identical on both databases: the query is split on whitespace and every term must
+appear somewhere in the document as a case-insensitive substring. Substring semantics are what make
+a Chinese word ("交叉熵") findable inside Chinese text written without spaces.
+
+- SQLite: an FTS5 virtual table with the trigram tokenizer (SQLite ≥ 3.34). Terms of three or more
+  characters use MATCH with a quoted phrase (a substring match on trigrams). Terms of one or two
+  characters, common in Chinese ("熵"), have no trigram: they fall back to LIKE over the same stored
+  document, which scans the table. SQLite's LIKE folds case for ASCII letters only, so a one- or
+  two-letter non-ASCII term is case-sensitive on SQLite (Chinese has no case).
+- PostgreSQL: a plain table with a GIN index using pg_trgm's gin_trgm_ops, queried with ILIKE,
+  which the index serves for terms of three or more characters.
+
+The table is created by migration 0002 (vendor-aware) and is not a Django model: the rows are
+written only by the functions here, which the link services and the capture task call.
+"""
+
+# SQL here is built only from the constant table/column names; every value is a parameter.
+# ruff: noqa: S608, S611
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+from django.db import connection
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
+
+TABLE = "snapshots_link_search"
+# Fields are joined by the ASCII record separator: no query term contains it, so no term matches
+# across two fields, and the excerpt code can split the document back into its fields.
+SEPARATOR = "\x1e"
+FIELDS = (
+    "title",
+    "url",
+    "description",
+    "notes",
+    "tags",
+    "snapshot_title",
+    "snapshot_description",
+    "text",
+)
+MAX_TEXT_CHARACTERS = 300_000
+MAX_TERMS = 12
+TRIGRAM = 3
+_BATCH = 500
+
+
+def _vendor() -> str:
+    return connection.vendor
+
+
+def search_terms(q: str) -> list[str]:
+    """The whitespace-separated terms of a query, unique, at most MAX_TERMS."""
+    terms: list[str] = []
+    for term in (q or "").split():
+        term = term.replace(SEPARATOR, "")
+        if term and term.casefold() not in {t.casefold() for t in terms}:
+            terms.append(term)
+    return terms[:MAX_TERMS]
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _fts_phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def matching_ids_sql(q: str) -> tuple[str, list[str]] | None:
+    """SQL selecting the ids of links whose document contains every term, or None for no terms."""
+    terms = search_terms(q)
+    if not terms:
+        return None
+    conditions: list[str] = []
+    params: list[str] = []
+    if _vendor() == "sqlite":
+        long_terms = [t for t in terms if len(t) >= TRIGRAM]
+        if long_terms:
+            conditions.append(f"{TABLE} MATCH %s")
+            params.append(" AND ".join(_fts_phrase(t) for t in long_terms))
+        for term in terms:
+            if len(term) < TRIGRAM:
+                conditions.append("document LIKE %s ESCAPE '\\'")
+                params.append(_like_pattern(term))
+        return f"SELECT rowid FROM {TABLE} WHERE {' AND '.join(conditions)}", params
+    for term in terms:
+        conditions.append("document ILIKE %s")
+        params.append(_like_pattern(term))
+    return f"SELECT link_id FROM {TABLE} WHERE {' AND '.join(conditions)}", params
+
+
+def filter_links(links: QuerySet, q: str) -> QuerySet:
+    """Narrow a Link queryset to those matching the query (unchanged for an empty query)."""
+    found = matching_ids_sql(q)
+    if found is None:
+        return links
+    sql, params = found
+    return links.filter(pk__in=RawSQL(sql, params))
+
+
+# ---------------------------------------------------------------------------------------------
+# Documents
+
+
+def _documents_for(ids: Sequence[int]) -> dict[int, str]:
+    """Build the search documents of these links in four queries, whatever their number."""
+    from taggit.models import TaggedItem
+
+    from snapshots.models import Link, Snapshot
+    from snapshots.services.links import link_content_type
+
+    if not ids:
+        return {}
+    latest_succeeded = (
+        Snapshot.objects.filter(link=OuterRef("pk"), status=Snapshot.Status.SUCCEEDED)
+        .order_by("-finished", "-requested", "-id")
+        .values("id")[:1]
+    )
+    rows = list(
+        Link.objects.filter(pk__in=ids)
+        .annotate(best_snapshot=Subquery(latest_succeeded))
+        .values_list("id", "title", "url", "description", "notes", "best_snapshot")
+    )
+    tag_names: dict[int, list[str]] = {}
+    for object_id, name in (
+        TaggedItem.objects.filter(content_type=link_content_type(), object_id__in=ids)
+        .order_by("tag__name")
+        .values_list("object_id", "tag__name")
+    ):
+        tag_names.setdefault(object_id, []).append(name)
+    snapshot_ids = [row[5] for row in rows if row[5]]
+    snapshots = {
+        sid: (title, description, text)
+        for sid, title, description, text in Snapshot.objects.filter(
+            pk__in=snapshot_ids
+        ).values_list("id", "title", "description", "text")
+    }
+    documents = {}
+    for link_id, title, url, description, notes, snapshot_id in rows:
+        s_title, s_description, text = snapshots.get(snapshot_id, ("", "", ""))
+        documents[link_id] = compose_document(
+            title=title,
+            url=url,
+            description=description,
+            notes=notes,
+            tags=tag_names.get(link_id, ()),
+            snapshot_title=s_title,
+            snapshot_description=s_description,
+            text=text,
+        )
+    return documents
+
+
+def compose_document(
+    *,
+    title: str = "",
+    url: str = "",
+    description: str = "",
+    notes: str = "",
+    tags: Iterable[str] = (),
+    snapshot_title: str = "",
+    snapshot_description: str = "",
+    text: str = "",
+) -> str:
+    values = (
+        title,
+        url,
+        description,
+        notes,
+        " ".join(tags),
+        snapshot_title,
+        snapshot_description,
+        (text or "")[:MAX_TEXT_CHARACTERS],
+    )
+    return SEPARATOR.join((value or "").replace(SEPARATOR, " ") for value in values)
+
+
+def split_document(document: str) -> dict[str, str]:
+    values = document.split(SEPARATOR)
+    values += [""] * (len(FIELDS) - len(values))
+    return dict(zip(FIELDS, values, strict=False))
+
+
+def _chunks(ids: Sequence[int], size: int = _BATCH):
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def _key_column() -> str:
+    return "rowid" if _vendor() == "sqlite" else "link_id"
+
+
+def remove_links(ids: Iterable[int]) -> None:
+    ids = [int(i) for i in ids]
+    with connection.cursor() as cursor:
+        for chunk in _chunks(ids):
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f"DELETE FROM {TABLE} WHERE {_key_column()} IN ({marks})", chunk)
+
+
+def write_documents(documents: dict[int, str]) -> None:
+    """Replace the index rows of these links (delete, then insert in batches)."""
+    if not documents:
+        return
+    remove_links(documents)
+    rows = list(documents.items())
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _BATCH):
+            cursor.executemany(
+                f"INSERT INTO {TABLE} ({_key_column()}, document) VALUES (%s, %s)",
+                rows[start : start + _BATCH],
+            )
+
+
+def reindex_links(ids: Iterable[int]) -> int:
+    """Rebuild the documents of these links; ids of deleted links lose their entry."""
+    ids = sorted({int(i) for i in ids})
+    total = 0
+    for chunk in _chunks(ids):
+        documents = _documents_for(chunk)
+        remove_links([i for i in chunk if i not in documents])
+        write_documents(documents)
+        total += len(documents)
+    return total
+
+
+def reindex_link(link_id: int) -> None:
+    """Rebuild one link's search entry: after it is saved, retagged, or a capture succeeded."""
+    reindex_links([link_id])
+
+
+def reindex_all(*, batch_size: int = 2000, progress: Callable[[int], None] | None = None) -> int:
+    """Rebuild the whole index (e.g. after a bulk load); returns how many links are indexed."""
+    from snapshots.models import Link
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {TABLE}")
+    ids = list(Link.objects.order_by("pk").values_list("pk", flat=True))
+    total = 0
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        documents = {}
+        for piece in _chunks(chunk):
+            documents.update(_documents_for(piece))
+        with connection.cursor() as cursor:
+            rows = list(documents.items())
+            cursor.executemany(
+                f"INSERT INTO {TABLE} ({_key_column()}, document) VALUES (%s, %s)", rows
+            )
+        total += len(documents)
+        if progress is not None:
+            progress(len(chunk))
+    if _vendor() == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')")
+    return total
+
+
+def stored_documents(ids: Iterable[int]) -> dict[int, str]:
+    """The indexed documents of these links, for excerpts (one query per 500 ids)."""
+    ids = [int(i) for i in ids]
+    found: dict[int, str] = {}
+    with connection.cursor() as cursor:
+        for chunk in _chunks(ids):
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"SELECT {_key_column()}, document FROM {TABLE} WHERE {_key_column()} IN ({marks})",
+                chunk,
+            )
+            found.update({int(key): document for key, document in cursor.fetchall()})
+    return found
+
+
+def term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
+    """A case-insensitive pattern finding any of the terms, longest first."""
+    if not terms:
+        return None
+    ordered = sorted(terms, key=len, reverse=True)
+    return re.compile("|".join(re.escape(t) for t in ordered), re.IGNORECASE)
+
+
+__all__ = [
+    "compose_document",
+    "filter_links",
+    "matching_ids_sql",
+    "reindex_all",
+    "reindex_link",
+    "reindex_links",
+    "remove_links",
+    "search_terms",
+    "split_document",
+    "stored_documents",
+]

@@ -1,0 +1,145 @@
+"""Exporting links: a Netscape bookmark file, and a zip of it with each link's archived page.
+
+The bookmark file is the one every browser, linkding, Pocket and Karakeep imports: TAGS, ADD_DATE,
+LAST_MODIFIED, PRIVATE, TOREAD, and the notes as the <DD> after each link. importer.py reads it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import zipfile
+from collections.abc import Iterable, Iterator
+from html import escape
+from typing import BinaryIO
+
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.text import slugify
+
+from snapshots.models import Link, Snapshot
+
+logger = logging.getLogger(__name__)
+
+HEADER = """<!DOCTYPE NETSCAPE-Bookmark-file-1>
+<!-- This is an automatically generated file.
+     It will be read and overwritten.
+     DO NOT EDIT! -->
+<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=UTF-8">
+<TITLE>Bookmarks</TITLE>
+<H1>Bookmarks</H1>
+<DL><p>
+"""
+FOOTER = "</DL><p>\n"
+_CHUNK = 500
+
+
+def _in_chunks(links) -> Iterator[list[Link]]:
+    """Links with their tags and latest snapshot, a chunk at a time (memory stays flat)."""
+    if isinstance(links, QuerySet):
+        ids = list(links.order_by().values_list("pk", flat=True).distinct())
+        for start in range(0, len(ids), _CHUNK):
+            yield list(
+                Link.objects.filter(pk__in=ids[start : start + _CHUNK])
+                .select_related("latest_snapshot")
+                .defer("latest_snapshot__text", "latest_snapshot__reader_html")
+                .prefetch_related("tags")
+                .order_by("-created", "-id")
+            )
+    else:
+        links = list(links)
+        for start in range(0, len(links), _CHUNK):
+            yield links[start : start + _CHUNK]
+
+
+def _timestamp(moment) -> int:
+    return int(moment.timestamp()) if moment else int(timezone.now().timestamp())
+
+
+def bookmark_entry(link: Link) -> str:
+    title = (
+        link.title or (link.latest_snapshot.title if link.latest_snapshot_id else "") or link.url
+    )
+    tags = ",".join(sorted((tag.name for tag in link.tags.all()), key=str.casefold))
+    attributes = [
+        f'HREF="{escape(link.url)}"',
+        f'ADD_DATE="{_timestamp(link.created)}"',
+        f'LAST_MODIFIED="{_timestamp(link.updated)}"',
+        f'PRIVATE="{1 if link.private else 0}"',
+        f'TOREAD="{1 if link.unread else 0}"',
+        f'TAGS="{escape(tags)}"',
+    ]
+    line = f"    <DT><A {' '.join(attributes)}>{escape(title, quote=False)}</A>\n"
+    if link.notes:
+        line += f"    <DD>{escape(link.notes, quote=False)}\n"
+    return line
+
+
+def iter_bookmarks(links) -> Iterator[str]:
+    yield HEADER
+    for chunk in _in_chunks(links):
+        for link in chunk:
+            yield bookmark_entry(link)
+    yield FOOTER
+
+
+def export_bookmarks(*, links: Iterable[Link] | QuerySet[Link]) -> str:
+    """The links as a Netscape bookmark file (a str of HTML)."""
+    return "".join(iter_bookmarks(links))
+
+
+def archive_name(link: Link, snapshot: Snapshot) -> str:
+    slug = slugify(link.title or link.domain or "", allow_unicode=True)[:60] or "page"
+    media_type = (snapshot.content_type or "text/html").split(";", 1)[0].strip().lower()
+    if media_type in ("", "text/html", "application/xhtml+xml"):
+        extension = ".html"
+    else:
+        extension = mimetypes.guess_extension(media_type) or ".bin"
+    return f"archives/{link.pk}-{slug}{extension}"
+
+
+def _latest_archives(link_ids: list[int]) -> dict[int, Snapshot]:
+    found: dict[int, Snapshot] = {}
+    snapshots = (
+        Snapshot.objects.filter(
+            link_id__in=link_ids, status=Snapshot.Status.SUCCEEDED, archive__isnull=False
+        )
+        .select_related("archive")
+        .defer("text", "reader_html")
+        .order_by("link_id", "-finished", "-requested", "-id")
+    )
+    for snapshot in snapshots:
+        found.setdefault(snapshot.link_id, snapshot)
+    return found
+
+
+def export_archive_zip(*, links: Iterable[Link] | QuerySet[Link], stream: BinaryIO) -> int:
+    """Write a zip to `stream`: bookmarks.html and archives/<id>-<slug>.html for every link whose
+    latest successful snapshot has a stored archive. Returns how many archives were written.
+
+    The stream need not be seekable (a streaming HTTP response works).
+    """
+    from snapshots.services.snapshots import snapshot_single_file
+
+    written = 0
+    entries: list[str] = []
+    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for chunk in _in_chunks(links):
+            snapshots = _latest_archives([link.pk for link in chunk])
+            for link in chunk:
+                entries.append(bookmark_entry(link))
+                snapshot = snapshots.get(link.pk)
+                if snapshot is None:
+                    continue
+                try:
+                    body = snapshot_single_file(snapshot)
+                except (LookupError, OSError) as exc:
+                    logger.warning("archive of snapshot %s is unreadable: %s", snapshot.pk, exc)
+                    continue
+                archive.writestr(archive_name(link, snapshot), body)
+                written += 1
+        archive.writestr("bookmarks.html", HEADER + "".join(entries) + FOOTER)
+    return written
+
+
+__all__ = ["archive_name", "export_archive_zip", "export_bookmarks", "iter_bookmarks"]
