@@ -1,0 +1,351 @@
+"""Readable text and metadata of a page: title, author, date, lead image, main text, reader HTML.
+
+trafilatura does the work (one parse of the page, handed to it as a tree); when it finds no main
+text, the page's title and its visible text stand in (``used_fallback``). The reader HTML is
+sanitized with nh3 whatever its source. ``extract`` never raises: garbage in, an empty Article out.
+
+Pure Python, no Django.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from copy import deepcopy
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import urljoin
+
+import lxml.html
+import nh3
+from lxml import etree
+from trafilatura import bare_extraction
+from trafilatura.htmlprocessing import convert_to_html
+from trafilatura.metadata import extract_metadata
+
+__all__ = ["Article", "extract"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Article:
+    title: str
+    description: str
+    author: str
+    site_name: str
+    language: str
+    published: str | None  # ISO date (YYYY-MM-DD)
+    published_is_guess: bool  # True unless the date came from the page's explicit metadata
+    image: str  # absolute URL of the lead image, or ""
+    text: str  # plain text, paragraphs separated by blank lines
+    reader_html: str  # the main text as sanitized HTML
+    used_fallback: bool  # True when trafilatura found nothing: title + visible text instead
+
+
+def extract(html: str, url: str) -> Article:
+    """The article in `html` (fetched from `url`)."""
+    try:
+        return _extract(html, url)
+    except Exception:  # a page must never fail its capture because of its extraction
+        logger.exception("extraction failed for %s", url)
+        return _empty(url)
+
+
+# --------------------------------------------------------------------------------------------
+
+_PARSER = lxml.html.HTMLParser(
+    collect_ids=False,
+    default_doctype=False,
+    encoding="utf-8",
+    remove_comments=True,
+    remove_pis=True,
+    huge_tree=True,
+)
+_READER_TAGS = {
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "pre", "code",
+    "em", "strong", "b", "i", "a", "img", "table", "thead", "tbody", "tfoot", "tr", "th", "td",
+    "caption", "br", "hr",
+}  # fmt: skip
+_READER_ATTRIBUTES = {"a": {"href"}, "img": {"src", "alt"}, "th": {"colspan", "rowspan"},
+                      "td": {"colspan", "rowspan"}}  # fmt: skip
+_BLOCKS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "blockquote", "pre", "table", "hr"}
+_INVISIBLE = (
+    "script", "style", "noscript", "template", "svg", "math", "iframe", "object", "embed",
+    "canvas", "nav", "header", "footer", "aside", "form", "button", "select", "head",
+)  # fmt: skip
+_FALLBACK_BLOCKS = {
+    "p", "div", "section", "article", "main", "li", "dd", "dt", "blockquote", "pre", "td", "th",
+    "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "address", "tr", "br", "hr", "body",
+}  # fmt: skip
+_SPACES = re.compile(r"\s+")
+_CONTROLS = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127])
+_ISO_DATE = re.compile(r"^\s*(\d{4})[-/]?(\d{2})[-/]?(\d{2})(?!\d)")
+_DATE_KEYS = {
+    "article:published_time", "og:published_time", "og:article:published_time",
+    "article.published", "published_time", "datepublished", "date.published", "pubdate",
+    "publishdate", "publish_date", "publish-date", "date", "dc.date", "dc.date.issued",
+    "dc.date.created", "dcterms.created", "dcterms.issued", "dcterms.date",
+    "citation_publication_date", "citation_date", "citation_online_date", "sailthru.date",
+    "parsely-pub-date", "originalpublicationdate", "release_date",
+}  # fmt: skip
+_JSON_DATE = re.compile(r'"datePublished"\s*:\s*"([^"]+)"')
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+
+
+def _extract(html: str, url: str) -> Article:
+    tree = _parse(html)
+    if tree is None:
+        return _empty(url)
+    document = None
+    if len(tree) and _has_text(tree):
+        document = bare_extraction(
+            tree,
+            url=url or None,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            include_images=True,
+            include_links=True,
+            include_formatting=True,
+            output_format="html",  # no text rendering in there: ours comes from the reader HTML
+        )
+    body = getattr(document, "body", None)
+    reader_html = _sanitize(_body_html(body), url) if body is not None else ""
+    text = _plain_text(reader_html)
+    used_fallback = not text.strip()
+    if used_fallback:
+        text = _visible_text(tree)
+        reader_html = "".join(f"<p>{escape(p, quote=False)}</p>" for p in text.split("\n\n") if p)
+        if document is None and len(tree):
+            document = extract_metadata(tree, default_url=url or None)
+
+    published, is_guess = _published(tree, getattr(document, "date", None))
+    return Article(
+        title=_text(getattr(document, "title", None)) or _page_title(tree),
+        description=_text(getattr(document, "description", None)) or _meta(tree, "description"),
+        author=_text(getattr(document, "author", None)) or _author(tree),
+        site_name=_text(getattr(document, "sitename", None)) or _meta(tree, "og:site_name"),
+        language=_language(tree, text),
+        published=published,
+        published_is_guess=is_guess,
+        image=_absolute(url, getattr(document, "image", None) or _meta(tree, "og:image")),
+        text=text,
+        reader_html=reader_html,
+        used_fallback=used_fallback,
+    )
+
+
+def _empty(url: str) -> Article:
+    return Article("", "", "", "", "", None, False, "", "", "", True)
+
+
+def _parse(html: str) -> etree._Element | None:
+    if not isinstance(html, str) or not html.strip():
+        return None
+    data = html.translate(_CONTROLS).encode("utf-8", "replace")
+    try:
+        return lxml.html.document_fromstring(data, parser=_PARSER)
+    except (etree.ParserError, ValueError):
+        return None
+
+
+def _has_text(tree: etree._Element) -> bool:
+    body = tree.find("body")
+    return body is not None and bool("".join(body.itertext()).strip())
+
+
+def _text(value: object) -> str:
+    return _SPACES.sub(" ", value).strip() if isinstance(value, str) else ""
+
+
+def _body_html(body: etree._Element) -> str:
+    html = convert_to_html(deepcopy(body))
+    return "".join(lxml.html.tostring(child, encoding="unicode") for child in html[0])
+
+
+def _sanitize(html: str, url: str) -> str:
+    """Only the reader tags, only absolute http(s) links and images; never scripts or handlers."""
+    base_ok = url.startswith(("http://", "https://"))
+    return nh3.clean(
+        html,
+        tags=_READER_TAGS,
+        clean_content_tags={"script", "style"},
+        attributes=_READER_ATTRIBUTES,
+        url_schemes={"http", "https"},
+        url_relative=("rewrite_with_base", url) if base_ok else "deny",
+        link_rel="noopener noreferrer nofollow",
+    ).strip()
+
+
+def _plain_text(reader_html: str) -> str:
+    """Reader HTML → text: one paragraph per block, blank lines between them."""
+    if not reader_html:
+        return ""
+    container = lxml.html.fragment_fromstring(reader_html, create_parent="div")
+    paragraphs: list[str] = []
+    loose: list[str] = []  # inline content directly at the top level
+
+    def flush_loose() -> None:
+        joined = _text("".join(loose))
+        if joined:
+            paragraphs.append(joined)
+        loose.clear()
+
+    loose.append(container.text or "")
+    for child in container:
+        if child.tag in _BLOCKS:
+            flush_loose()
+            block = _block_text(child)
+            if block:
+                paragraphs.append(block)
+        else:
+            loose.append(child.text_content())
+        loose.append(child.tail or "")
+    flush_loose()
+    return "\n\n".join(paragraphs)
+
+
+def _block_text(el: etree._Element) -> str:
+    if el.tag == "pre":
+        return el.text_content().strip("\n")
+    if el.tag in ("ul", "ol"):
+        items = [_text(li.text_content()) for li in el.iter("li")]
+        return "\n".join(f"- {item}" for item in items if item)
+    if el.tag == "table":
+        rows = []
+        for row in el.iter("tr"):
+            cells = [_text(cell.text_content()) for cell in row if cell.tag in ("td", "th")]
+            if any(cells):
+                rows.append(" | ".join(cells))
+        return "\n".join(rows)
+    return _text(el.text_content())
+
+
+def _visible_text(tree: etree._Element) -> str:
+    """The text a reader sees on a page with no article: no scripts, styles, menus or forms."""
+    body = tree.find("body")
+    if body is None:
+        return ""
+    body = deepcopy(body)
+    for el in list(body.iter(*_INVISIBLE)):
+        _drop(el)
+    for el in list(body.iter()):
+        if el.get("hidden") is not None or el.get("aria-hidden") == "true":
+            _drop(el)
+    chunks: list[str] = []
+    for event, el in etree.iterwalk(body, events=("start", "end")):
+        block = el.tag in _FALLBACK_BLOCKS
+        if event == "start":
+            chunks.append("\n\n" if block else "")
+            chunks.append(el.text or "")
+        else:
+            chunks.append("\n\n" if block else "")
+            if el is not body:
+                chunks.append(el.tail or "")
+    paragraphs = (_text(p) for p in "".join(chunks).split("\n\n"))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def _drop(el: etree._Element) -> None:
+    parent = el.getparent()
+    if parent is None:
+        return
+    tail = el.tail
+    previous = el.getprevious()
+    parent.remove(el)
+    if tail:
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+
+
+def _meta(tree: etree._Element, key: str) -> str:
+    for el in tree.iter("meta"):
+        name = (el.get("property") or el.get("name") or "").strip().lower()
+        if name == key and el.get("content"):
+            return _text(el.get("content"))
+    return ""
+
+
+def _author(tree: etree._Element) -> str:
+    # trafilatura rejects some names (CJK ones among them) that a page states plainly
+    for key in ("author", "article:author", "dc.creator", "byl"):
+        value = _meta(tree, key)
+        if value and not value.startswith(("http://", "https://")):
+            return value.removeprefix("By ").removeprefix("by ")
+    return ""
+
+
+def _page_title(tree: etree._Element) -> str:
+    og = _meta(tree, "og:title")
+    if og:
+        return og
+    title = tree.find(".//title")
+    if title is not None and title.text_content().strip():
+        return _text(title.text_content())
+    h1 = tree.find(".//h1")
+    return _text(h1.text_content()) if h1 is not None else ""
+
+
+def _absolute(url: str, value: str | None) -> str:
+    if not value or not value.strip():
+        return ""
+    resolved = urljoin(url, value.strip()) if url else value.strip()
+    return resolved if resolved.startswith(("http://", "https://")) else ""
+
+
+def _language(tree: etree._Element, text: str) -> str:
+    declared = tree.get("lang") or tree.get("xml:lang") or ""
+    if not declared:
+        for el in tree.iter("meta"):
+            key = (el.get("http-equiv") or el.get("property") or el.get("name") or "").lower()
+            if key in ("content-language", "og:locale", "language"):
+                declared = (el.get("content") or "").split(",")[0]
+                break
+    declared = declared.strip().replace("_", "-")
+    if re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", declared):
+        primary, _, rest = declared.partition("-")
+        return primary.lower() + (f"-{rest.upper() if len(rest) == 2 else rest}" if rest else "")
+    sample = text[:2000]
+    if _KANA.search(sample):
+        return "ja"
+    if _HANGUL.search(sample):
+        return "ko"
+    if len(_CJK.findall(sample)) > len(sample) / 5:
+        return "zh"
+    return ""
+
+
+def _iso(value: str) -> str | None:
+    m = _ISO_DATE.match(value or "")
+    return f"{m.group(1)}-{m.group(2)}-{m.group(3)}" if m else None
+
+
+def _explicit_dates(tree: etree._Element) -> list[str]:
+    """Publication dates the page states in its metadata (meta tags, JSON-LD, itemprop, <time>)."""
+    found: list[str | None] = []
+    for el in tree.iter("meta"):
+        key = (el.get("property") or el.get("name") or el.get("itemprop") or "").strip().lower()
+        if key in _DATE_KEYS:
+            found.append(_iso(el.get("content") or ""))
+    for el in tree.iter("script"):
+        if (el.get("type") or "").lower() == "application/ld+json" and el.text:
+            found.extend(_iso(m.group(1)) for m in _JSON_DATE.finditer(el.text))
+    for el in tree.xpath('//*[@itemprop="datePublished"] | //time[@pubdate]'):
+        found.append(_iso(el.get("datetime") or el.get("content") or el.text_content()))
+    return [date for date in dict.fromkeys(found) if date]
+
+
+def _published(tree: etree._Element, extracted: str | None) -> tuple[str | None, bool]:
+    """The publication date and whether it is a guess (found in the text, the URL...)."""
+    explicit = _explicit_dates(tree)
+    extracted = _iso(extracted) if extracted else None
+    if extracted and extracted in explicit:
+        return extracted, False
+    if explicit:
+        return explicit[0], False
+    return extracted, extracted is not None
