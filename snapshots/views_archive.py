@@ -1,0 +1,175 @@
+"""Archived pages: served raw from their own sandboxed URL, and shown inside the site.
+
+``/archive/<id>/`` is the only URL that answers with captured (foreign) HTML. It carries the
+archive CSP of ARCHITECTURE §4 — ``sandbox`` (no scripts, no forms, an opaque origin) and nothing
+but ``data:`` images, styles and fonts — set here and exempted from the site's own CSP
+middleware, so neither replaces the other. The site's pages (``view``, ``reader``) never inline
+foreign HTML except the reader text, which is sanitized (again) with nh3.
+
+Who may see an archive is who may see its link (``snapshots.access``); API clients following
+``archive_url`` may send their ``Authorization: Bearer`` token.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import unicodedata
+
+import nh3
+from csp.decorators import csp_exempt
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import NoReverseMatch, reverse
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_safe
+
+from kb.api import ApiError, optional_user
+from snapshots.access import can_edit, visible_snapshot_or_404
+from snapshots.models import Snapshot
+from snapshots.services.snapshots import is_archived_page, snapshot_single_file
+
+ARCHIVE_CSP = (
+    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:"
+)
+HTML_TYPE = "text/html; charset=utf-8"
+
+
+def archive_headers(response: HttpResponse) -> HttpResponse:
+    response["Content-Security-Policy"] = ARCHIVE_CSP
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    # An archive never changes, but it is private to its viewers: no shared caches.
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _viewer(request: HttpRequest):
+    """The signed-in user, or the owner of a Bearer token, or None (anonymous)."""
+    try:
+        return optional_user(request)
+    except ApiError:
+        return None
+
+
+def _captured_snapshot_or_404(request: HttpRequest, snapshot_id: int) -> Snapshot:
+    snapshot = visible_snapshot_or_404(_viewer(request), snapshot_id)
+    if snapshot.status != Snapshot.Status.SUCCEEDED or snapshot.archive_id is None:
+        raise Http404("not captured")
+    return snapshot
+
+
+def _served_type(snapshot: Snapshot) -> str:
+    if is_archived_page(snapshot):
+        return HTML_TYPE
+    return snapshot.content_type or "application/octet-stream"
+
+
+def _single_file_or_404(snapshot: Snapshot) -> bytes:
+    try:
+        return snapshot_single_file(snapshot)
+    except (LookupError, FileNotFoundError) as error:
+        raise Http404("archive missing") from error
+
+
+@require_safe
+@csp_exempt()
+def archive(request: HttpRequest, snapshot_id: int) -> HttpResponse:
+    """The self-contained archive itself, under the archive CSP (for the sandboxed iframe)."""
+    if request.headers.get("Authorization", "").lower().startswith("bearer ") and (
+        _viewer(request) is None
+    ):
+        return archive_headers(
+            HttpResponse(_("The API token is not valid."), status=401, content_type=HTML_TYPE)
+        )
+    snapshot = _captured_snapshot_or_404(request, snapshot_id)
+    body = _single_file_or_404(snapshot)
+    return archive_headers(HttpResponse(body, content_type=_served_type(snapshot)))
+
+
+@require_safe
+@csp_exempt()
+def download(request: HttpRequest, snapshot_id: int) -> HttpResponse:
+    """The same single file, as an attachment named after the page and the capture date."""
+    snapshot = _captured_snapshot_or_404(request, snapshot_id)
+    body = _single_file_or_404(snapshot)
+    response = archive_headers(HttpResponse(body, content_type=_served_type(snapshot)))
+    response["Content-Disposition"] = _attachment(download_name(snapshot))
+    return response
+
+
+def download_name(snapshot: Snapshot) -> str:
+    """``<title or domain> <YYYY-MM-DD>.<ext>``: a name a person recognises in their folder."""
+    stem = _safe_file_stem(snapshot.title or snapshot.link.title or snapshot.link.domain or "page")
+    when = (snapshot.finished or snapshot.requested).date().isoformat()
+    if is_archived_page(snapshot):
+        extension = ".html"
+    else:
+        media_type = snapshot.content_type.split(";", 1)[0].strip()
+        extension = mimetypes.guess_extension(media_type) or ".bin"
+    return f"{stem} {when}{extension}"
+
+
+def _safe_file_stem(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    text = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]+', " ", text)
+    text = re.sub(r"\s+", " ", text).strip(" .")
+    return text[:80].rstrip(" .") or "page"
+
+
+def _attachment(name: str) -> str:
+    from urllib.parse import quote
+
+    ascii_name = name.encode("ascii", "ignore").decode("ascii").strip() or "snapshot"
+    ascii_name = ascii_name.replace('"', "")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+
+
+@require_safe
+def reader(request: HttpRequest, snapshot_id: int) -> HttpResponse:
+    """The main text of the page in the site's own typography."""
+    snapshot = visible_snapshot_or_404(request.user, snapshot_id)
+    # Cleaned at capture already; cleaned again because this HTML lands in a site page.
+    reader_html = mark_safe(nh3.clean(snapshot.reader_html)) if snapshot.reader_html else ""  # noqa: S308
+    return render(
+        request,
+        "snapshots/snapshot_reader.html",
+        _page_context(request, snapshot) | {"reader_html": reader_html},
+    )
+
+
+@require_safe
+def view(request: HttpRequest, snapshot_id: int) -> HttpResponse:
+    """The archive inside the site: a toolbar and a sandboxed iframe of ``/archive/<id>/``."""
+    snapshot = visible_snapshot_or_404(request.user, snapshot_id)
+    return render(request, "snapshots/snapshot_view.html", _page_context(request, snapshot))
+
+
+def _page_context(request: HttpRequest, snapshot: Snapshot) -> dict:
+    link = snapshot.link
+    captured = snapshot.status == Snapshot.Status.SUCCEEDED and snapshot.archive_id is not None
+    return {
+        "snapshot": snapshot,
+        "link": link,
+        "captured": captured,
+        "is_page": is_archived_page(snapshot),
+        "can_edit": can_edit(request.user, link),
+        "link_url": _link_page_url(link.pk),
+        "archive_url": reverse("snapshots:snapshot_archive", args=[snapshot.pk]),
+        "download_url": reverse("snapshots:snapshot_download", args=[snapshot.pk]),
+        "reader_url": reverse("snapshots:snapshot_reader", args=[snapshot.pk]),
+        "view_url": reverse("snapshots:snapshot_view", args=[snapshot.pk]),
+        "page_title": snapshot.title or link.display_title,
+    }
+
+
+def _link_page_url(link_id: int) -> str:
+    # The link page belongs to the library views; until it exists, go back to the library.
+    for name in ("snapshots:link_detail", "snapshots:link"):
+        try:
+            return reverse(name, args=[link_id])
+        except NoReverseMatch:
+            continue
+    return reverse("snapshots:library")
