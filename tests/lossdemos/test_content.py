@@ -61,6 +61,8 @@ def test_every_formula_becomes_mathml(concept, lang):
     html = render_markdown(text, math=True)
     assert '<code class="tex">' not in html, "a formula fell back to its LaTeX source"
     assert "arithmatex" not in html
+    for formula in re.findall(r"<math.*?</math>", html, flags=re.S):
+        assert "\\" not in formula, f"a LaTeX command leaked into the MathML: {formula[:200]}"
     if "$" in re.sub(r"```.*?```|`[^`\n]*`", "", text, flags=re.S):
         assert "<math" in html
     assert "<img" not in html
