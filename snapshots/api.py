@@ -1,5 +1,335 @@
-"""The library API (ARCHITECTURE §6)."""
+"""The library API (ARCHITECTURE §6): links, their snapshots, tags and search.
 
-from ninja import Router
+Routes are thin: they validate with the schemas below and call the same services and queries as
+the pages. Writes need WRITE_AUTH (Bearer token, or session + CSRF); reads answer anonymous callers
+with public links. A link the caller may not see, or may not change, is a 404 like a missing one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from django.db.models import Prefetch
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema, Status
+
+from kb.api import WRITE_AUTH, ApiError, optional_user
+from snapshots.models import Link, Snapshot
+from snapshots.queries import (
+    LIBRARY_SORTS,
+    LIBRARY_STATES,
+    LibraryFilters,
+    library_links,
+    link_excerpts,
+    tag_counts,
+    visible_links,
+)
+from snapshots.services.links import (
+    LinkError,
+    link_create,
+    link_delete,
+    link_update,
+    parse_tags,
+    request_capture,
+)
 
 router = Router(tags=["library"])
+
+MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000
+DEFAULT_PER_PAGE = 50
+MAX_NOTES = 100_000
+
+
+# --- schemas -------------------------------------------------------------------------------------
+
+
+class ErrorOut(Schema):
+    error: str
+
+
+class SnapshotOut(Schema):
+    id: int
+    status: Literal["pending", "running", "succeeded", "failed"]
+    error: str
+    created: datetime
+    finished: datetime | None
+    http_status: int | None
+    final_url: str
+    content_type: str
+    title: str
+    text: str
+    archive_url: str | None = Field(
+        None, description="The self-contained page, served sandboxed; null until captured."
+    )
+    size: int
+
+    @staticmethod
+    def resolve_created(snapshot: Snapshot) -> datetime:
+        return snapshot.requested
+
+    @staticmethod
+    def resolve_archive_url(snapshot: Snapshot) -> str | None:
+        if snapshot.archive_id is None:
+            return None
+        return f"/archive/{snapshot.pk}/"
+
+
+class LinkOut(Schema):
+    id: int
+    url: str
+    title: str
+    description: str
+    notes: str
+    tags: list[str]
+    private: bool
+    created: datetime
+    snapshots: list[SnapshotOut] = Field(..., description="Newest first.")
+    # Extras beyond §6:
+    unread: bool
+    domain: str
+    updated: datetime
+    owner: str
+    display_title: str
+    excerpt: str | None = Field(
+        None, description="With ?q=: HTML around the first match, matches in <mark>."
+    )
+
+    @staticmethod
+    def resolve_tags(link: Link) -> list[str]:
+        return [tag.name for tag in link.tags.all()]
+
+    @staticmethod
+    def resolve_snapshots(link: Link) -> list[Snapshot]:
+        return list(link.snapshots.all())
+
+    @staticmethod
+    def resolve_owner(link: Link) -> str:
+        return link.owner.get_username()
+
+    @staticmethod
+    def resolve_excerpt(link: Link) -> str | None:
+        return getattr(link, "excerpt", None)
+
+
+class LinkList(Schema):
+    count: int
+    items: list[LinkOut]
+
+
+TagList = list[str] | str
+
+
+class LinkIn(Schema):
+    url: str = Field(..., max_length=4096)
+    tags: TagList = Field(default_factory=list, description='A list, or one string "a, b c".')
+    title: str = Field("", max_length=500)
+    notes: str = Field("", max_length=MAX_NOTES)
+    private: bool = True
+
+
+class LinkPatch(Schema):
+    url: str | None = Field(None, max_length=4096)
+    tags: TagList | None = None
+    title: str | None = Field(None, max_length=500)
+    notes: str | None = Field(None, max_length=MAX_NOTES)
+    description: str | None = Field(None, max_length=MAX_NOTES)
+    private: bool | None = None
+    unread: bool | None = None
+
+
+class LinkQuery(Schema):
+    q: str = Field("", max_length=500, description="Every word must appear (substring match).")
+    tag: list[str] = Field(default_factory=list, description="Repeat for several: all must match.")
+    domain: str = Field("", max_length=255)
+    state: str = Field("", description="pending, running, succeeded, failed or none.")
+    visibility: str = Field("", description="private or public.")
+    unread: bool | None = None
+    sort: str = Field("-created", description=", ".join(LIBRARY_SORTS))
+    page: int = 1
+    per_page: int = DEFAULT_PER_PAGE
+
+
+class TagOut(Schema):
+    name: str
+    slug: str
+    count: int
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+ERRORS = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+
+
+def _no_such_link() -> ApiError:
+    return ApiError(404, _("No such link."))
+
+
+def _with_details(links):
+    """Everything a link object shows, in a fixed number of queries for any number of links."""
+    return links.select_related("owner", "latest_snapshot").prefetch_related(
+        "tags",
+        Prefetch(
+            "snapshots",
+            queryset=Snapshot.objects.defer("reader_html").order_by("-requested", "-id"),
+        ),
+    )
+
+
+def _link_id(link_id: int) -> int:
+    if link_id < 1 or link_id > 2**62:
+        raise _no_such_link()
+    return link_id
+
+
+def _visible(request: HttpRequest, link_id: int) -> Link:
+    link = _with_details(visible_links(optional_user(request))).filter(pk=_link_id(link_id)).first()
+    if link is None:
+        raise _no_such_link()
+    return link
+
+
+def _own(request: HttpRequest, link_id: int) -> Link:
+    link = Link.objects.filter(pk=_link_id(link_id), owner=request.auth).first()
+    if link is None:
+        raise _no_such_link()
+    return link
+
+
+def _fresh(link_id: int) -> Link:
+    return _with_details(Link.objects.all()).get(pk=link_id)
+
+
+def _tags(value) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/links", auth=WRITE_AUTH, response={200: LinkOut, 201: LinkOut, **ERRORS}, url_name="links"
+)
+def create_link(request: HttpRequest, payload: LinkIn):
+    """Save a link (201), or find the one already saved under the same URL (200, capture queued)."""
+    try:
+        link, created = link_create(
+            owner=request.auth,
+            url=payload.url,
+            tags=_tags(payload.tags),
+            title=payload.title,
+            notes=payload.notes,
+            private=payload.private,
+        )
+    except LinkError as exc:
+        raise ApiError(422, exc.message) from exc
+    return Status(201 if created else 200, _fresh(link.pk))
+
+
+@router.get("/links", response={200: LinkList, **ERRORS})
+def list_links(request: HttpRequest, query: Query[LinkQuery]):
+    """The caller's links and others' public links, filtered, searched and paged."""
+    if not 1 <= query.page <= MAX_PAGE:
+        raise ApiError(422, _("page must be between 1 and %(max)d.") % {"max": MAX_PAGE})
+    if not 1 <= query.per_page <= MAX_PER_PAGE:
+        raise ApiError(422, _("per_page must be between 1 and %(max)d.") % {"max": MAX_PER_PAGE})
+    if query.state and query.state not in LIBRARY_STATES:
+        raise ApiError(
+            422, _("state must be one of: %(states)s.") % {"states": ", ".join(LIBRARY_STATES)}
+        )
+    if query.sort not in LIBRARY_SORTS:
+        raise ApiError(
+            422, _("sort must be one of: %(sorts)s.") % {"sorts": ", ".join(LIBRARY_SORTS)}
+        )
+    if query.visibility and query.visibility not in ("private", "public"):
+        raise ApiError(422, _("visibility must be private or public."))
+    try:
+        tags = parse_tags(query.tag)
+    except LinkError as exc:
+        raise ApiError(422, exc.message) from exc
+    filters = LibraryFilters(
+        q=query.q,
+        tags=tags,
+        domain=query.domain,
+        state=query.state,
+        visibility=query.visibility,
+        unread=query.unread,
+        sort=query.sort,
+        page=query.page,
+    )
+    links = library_links(optional_user(request), filters)
+    count = links.count()
+    start = (query.page - 1) * query.per_page
+    items = list(_with_details(links)[start : start + query.per_page]) if start < count else []
+    if filters.q and items:
+        excerpts = link_excerpts(items, filters.q)
+        for link in items:
+            link.excerpt = excerpts.get(link.pk)
+    return {"count": count, "items": items}
+
+
+@router.get("/links/{link_id}", response={200: LinkOut, **ERRORS})
+def get_link(request: HttpRequest, link_id: int):
+    return _visible(request, link_id)
+
+
+@router.patch("/links/{link_id}", auth=WRITE_AUTH, response={200: LinkOut, **ERRORS})
+def update_link(request: HttpRequest, link_id: int, payload: LinkPatch):
+    """Change some fields; `tags` replaces the whole set."""
+    link = _own(request, link_id)
+    fields = payload.dict(exclude_unset=True)
+    for name in ("private", "unread", "url"):
+        if name in fields and fields[name] is None:
+            raise ApiError(422, _("%(field)s cannot be null.") % {"field": name}, field=name)
+    if "tags" in fields:
+        fields["tags"] = _tags(fields["tags"])
+    for name in ("title", "notes", "description"):
+        if name in fields and fields[name] is None:
+            fields[name] = ""
+    try:
+        link_update(link=link, **fields)
+    except LinkError as exc:
+        raise ApiError(422, exc.message) from exc
+    return _fresh(link.pk)
+
+
+@router.delete("/links/{link_id}", auth=WRITE_AUTH, response={204: None, **ERRORS})
+def delete_link(request: HttpRequest, link_id: int):
+    """Delete the link with its snapshots."""
+    link_delete(link=_own(request, link_id))
+    return Status(204, None)
+
+
+@router.post("/links/{link_id}/capture", auth=WRITE_AUTH, response={202: SnapshotOut, **ERRORS})
+def capture_link(request: HttpRequest, link_id: int):
+    """Queue a new capture; answers the pending snapshot (poll GET /api/snapshots/{id})."""
+    snapshot = request_capture(_own(request, link_id))
+    return Status(202, Snapshot.objects.get(pk=snapshot.pk))
+
+
+@router.get("/snapshots/{snapshot_id}", response={200: SnapshotOut, **ERRORS})
+def get_snapshot(request: HttpRequest, snapshot_id: int):
+    """A snapshot's state, metadata and main text."""
+    snapshot = None
+    if 1 <= snapshot_id <= 2**62:
+        snapshot = (
+            Snapshot.objects.defer("reader_html")
+            .filter(pk=snapshot_id, link__in=visible_links(optional_user(request)))
+            .first()
+        )
+    if snapshot is None:
+        raise ApiError(404, _("No such snapshot."))
+    return snapshot
+
+
+@router.get("/tags", response={200: list[TagOut], **ERRORS})
+def list_tags(request: HttpRequest):
+    """Tags on the links the caller can see, most used first."""
+    return [
+        {"name": tag.name, "slug": tag.slug, "count": tag.count}
+        for tag in tag_counts(visible_links(optional_user(request)))
+    ]
