@@ -78,6 +78,9 @@ _FALLBACK_BLOCKS = {
     "p", "div", "section", "article", "main", "li", "dd", "dt", "blockquote", "pre", "td", "th",
     "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "address", "tr", "br", "hr", "body",
 }  # fmt: skip
+_INLINE_TAGS = {"i": "em", "b": "strong", "var": "code"}
+# below this many characters, trafilatura's own result is its whole-page rescue, not an article
+_SHORTEST_ARTICLE = 250
 _SPACES = re.compile(r"\s+")
 _CONTROLS = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127])
 _ISO_DATE = re.compile(r"^\s*(\d{4})[-/]?(\d{2})[-/]?(\d{2})(?!\d)")
@@ -115,10 +118,15 @@ def _extract(html: str, url: str) -> Article:
     body = getattr(document, "body", None)
     reader_html = _sanitize(_body_html(body), url) if body is not None else ""
     text = _plain_text(reader_html)
-    used_fallback = not text.strip()
+    used_fallback = len(text) < _SHORTEST_ARTICLE
     if used_fallback:
-        text = _visible_text(tree)
-        reader_html = "".join(f"<p>{escape(p, quote=False)}</p>" for p in text.split("\n\n") if p)
+        visible = _visible_text(tree)
+        if visible or not text:
+            text = visible
+            paragraphs = visible.split("\n\n") if visible else []
+            reader_html = "".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs)
+        else:
+            used_fallback = False  # what trafilatura found is all there is
         if document is None and len(tree):
             document = extract_metadata(tree, default_url=url or None)
 
@@ -163,6 +171,11 @@ def _text(value: object) -> str:
 
 def _body_html(body: etree._Element) -> str:
     html = convert_to_html(deepcopy(body))
+    for el in html.iter("i", "b", "var", "pre"):
+        if el.tag == "pre" and el.getparent() is not html[0] and "\n" not in (el.text_content()):
+            el.tag = "code"  # trafilatura writes inline code as <pre>
+        elif el.tag != "pre":
+            el.tag = _INLINE_TAGS[el.tag]
     return "".join(lxml.html.tostring(child, encoding="unicode") for child in html[0])
 
 

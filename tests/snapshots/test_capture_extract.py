@@ -1,0 +1,185 @@
+"""capture.extract: main text, metadata and a sanitized reader view, or an honest fallback."""
+
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from snapshots.capture.extract import Article, extract
+
+SITE = Path(__file__).parent / "fixtures" / "site"
+
+
+def page(name: str) -> str:
+    return (SITE / name).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def english() -> Article:
+    return extract(page("article.html"), "http://site.test/article.html")
+
+
+@pytest.fixture(scope="module")
+def chinese() -> Article:
+    return extract(page("zh/article.html"), "http://site.test/zh/article.html")
+
+
+def test_english_article_main_text_without_navigation_or_footer(english):
+    assert not english.used_fallback
+    assert english.text.startswith("Why Gardens Need Slow Water")
+    assert "Most of the rain that falls on a city garden never reaches the roots." in english.text
+    assert "Once the first basin works, most gardeners dig a second one." in english.text
+    assert "© 2024 Fixture Garden" not in english.text
+    assert "injected by a script" not in english.text
+
+
+def test_text_is_plain_with_blank_lines_between_paragraphs(english):
+    paragraphs = english.text.split("\n\n")
+    assert "Where the water goes" in paragraphs
+    assert (
+        "- Level the basin floor.\n- Choose deep-rooted plants.\n- Plan for the overflow."
+        in paragraphs
+    )
+    assert "Paving | 90 %" in english.text
+    for marker in ("<", "**", "](", "\n\n\n"):
+        assert marker not in english.text
+
+
+def test_english_article_metadata(english):
+    assert english.title == "Why Gardens Need Slow Water"
+    assert english.author == "Ada Greenwood"
+    assert english.site_name == "Fixture Garden"
+    assert english.description.startswith("Rain that soaks in feeds a garden")
+    assert english.language == "en"
+    assert english.image == "http://site.test/img/photo-1600.png"  # og:image made absolute
+
+
+def test_date_from_explicit_metadata_is_not_a_guess(english):
+    assert english.published == "2024-03-18"
+    assert english.published_is_guess is False
+
+
+def test_date_found_only_in_the_text_or_the_url_is_a_guess():
+    html = """<html><head><title>Notes</title></head><body><article>
+      <h1>Garden notes</h1><p>Posted on 2023-11-02.</p>
+      <p>Compost wants air, water and patience; mulch wants only to be left alone.</p>
+    </article></body></html>"""
+    from_text = extract(html, "http://site.test/notes.html")
+    assert from_text.published == "2023-11-02"
+    assert from_text.published_is_guess is True
+    from_url = extract(
+        html.replace("Posted on 2023-11-02.", ""), "http://site.test/2021/05/04/notes.html"
+    )
+    assert from_url.published == "2021-05-04"
+    assert from_url.published_is_guess is True
+
+
+def test_chinese_article(chinese):
+    assert not chinese.used_fallback
+    assert chinese.title == "城市雨水花园的建设经验"
+    assert "让雨水慢下来，是园丁能做的最便宜、也最有效的改进。" in chinese.text
+    assert "最好的开工时间是秋天" in chinese.text
+    assert "版权所有" not in chinese.text
+    assert chinese.author == "李青"
+    assert chinese.site_name == "花园日报"
+    assert chinese.language == "zh-CN"
+    assert chinese.published == "2024-05-06"
+    assert chinese.published_is_guess is False
+    assert chinese.image == "https://site.test/img/photo-800.png"
+
+
+def test_reader_html_keeps_structure(english):
+    doc = lxml.html.fragment_fromstring(english.reader_html, create_parent="div")
+    assert [h.text for h in doc.iter("h2")] == ["Where the water goes"]
+    assert len(doc.findall(".//li")) == 3
+    assert doc.find(".//blockquote") is not None
+    assert doc.find(".//table") is not None
+    assert doc.find(".//em").text == "weeks"
+    assert doc.find(".//img").get("src") == "http://site.test/img/photo-800.png"
+    assert "http://site.test/about.html" in [a.get("href") for a in doc.iter("a")]
+
+
+def test_reader_html_never_keeps_scripts_handlers_or_javascript_links(english):
+    html = english.reader_html.lower()
+    for forbidden in ("<script", "onclick", "javascript:", "<style", "style="):
+        assert forbidden not in html
+
+
+def test_reader_html_is_sanitized_even_when_the_article_itself_is_hostile():
+    paragraph = (
+        "<p>This paragraph is long enough to be part of the article that gets extracted here.</p>"
+    )
+    html = f"""<html><head><title>Hostile</title></head><body><article><h1>Hostile</h1>
+      {paragraph * 4}
+      <p onclick="steal()">Click <a href="javascript:steal()">here</a> or
+         <a href="/safe" onmouseover="steal()">there</a>
+         <img src="x.png" onerror="steal()"><img src="data:image/png;base64,AAAA" alt="inline">
+         <iframe src="https://evil.test/"></iframe><svg onload="steal()"></svg></p>
+      <script>steal()</script><style>body{{display:none}}</style>
+      {paragraph * 2}
+    </article></body></html>"""
+    article = extract(html, "https://site.test/hostile.html")
+    reader = article.reader_html.lower()
+    for forbidden in ("<script", "steal", "javascript:", "<iframe", "<svg", "onerror", "data:"):
+        assert forbidden not in reader
+    doc = lxml.html.fragment_fromstring(article.reader_html, create_parent="div")
+    for el in doc.iter():
+        for name in el.attrib:
+            assert name in ("href", "src", "alt", "rel", "colspan", "rowspan"), name
+        for name in ("href", "src"):
+            if el.get(name):
+                assert el.get(name).startswith(("http://", "https://")), el.get(name)
+
+
+def test_page_without_an_article_falls_back_to_title_and_visible_text():
+    html = """<html><head><title>Tiny page</title><style>p{color:red}</style></head>
+      <body><nav><a href="/">Home</a></nav><p>Hello.</p><script>var hidden = 1</script>
+      <div hidden>not shown</div><footer>Footer</footer></body></html>"""
+    article = extract(html, "http://site.test/tiny.html")
+    assert article.used_fallback
+    assert article.title == "Tiny page"
+    assert article.text == "Hello."
+    assert article.reader_html == "<p>Hello.</p>"
+
+
+def test_fallback_title_prefers_open_graph():
+    html = '<html><head><meta property="og:title" content="The real title"><title>x</title></head><body></body></html>'
+    article = extract(html, "http://site.test/")
+    assert article.used_fallback
+    assert article.title == "The real title"
+
+
+def test_fallback_text_keeps_paragraphs_apart_and_escapes_reader_html():
+    html = "<html><body><div>First &lt;b&gt; block</div><div>Second block</div></body></html>"
+    article = extract(html, "http://site.test/")
+    assert article.text == "First <b> block\n\nSecond block"
+    assert article.reader_html == "<p>First &lt;b&gt; block</p><p>Second block</p>"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "",
+        "   ",
+        "garbage \x00\x01 bytes",
+        '{"json": true}',
+        "<html>",
+        "<<<>>>",
+        "\ufeff",
+        "<?xml version='1.0'?>",
+    ],
+)
+def test_odd_input_returns_a_fallback_article_and_never_raises(html):
+    article = extract(html, "not a url")
+    assert article.used_fallback
+    assert article.image == ""
+    assert "\x00" not in article.text
+    assert "\x01" not in article.text
+
+
+def test_extraction_of_a_chinese_page_without_language_declaration_guesses_zh():
+    body = "<p>" + "雨水花园让雨水就地下渗，既节约灌溉用水，又减轻排水压力。" * 8 + "</p>"
+    article = extract(
+        f"<html><head><title>雨水</title></head><body><article>{body}</article></body></html>", ""
+    )
+    assert article.language == "zh"
