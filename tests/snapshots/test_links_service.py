@@ -43,7 +43,10 @@ def captures_queued_not_run(settings):
             "https://example.com/a?id=7",
         ),
         ("https://example.com/?gclid=1&dclid=2&msclkid=3&yclid=4", "https://example.com/"),
-        ("https://example.com/?mc_cid=1&mc_eid=2&igshid=3&_hsenc=4&_hsmi=5", "https://example.com/"),
+        (
+            "https://example.com/?mc_cid=1&mc_eid=2&igshid=3&_hsenc=4&_hsmi=5",
+            "https://example.com/",
+        ),
         ("https://example.com/?ref_src=twsrc&q=entropy", "https://example.com/?q=entropy"),
         ("https://example.com/?UTM_Campaign=x&page=2", "https://example.com/?page=2"),
         ("https://example.com/search?q=a+b&q=c", "https://example.com/search?q=a+b&q=c"),
@@ -126,7 +129,8 @@ def test_urls_differing_only_by_tracking_parameters_are_one_link(user):
     twin, twin_created = link_create(
         owner=user, url="https://EXAMPLE.com:443/a?utm_medium=x&id=1&fbclid=abc#x", tags=["two"]
     )
-    assert created and not twin_created
+    assert created
+    assert not twin_created
     assert twin.pk == first.pk
     assert Link.objects.filter(owner=user).count() == 1
     assert sorted(twin.tags.names()) == ["one", "two"]
@@ -138,7 +142,8 @@ def test_urls_differing_only_by_tracking_parameters_are_one_link(user):
 def test_the_same_url_is_a_separate_link_for_another_user(user, other_user):
     mine, _ = link_create(owner=user, url="https://example.com/")
     theirs, created = link_create(owner=other_user, url="https://example.com/")
-    assert created and mine.pk != theirs.pk
+    assert created
+    assert mine.pk != theirs.pk
 
 
 @pytest.mark.django_db
