@@ -20,19 +20,18 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 from urllib.parse import unquote_to_bytes, urldefrag, urljoin
 
 import lxml.html
 from lxml import etree
 from w3lib.encoding import resolve_encoding
 
-if TYPE_CHECKING:
-    from snapshots.capture.fetch import Response
+from snapshots.capture.fetch import CaptureError, Response
 
 __all__ = ["ASSET_REF", "Archive", "Asset", "Fetcher", "Limits", "assemble", "inline"]
 
-Fetcher = Callable[[str], "Response"]
+Fetcher = Callable[[str], Response]
 
 ASSET_SCHEME = "kb-asset:"
 ASSET_REF = re.compile(r"kb-asset:([0-9a-f]{64})")
@@ -768,9 +767,11 @@ class _Inliner:
         self._fetches += 1
         try:
             response = self.fetch(url)
-        except Exception as exc:  # noqa: BLE001 - a failing asset is skipped and counted, never fatal
-            sentence = getattr(exc, "sentence", None)
-            self._fail(url, sentence if isinstance(sentence, str) else "it could not be fetched")
+        except CaptureError as exc:
+            self._fail(url, exc.sentence)
+            return None
+        except Exception:  # noqa: BLE001 - a failing asset is skipped and counted, never fatal
+            self._fail(url, "it could not be fetched")
             return None
         self.bytes_fetched += len(response.body)
         if self.bytes_fetched > limits.max_total_bytes:

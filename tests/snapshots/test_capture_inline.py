@@ -7,13 +7,13 @@ import base64
 import hashlib
 import mimetypes
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import lxml.html
 import pytest
 
+from snapshots.capture.fetch import CaptureError, Response
 from snapshots.capture.inline import ASSET_REF, Archive, Asset, Limits, assemble, inline
 from tests.support.archive_checks import network_references
 from tests.support.images import gif, png
@@ -24,25 +24,6 @@ DEFAULT_LIMITS = Limits()
 TYPES = {".css": "text/css", ".svg": "image/svg+xml", ".woff2": "font/woff2", ".woff": "font/woff"}
 
 
-@dataclass(frozen=True)
-class FakeResponse:  # the fields of snapshots.capture.fetch.Response that inline reads
-    url: str
-    final_url: str
-    status: int
-    headers: Mapping[str, str]
-    content_type: str
-    charset: str | None
-    body: bytes
-    redirects: tuple[str, ...] = ()
-
-
-class FakeCaptureError(Exception):
-    def __init__(self, sentence: str, transient: bool = False) -> None:
-        super().__init__(sentence)
-        self.sentence = sentence
-        self.transient = transient
-
-
 @dataclass
 class FakeWeb:
     """url -> (content type, body); unknown URLs answer like a 404 from the real fetcher."""
@@ -51,13 +32,13 @@ class FakeWeb:
     redirects: dict[str, str] = field(default_factory=dict)
     requested: list[str] = field(default_factory=list)
 
-    def __call__(self, url: str) -> FakeResponse:
+    def __call__(self, url: str) -> Response:
         self.requested.append(url)
         final = self.redirects.get(url, url)
         if final not in self.files:
-            raise FakeCaptureError("the server answered 404 Not Found")
+            raise CaptureError("the server answered 404 Not Found")
         content_type, body = self.files[final]
-        return FakeResponse(url, final, 200, {}, content_type, None, body)
+        return Response(url, final, 200, {}, content_type, None, body)
 
 
 def site_web() -> FakeWeb:
@@ -550,9 +531,9 @@ def test_odd_input_gives_a_valid_empty_archive(html):
 
 
 def test_failure_sentence_comes_from_the_fetcher_and_unknown_errors_are_counted_too():
-    def fetch(url: str) -> FakeResponse:
+    def fetch(url: str) -> Response:
         if url.endswith("a.png"):
-            raise FakeCaptureError("the server took too long to answer", transient=True)
+            raise CaptureError("the server took too long to answer", transient=True)
         raise RuntimeError("boom")
 
     archive = inline('<img src="a.png"><img src="b.png">', "http://a.test/", fetch)
@@ -562,8 +543,8 @@ def test_failure_sentence_comes_from_the_fetcher_and_unknown_errors_are_counted_
 
 
 def test_error_status_is_a_failure():
-    def fetch(url: str) -> FakeResponse:
-        return FakeResponse(url, url, 500, {}, "image/png", None, png())
+    def fetch(url: str) -> Response:
+        return Response(url, url, 500, {}, "image/png", None, png())
 
     archive = inline('<img src="a.png">', "http://a.test/", fetch)
     assert archive.failures == [("http://a.test/a.png", "the server answered 500")]
