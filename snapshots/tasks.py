@@ -1,0 +1,280 @@
+"""The capture task: the one place the pure pipeline meets the models.
+
+``capture_snapshot(snapshot_id)`` reads top to bottom: claim the snapshot (pending → running, by
+a conditional UPDATE, so a second run of the same task does nothing), run the pure steps
+(``capture_page``: fetch → decode → inline → extract), store the blobs, save the snapshot and
+its link, update the search index.
+
+Transient failures (timeouts, broken connections, 429 and 5xx answers) are tried again, at most
+``MAX_ATTEMPTS`` times in all, after ``KB_CAPTURE_RETRY_DELAYS`` seconds; a backend that can
+defer work (database, rq) gets the retry as a new task with ``run_after``, one that cannot
+(immediate) waits in place. Refusals, 4xx answers and oversize pages fail at once. The failure
+sentence (``CaptureError.sentence``) is what the user reads in ``Snapshot.error``.
+
+Settings (all optional, read here): ``KB_FETCH_ALLOW_HOSTS``; ``KB_CAPTURE_RETRY_DELAYS``
+(seconds before the 2nd and the 3rd attempt); ``KB_CAPTURE_FETCH_OPTIONS`` (``FetchPolicy``
+fields such as ``read_timeout``, plus ``seconds`` for the whole capture); ``KB_CAPTURE_LIMITS``
+(``Limits`` fields). Tests use the last three to stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django_tasks import task
+
+from snapshots.apps import WORKER_COMMANDS
+from snapshots.capture.fetch import CaptureError
+from snapshots.capture.inline import Limits
+from snapshots.capture.pipeline import Capture, capture_page, default_policy, single_file
+from snapshots.capture.store import BlobStore, StoreResult
+from snapshots.models import Blob, Link, Snapshot
+from snapshots.services.snapshots import (
+    MAX_ATTEMPTS,
+    STUCK_AFTER,
+    blob_store,
+    blobs_free_unused,
+    recover_stuck_snapshots,
+    snapshot_enqueue,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RETRY_DELAYS = (30.0, 120.0)
+INTERNAL_ERROR = "the capture failed because of an error in kb; it has been logged"
+
+
+@task()
+def capture_snapshot(snapshot_id: int) -> str:
+    """Capture the pending snapshot ``snapshot_id``; returns its status (or ``skipped``)."""
+    can_defer = capture_snapshot.get_backend().supports_defer
+    return run_capture(snapshot_id, wait_for_retries=not can_defer)
+
+
+def run_capture(snapshot_id: int, *, wait_for_retries: bool = True) -> str:
+    """Run the capture of one snapshot now; retries wait in place if ``wait_for_retries``."""
+    while True:
+        snapshot = claim(snapshot_id)
+        if snapshot is None:
+            return "skipped"  # finished, running elsewhere, or deleted
+        try:
+            captured = capture_page(snapshot.link.url, capture_policy(), capture_limits())
+        except CaptureError as error:
+            delay = retry_delay(snapshot.attempts) if error.transient else None
+            if delay is None:
+                return save_failure(snapshot, error.sentence, getattr(error, "status", None))
+            release_for_retry(snapshot, error.sentence)
+            if not wait_for_retries:
+                snapshot_enqueue(snapshot.pk, delay=timedelta(seconds=delay))
+                return Snapshot.Status.PENDING
+            time.sleep(delay)
+            continue
+        except Exception:
+            logger.exception("capture of snapshot %s failed", snapshot_id)
+            return save_failure(snapshot, INTERNAL_ERROR)
+
+        stored = store_blobs(blob_store(), captured)
+        status = save_success(snapshot, captured, stored)
+        if status == Snapshot.Status.SUCCEEDED:
+            reindex_link(snapshot.link_id)
+        return status
+
+
+# --- the steps, in the order the task takes them ------------------------------------------------
+
+
+def claim(snapshot_id: int) -> Snapshot | None:
+    """Mark a pending snapshot running (one attempt more); None if it is not pending."""
+    claimed = Snapshot.objects.filter(pk=snapshot_id, status=Snapshot.Status.PENDING).update(
+        status=Snapshot.Status.RUNNING, attempts=F("attempts") + 1, started=timezone.now()
+    )
+    if not claimed:
+        return None
+    return Snapshot.objects.select_related("link").get(pk=snapshot_id)
+
+
+def capture_policy():
+    options = dict(getattr(settings, "KB_CAPTURE_FETCH_OPTIONS", {}) or {})
+    return default_policy(allow_hosts=settings.KB_FETCH_ALLOW_HOSTS, **options)
+
+
+def capture_limits() -> Limits:
+    return Limits(**(getattr(settings, "KB_CAPTURE_LIMITS", {}) or {}))
+
+
+def retry_delay(attempts_made: int) -> float | None:
+    """Seconds to wait before the next attempt, or None when no attempt is left."""
+    if attempts_made >= MAX_ATTEMPTS:
+        return None
+    delays = tuple(getattr(settings, "KB_CAPTURE_RETRY_DELAYS", DEFAULT_RETRY_DELAYS))
+    return float(delays[min(attempts_made - 1, len(delays) - 1)]) if delays else 0.0
+
+
+def release_for_retry(snapshot: Snapshot, sentence: str) -> None:
+    Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
+        status=Snapshot.Status.PENDING, error=sentence
+    )
+
+
+def store_blobs(
+    store: BlobStore, captured: Capture
+) -> tuple[str, dict[str, tuple[int, str]], StoreResult]:
+    """Write the archive and its assets; returns (archive digest, digest → (size, type), result)."""
+    if captured.document is not None:
+        bodies = {"archive": (captured.document.body, captured.document.content_type)}
+    else:
+        archive = captured.archive
+        bodies = {sha: (asset.body, asset.content_type) for sha, asset in archive.assets.items()}
+        bodies["archive"] = (archive.html.encode("utf-8"), captured.archive_type)
+    result = StoreResult()
+    described: dict[str, tuple[int, str]] = {}
+    archive_sha = ""
+    for key, (body, content_type) in bodies.items():
+        sha, written = store.put(body)
+        if written:
+            result.written[sha] = len(body)
+        else:
+            result.already_stored.add(sha)
+        described[sha] = (len(body), content_type)
+        if key == "archive":
+            archive_sha = sha
+    return archive_sha, described, result
+
+
+def save_success(
+    snapshot: Snapshot,
+    captured: Capture,
+    stored: tuple[str, dict[str, tuple[int, str]], StoreResult],
+) -> str:
+    archive_sha, blobs, result = stored
+    response = captured.response
+    fields = {
+        "status": Snapshot.Status.SUCCEEDED,
+        "error": "",
+        "finished": timezone.now(),
+        "final_url": response.final_url[:2048],
+        "http_status": response.status,
+        "content_type": captured.archive_type[:255],
+        "archive_id": archive_sha,
+        "stored_bytes": result.new_bytes,
+    }
+    if captured.document is not None:
+        document = captured.document
+        fields |= {
+            "title": document.title[:1000],
+            "text": document.text,
+            "encoding": document.encoding,
+            "size": len(document.body),
+        }
+    else:
+        article, archive = captured.article, captured.archive
+        fields |= {
+            "encoding": captured.decoded.encoding[:64],
+            "size": len(single_file(archive).encode("utf-8")),
+            "assets_inlined": archive.inlined,
+            "assets_failed": archive.failed,
+            "title": (article.title or "")[:1000],
+            "description": article.description or "",
+            "author": (article.author or "")[:500],
+            "site_name": (article.site_name or "")[:500],
+            "language": (article.language or "")[:35],
+            "published": _as_date(article.published),
+            "published_is_guess": bool(article.published_is_guess),
+            "image_url": (article.image or "")[:2048],
+            "text": article.text or "",
+            "reader_html": article.reader_html or "",
+        }
+    with transaction.atomic():
+        Blob.objects.bulk_create(
+            [
+                Blob(sha256=sha, size=size, content_type=kind[:255])
+                for sha, (size, kind) in blobs.items()
+            ],
+            ignore_conflicts=True,
+        )
+        if not Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
+            **fields
+        ):
+            # Deleted (or recovered by another worker) while we worked: keep nothing of ours.
+            blobs_free_unused(shas=set(blobs))
+            return "skipped"
+        snapshot.blobs.set(list(blobs))
+        description = fields.get("description", "")
+        if description:
+            Link.objects.filter(pk=snapshot.link_id, description="").update(description=description)
+    return Snapshot.Status.SUCCEEDED
+
+
+def save_failure(snapshot: Snapshot, sentence: str, http_status: int | None = None) -> str:
+    Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
+        status=Snapshot.Status.FAILED,
+        error=sentence,
+        finished=timezone.now(),
+        http_status=http_status,
+    )
+    return Snapshot.Status.FAILED
+
+
+def reindex_link(link_id: int) -> None:
+    """Tell the library's full-text search that the link's text changed (if search exists)."""
+    try:
+        from snapshots import search
+    except ImportError:
+        return
+    reindex = getattr(search, "reindex_link", None)
+    if reindex is None:
+        return
+    try:
+        reindex(link_id)
+    except Exception:  # a search failure must not undo a good capture
+        logger.exception("search index update failed for link %s", link_id)
+
+
+def _as_date(value):
+    if value is None or value == "":
+        return None
+    if hasattr(value, "year"):
+        return value.date() if hasattr(value, "date") and callable(value.date) else value
+    return parse_date(str(value)[:10])
+
+
+# --- recovery in worker processes ---------------------------------------------------------------
+
+_watch_started = False
+
+
+def start_stuck_capture_watch(argv: list[str] | None = None) -> bool:
+    """In a worker process, recover stuck captures now and every few minutes (a daemon thread).
+
+    Called from ``SnapshotsConfig.ready``. The first pass runs in a thread because Django
+    discourages queries while apps are still loading; later passes catch a snapshot whose worker
+    died just before this one started (it is not "stuck" until ``STUCK_AFTER`` has passed).
+    """
+    global _watch_started
+    argv = sys.argv if argv is None else argv
+    if _watch_started or len(argv) < 2 or argv[1] not in WORKER_COMMANDS:
+        return False
+    _watch_started = True
+    threading.Thread(target=_watch_stuck_captures, name="kb-stuck-captures", daemon=True).start()
+    return True
+
+
+def _watch_stuck_captures() -> None:
+    time.sleep(1.0)  # let the worker finish starting
+    while True:
+        try:
+            recover_stuck_snapshots()
+        except Exception:
+            logger.exception("recovering stuck captures failed")
+        finally:
+            connections.close_all()  # this thread's own connections; the worker keeps its own
+        time.sleep(STUCK_AFTER.total_seconds() / 2)
