@@ -1,5 +1,402 @@
-"""The loss API (ARCHITECTURE §6): POST /api/losses/<op>."""
+"""The loss API (ARCHITECTURE §6): ``POST /api/losses/<op>``.
 
-from ninja import Router
+Each op takes a JSON object, or ``multipart/form-data`` whose file fields are ``.npy`` arrays (the fast
+way to send a (512, 32000) float32 tensor) and whose other fields are text. The answer is
+``{"result", "steps": [{"name", "formula"?, "shape", "value"}], "code", "warnings"}``.
+
+No authentication and no CSRF: these routes are pure functions of the body — they read no cookie, see
+no user and change nothing — so a forged cross-site request gains nothing. (django-ninja exempts its
+views from Django's CSRF middleware and checks CSRF only for cookie-authenticated routes.)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from django.core.exceptions import RequestDataTooBig
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
+from ninja import Router, Schema
+from pydantic import ConfigDict, Field, WithJsonSchema
+
+from lossdemos import operations, presenters
+from lossdemos.parsing import InputError, TooMany, load_npy
 
 router = Router(tags=["losses"])
+
+# --- schemas (documentation and the shape of every answer) -----------------------------------
+
+_TENSOR_SCHEMA = {
+    "description": (
+        "A number or nested lists of numbers (rectangular). NaN and infinities as the strings "
+        '"NaN", "Infinity", "-Infinity". A string is read as pasted text: '
+        '"2 1 0.1", rows on lines, or PyTorch\'s printed "tensor([[2.0, 1.0]])".'
+    ),
+    "anyOf": [
+        {"type": "number"},
+        {"type": "string"},
+        {"type": "array", "items": {}},
+    ],
+}
+Tensor = Annotated[Any, WithJsonSchema(_TENSOR_SCHEMA)]
+Reduction = Literal["none", "mean", "sum"]
+Base = Literal["e", "2"]
+
+
+class _Body(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SoftmaxBody(_Body):
+    logits: Tensor
+    dim: int = -1
+
+
+class EntropyBody(_Body):
+    probs: Tensor = Field(None, description="Probabilities (each row sums to 1).")
+    counts: Tensor = Field(None, description="Counts; normalised to probabilities.")
+    logits: Tensor = Field(None, description="Raw scores; softmax first.")
+    base: Base = Field("e", description='"e" for nats, "2" for bits. 2-D input: one value per row.')
+
+
+class NllBody(_Body):
+    input: Tensor = Field(..., description="Log-probabilities, classes along dim 1 (dim 0 if 1-D).")
+    target: Tensor = Field(..., description="Class indices.")
+    weight: Tensor = Field(None, description="One weight per class.")
+    ignore_index: int = -100
+    reduction: Reduction = "mean"
+    base: Base = Field("e", description='Extension: "2" reports the loss in bits.')
+
+
+class CrossEntropyBody(_Body):
+    logits: Tensor = Field(..., description="Raw scores (C), (N, C) or (N, C, d1, ...).")
+    target: Tensor = Field(
+        ..., description="Class indices, or probabilities with the logits' shape."
+    )
+    weight: Tensor = None
+    ignore_index: int = -100
+    label_smoothing: float = Field(0.0, ge=0.0, le=1.0)
+    reduction: Reduction = "mean"
+    base: Base = Field("e", description='Extension: "2" reports the loss in bits.')
+
+
+class KlBody(_Body):
+    input: Tensor = Field(..., description="log q: log-probabilities of the model.")
+    target: Tensor = Field(..., description="p, or log p with log_target=true.")
+    log_target: bool = False
+    reduction: Literal["none", "mean", "sum", "batchmean"] = Field(
+        "mean", description='"mean" divides by every element and warns, as PyTorch does.'
+    )
+    base: Base = Field("e", description='Extension: "2" reports the divergence in bits.')
+
+
+class PerplexityBody(_Body):
+    logits: Tensor = Field(..., description="(N, C): one row of scores per token.")
+    target: Tensor = Field(..., description="(N): the true next token of each row.")
+    sequence_ids: Tensor = Field(None, description="(N): which sequence each token belongs to.")
+    ignore_index: int = -100
+    base: Base = "e"
+    sample_seed: int | None = Field(
+        None, description="Sample predictions with torch.multinomial under this seed."
+    )
+
+
+class BceWithLogitsBody(_Body):
+    logits: Tensor
+    target: Tensor = Field(..., description="Probabilities in [0, 1], the logits' shape.")
+    weight: Tensor = None
+    pos_weight: Tensor = None
+    reduction: Reduction = "mean"
+    base: Base = "e"
+
+
+Number = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "description": 'A number or nested lists; "NaN", "Infinity", "-Infinity" as strings.',
+            "anyOf": [{"type": "number"}, {"type": "string"}, {"type": "array", "items": {}}],
+        }
+    ),
+]
+
+
+class StepOut(Schema):
+    name: str
+    formula: str | None = None
+    shape: list[int]
+    value: Number = Field(
+        ..., description="The tensor in full, or null when it has more than 10,000 numbers."
+    )
+    omitted: bool | None = Field(None, description="true when value was left out for size.")
+    summary: dict[str, Any] | None = Field(
+        None, description="count, non_finite, min, max, mean — given when value is omitted."
+    )
+    note: str | None = None
+
+
+class LossAnswer(Schema):
+    result: Number
+    steps: list[StepOut]
+    code: str = Field(..., description="A runnable PyTorch snippet that reproduces the result.")
+    warnings: list[str]
+
+
+class PerplexityAnswer(LossAnswer):
+    per_sequence: Number = Field(..., description="The perplexity of each sequence.")
+    mean_nll: Number = Field(..., description="Mean NLL over all counted tokens (nats or bits).")
+
+
+class ErrorOut(Schema):
+    error: str
+    field: str | None = None
+    location: dict[str, Any] | None = None
+
+
+# --- requests -----------------------------------------------------------------------------------
+
+NPY_HEADER_ALLOWANCE = 1 << 20
+
+
+class _NpyInMemory(FileUploadHandler):
+    """Keeps uploaded .npy files in memory (a bytearray, so the tensor can share it) up to a limit.
+
+    Django would spill files over 8 MB to disk and copy them back; the big chunk size also keeps the
+    multipart parser's Python loop short for a 65 MB upload.
+    """
+
+    chunk_size = 4 << 20
+
+    def __init__(self, request: HttpRequest, max_bytes: int) -> None:
+        super().__init__(request)
+        self.max_bytes = max_bytes
+        self.files: dict[str, bytearray] = {}
+        self.too_large: str | None = None
+
+    def new_file(self, field_name, *args, **kwargs) -> None:
+        super().new_file(field_name, *args, **kwargs)
+        self.files[field_name] = bytearray()
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        buffer = self.files[self.field_name]
+        if len(buffer) + len(raw_data) > self.max_bytes:
+            self.too_large = self.field_name
+            raise StopUpload(connection_reset=False)
+        buffer += raw_data
+
+    def file_complete(self, file_size: int):
+        return None  # the bytes stay in self.files; Django gets no file object
+
+
+def _error(status: int, message: str, **extra: Any) -> HttpResponse:
+    return _json_response({"error": message, **extra}, status=status)
+
+
+def _json_response(payload: dict[str, Any], status: int = 200) -> HttpResponse:
+    body = json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    return HttpResponse(body, status=status, content_type="application/json")
+
+
+def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The body as (values, tensors from .npy files). Raises InputError / TooMany."""
+    content_type = request.content_type or ""
+    if content_type == "multipart/form-data":
+        handler = _NpyInMemory(request, operations.NPY_NUMBER_LIMIT * 8 + NPY_HEADER_ALLOWANCE)
+        request.upload_handlers = [handler]
+        try:
+            values = {key: request.POST.get(key) for key in request.POST}
+        except MultiPartParserError as exc:
+            raise InputError(f"the multipart body could not be read: {exc}", field="body") from None
+        if handler.too_large:
+            raise TooMany(
+                f"the {handler.too_large} file is larger than "
+                f"{operations.NPY_NUMBER_LIMIT:,} numbers allow",
+                field=handler.too_large,
+            )
+        allowed = operations.NPY_FIELDS[op]
+        tensors = {}
+        for name, data in handler.files.items():
+            if name not in allowed:
+                raise InputError(
+                    f"'{name}' cannot be an uploaded file here; files are accepted for "
+                    + ", ".join(allowed),
+                    field=name,
+                )
+            tensors[name] = load_npy(data, field=name, max_numbers=operations.NPY_NUMBER_LIMIT)
+        return values, tensors
+    if content_type not in ("application/json", "") and not content_type.endswith("+json"):
+        raise InputError(
+            f"send JSON (Content-Type: application/json) or multipart/form-data, "
+            f"not {content_type}",
+            field="body",
+        )
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise TooMany(
+            "the JSON body is too large; send big tensors as .npy files (multipart/form-data)",
+            field="body",
+        ) from None
+    try:
+        values = json.loads(raw or b"{}")
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"the body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(values, dict):
+        raise InputError("the body must be a JSON object of named fields", field="body")
+    return values, {}
+
+
+def _check_fields(values: dict[str, Any], tensors: dict[str, Any], body: type[_Body]) -> None:
+    known = body.model_fields
+    for name in (*values, *tensors):
+        if name not in known:
+            raise InputError(
+                f"unknown field '{name}'; this op takes {', '.join(known)}", field=str(name)
+            )
+
+
+def answer(computation: operations.Computation) -> dict[str, Any]:
+    """The JSON answer for a computation (ARCHITECTURE §6)."""
+    trace = computation.trace
+    payload: dict[str, Any] = {
+        "result": presenters.json_value(trace.result),
+        "steps": [presenters.step_json(step) for step in trace.steps],
+        "code": trace.code,
+        "warnings": [presenters.warning_text(w) for w in trace.warnings],
+    }
+    for name, value in computation.extra.items():
+        payload[name] = presenters.json_value(value)
+    return payload
+
+
+def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
+    try:
+        values, tensors = _read_request(request, op)
+        _check_fields(values, tensors, body)
+        computation = operations.compute(op, values, tensors=tensors)
+    except TooMany as exc:
+        return _error(413, exc.message, field=exc.location.get("field"), location=exc.location)
+    except InputError as exc:
+        return _error(422, exc.message, field=exc.location.get("field"), location=exc.location)
+    except operations.LossInputError as exc:
+        return _error(
+            422, _loss_message(exc), field=exc.location.get("field"), location=exc.location
+        )
+    return _json_response(answer(computation))
+
+
+def _loss_message(exc: Exception) -> str:
+    return str(getattr(exc, "message", None) or exc)
+
+
+# --- routes -----------------------------------------------------------------------------------
+
+_NAN_NOTE = (
+    ' NaN and infinities, which JSON cannot spell, are written as the strings "NaN", "Infinity" '
+    'and "-Infinity" wherever a number may appear. Steps with more than 10,000 numbers give '
+    '"value": null with "omitted": true and a "summary". Limits: 1,000,000 numbers per JSON body, '
+    "50,000,000 from .npy files; past them 413. Malformed input: 422 with a sentence that says "
+    "where (field, row, column)."
+)
+
+
+def _request_body(body: type[_Body]) -> dict[str, Any]:
+    schema = body.model_json_schema()
+    files = operations.NPY_FIELDS[_OP_OF[body]]
+    multipart = {
+        "type": "object",
+        "properties": {
+            name: (
+                {"type": "string", "format": "binary", "description": "an .npy file (np.save)"}
+                if name in files
+                else {"type": "string"}
+            )
+            for name in schema["properties"]
+        },
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "multipart/form-data": {"schema": multipart},
+            },
+        }
+    }
+
+
+_OP_OF = {
+    SoftmaxBody: "softmax",
+    EntropyBody: "entropy",
+    NllBody: "nll",
+    CrossEntropyBody: "cross-entropy",
+    KlBody: "kl",
+    PerplexityBody: "perplexity",
+    BceWithLogitsBody: "bce-with-logits",
+}
+
+_RESPONSES = {413: ErrorOut, 415: ErrorOut, 422: ErrorOut}
+
+
+def _route(op: str, body: type[_Body], summary: str, description: str, answer_schema=LossAnswer):
+    def view(request: HttpRequest):
+        return _run(request, op, body)
+
+    view.__name__ = "loss_" + op.replace("-", "_")
+    router.post(
+        f"/{op}",
+        response={200: answer_schema, **_RESPONSES},
+        summary=summary,
+        description=description + _NAN_NOTE,
+        openapi_extra=_request_body(body),
+        operation_id=view.__name__,
+    )(view)
+
+
+_route(
+    "softmax",
+    SoftmaxBody,
+    "Softmax and its steps",
+    "softmax(logits, dim): subtract the row maximum, exponentiate, normalise.",
+)
+_route(
+    "entropy",
+    EntropyBody,
+    "Entropy of a distribution",
+    "Give exactly one of probs, counts or logits; base e (nats) or 2 (bits); one value per row.",
+)
+_route(
+    "nll",
+    NllBody,
+    "Negative log-likelihood (F.nll_loss)",
+    "Input must be log-probabilities (log_softmax output); raw probabilities give a negative loss.",
+)
+_route(
+    "cross-entropy",
+    CrossEntropyBody,
+    "Cross-entropy from logits (F.cross_entropy)",
+    "log_softmax then NLL; class-index or probability targets, weights, ignore_index, smoothing.",
+)
+_route(
+    "kl",
+    KlBody,
+    "KL divergence (F.kl_div)",
+    "KL(p ‖ q) with input = log q. reduction='mean' averages over every element and warns; "
+    "'batchmean' is the mathematical KL.",
+)
+_route(
+    "perplexity",
+    PerplexityBody,
+    "Perplexity of next-token predictions",
+    "result is the corpus perplexity exp(mean NLL over all counted tokens); per_sequence gives each "
+    "sequence's own; mean_nll the mean token NLL.",
+    PerplexityAnswer,
+)
+_route(
+    "bce-with-logits",
+    BceWithLogitsBody,
+    "Binary cross-entropy with logits (extension)",
+    "F.binary_cross_entropy_with_logits: a sigmoid and the binary cross-entropy, computed stably.",
+)

@@ -6,4 +6,6 @@ app_name = "lossdemos"
 
 urlpatterns = [
     path("", views.index, name="index"),
+    path("mistakes/", views.mistakes, name="mistakes"),
+    path("<slug:slug>/", views.concept_page, name="concept"),
 ]

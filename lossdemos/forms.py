@@ -1,0 +1,268 @@
+"""The demo forms: GET forms whose field names are the API's, so a URL carries the whole calculation.
+
+Each form runs its op in ``clean()`` through :mod:`lossdemos.operations`; an input problem becomes an
+error on the field it names ("row 3 has 4 values, the others have 5"), never an exception. With
+``upload=True`` (a POST form) the tensor fields may also come as ``.npy`` files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from lossdemos import operations
+from lossdemos.parsing import InputError, load_npy
+
+TENSOR_HELP = _(
+    "Numbers separated by spaces or commas, one row per line; JSON lists or pasted "
+    "tensor([...]) output work too."
+)
+REDUCTION_CHOICES = [
+    ("mean", _("mean")),
+    ("sum", _("sum")),
+    ("none", _("none (per element)")),
+]
+BASE_CHOICES = [("e", _("nats (base e)")), ("2", _("bits (base 2)"))]
+
+
+def _tensor_field(label, *, rows: int = 0, help_text=TENSOR_HELP, required: bool = True):
+    widget = (
+        forms.Textarea(attrs={"rows": rows, "spellcheck": "false", "autocomplete": "off"})
+        if rows
+        else forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"})
+    )
+    return forms.CharField(
+        label=label, required=False, widget=widget, help_text=help_text, strip=False
+    )
+
+
+class DemoForm(forms.Form):
+    """Base: subclasses declare fields named like the API's and the op they run."""
+
+    op: str = ""
+    # Fields that an .npy file may replace on the upload form.
+    tensor_fields: tuple[str, ...] = ()
+    # API field name → form field that shows its errors.
+    error_fields: dict[str, str] = {}
+
+    def __init__(self, *args: Any, upload: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.upload = upload
+        self.computation: operations.Computation | None = None
+        if upload:
+            for name in self.tensor_fields:
+                self.fields[f"{name}_file"] = forms.FileField(
+                    label=_("%(field)s as an .npy file") % {"field": self.fields[name].label},
+                    required=False,
+                    widget=forms.ClearableFileInput(attrs={"accept": ".npy"}),
+                )
+
+    def values(self) -> dict[str, Any]:
+        """The raw values the op reads, by API field name."""
+        return {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if not name.endswith("_file") and value is not None
+        }
+
+    def _uploaded_tensors(self) -> dict[str, Any]:
+        tensors = {}
+        for name in self.tensor_fields:
+            upload = self.cleaned_data.get(f"{name}_file")
+            if not upload:
+                continue
+            limit = operations.NPY_NUMBER_LIMIT * 8 + (1 << 20)
+            if upload.size > limit:
+                raise InputError(
+                    f"the {name} file is larger than {operations.NPY_NUMBER_LIMIT:,} numbers allow",
+                    field=name,
+                )
+            tensors[name] = load_npy(
+                bytearray(upload.read()), field=name, max_numbers=operations.NPY_NUMBER_LIMIT
+            )
+        return tensors
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            tensors = self._uploaded_tensors() if self.upload else {}
+            self.computation = operations.compute(self.op, self.values(), tensors=tensors)
+        except InputError as exc:
+            self._add_located_error(exc.location.get("field"), exc.message)
+        except operations.LossInputError as exc:
+            message = str(getattr(exc, "message", None) or exc)
+            self._add_located_error(exc.location.get("field"), message)
+        return cleaned
+
+    def _add_located_error(self, field: str | None, message: str) -> None:
+        field = self.error_fields.get(field, field)
+        if self.upload and field in self.tensor_fields and self.cleaned_data.get(f"{field}_file"):
+            field = f"{field}_file"
+        self.add_error(field if field in self.fields else None, message)
+
+    def field_errors(self) -> list[tuple[str, str]]:
+        """(field name as submitted, message) for the live fragment to place beside each field."""
+        return [
+            (self.add_prefix(name) if name != "__all__" else "", str(message))
+            for name, messages in self.errors.items()
+            for message in messages
+        ]
+
+
+class SoftmaxForm(DemoForm):
+    op = "softmax"
+    tensor_fields = ("logits",)
+    logits = _tensor_field(_("Logits"), rows=4)
+    dim = forms.IntegerField(
+        label=_("Dimension (dim)"),
+        required=False,
+        initial=-1,
+        help_text=_("The dimension that sums to 1: -1 is the last (the classes of each row)."),
+    )
+
+
+class EntropyForm(DemoForm):
+    op = "entropy"
+    tensor_fields = ("numbers",)
+    error_fields = {"probs": "numbers", "counts": "numbers", "logits": "numbers"}
+    given = forms.ChoiceField(
+        label=_("The numbers are"),
+        choices=[
+            ("probs", _("probabilities")),
+            ("counts", _("counts")),
+            ("logits", _("logits")),
+        ],
+        initial="probs",
+        widget=forms.RadioSelect,
+    )
+    numbers = _tensor_field(_("Numbers"), rows=3)
+    base = forms.ChoiceField(
+        label=_("Unit"), choices=BASE_CHOICES, initial="2", widget=forms.RadioSelect
+    )
+
+    def values(self) -> dict[str, Any]:  # type: ignore[override]
+        given = self.cleaned_data.get("given") or "probs"
+        return {given: self.cleaned_data.get("numbers"), "base": self.cleaned_data.get("base")}
+
+    def _uploaded_tensors(self) -> dict[str, Any]:
+        tensors = super()._uploaded_tensors()
+        if "numbers" in tensors:
+            tensors[self.cleaned_data.get("given") or "probs"] = tensors.pop("numbers")
+        return tensors
+
+
+class _ClassificationOptions(forms.Form):
+    weight = _tensor_field(
+        _("Class weights (optional)"), help_text=_("One weight per class; empty for none.")
+    )
+    ignore_index = forms.IntegerField(
+        label=_("ignore_index"),
+        required=False,
+        initial=-100,
+        help_text=_("Targets equal to this are skipped (and not counted in the mean)."),
+    )
+    reduction = forms.ChoiceField(label=_("Reduction"), choices=REDUCTION_CHOICES, initial="mean")
+    base = forms.ChoiceField(
+        label=_("Unit"), choices=BASE_CHOICES, initial="e", widget=forms.RadioSelect
+    )
+
+
+class NllForm(DemoForm, _ClassificationOptions):
+    op = "nll"
+    tensor_fields = ("input",)
+    input = _tensor_field(_("Log-probabilities (input)"), rows=4)
+    target = _tensor_field(_("Targets (class indices)"), help_text=_("One class index per row."))
+    field_order = ["input", "target", "weight", "ignore_index", "reduction", "base"]
+
+
+class CrossEntropyForm(DemoForm, _ClassificationOptions):
+    op = "cross-entropy"
+    tensor_fields = ("logits",)
+    logits = _tensor_field(_("Logits"), rows=4)
+    target = _tensor_field(
+        _("Targets"),
+        help_text=_("One class index per row, or rows of probabilities shaped like the logits."),
+    )
+    label_smoothing = forms.FloatField(
+        label=_("Label smoothing"),
+        required=False,
+        min_value=0,
+        max_value=1,
+        initial=0,
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+    )
+    field_order = [
+        "logits",
+        "target",
+        "weight",
+        "ignore_index",
+        "label_smoothing",
+        "reduction",
+        "base",
+    ]
+
+
+class KlForm(DemoForm):
+    op = "kl"
+    tensor_fields = ("input", "target")
+    input = _tensor_field(
+        _("Model log-probabilities log q (input)"),
+        rows=3,
+        help_text=_("kl_div's input must be log-probabilities, e.g. log_softmax of the logits."),
+    )
+    target = _tensor_field(
+        _("True distribution p (target)"),
+        rows=3,
+        help_text=_("Probabilities; tick log_target if they are log-probabilities."),
+    )
+    log_target = forms.BooleanField(label=_("log_target"), required=False)
+    reduction = forms.ChoiceField(
+        label=_("Reduction"),
+        choices=[*REDUCTION_CHOICES, ("batchmean", _("batchmean (the true KL)"))],
+        initial="batchmean",
+    )
+    base = forms.ChoiceField(
+        label=_("Unit"), choices=BASE_CHOICES, initial="e", widget=forms.RadioSelect
+    )
+
+
+class PerplexityForm(DemoForm):
+    op = "perplexity"
+    tensor_fields = ("logits",)
+    logits = _tensor_field(
+        _("Logits (one row per token)"),
+        rows=5,
+        help_text=_("Shape (tokens, vocabulary): each row scores every word for one position."),
+    )
+    target = _tensor_field(_("Next tokens (target)"), help_text=_("One token id per row."))
+    sequence_ids = _tensor_field(
+        _("Sequence of each token (optional)"),
+        help_text=_(
+            "e.g. 0 0 0 1 1: the first three tokens are one sentence, the last two another."
+        ),
+    )
+    ignore_index = forms.IntegerField(label=_("ignore_index"), required=False, initial=-100)
+    base = forms.ChoiceField(
+        label=_("NLL unit"), choices=BASE_CHOICES, initial="e", widget=forms.RadioSelect
+    )
+    sample_seed = forms.IntegerField(
+        label=_("Sample with seed (optional)"),
+        required=False,
+        help_text=_("Draw each prediction with torch.multinomial under this seed."),
+    )
+
+
+class LikelihoodForm(forms.Form):
+    """The maximum-likelihood demo: 0/1 outcomes of a coin."""
+
+    outcomes = forms.CharField(
+        label=_("Outcomes (0 or 1)"),
+        required=False,
+        strip=False,
+        widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+        help_text=_("e.g. 1 0 1 1 0 1 1: heads are 1, tails 0."),
+    )

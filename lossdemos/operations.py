@@ -1,0 +1,345 @@
+"""One calculation per loss op, shared by the API and the pages: raw values → tensors → the engine.
+
+A raw value is text from a form field, decoded JSON from an API body, or a tensor already loaded from an
+``.npy`` upload. Every problem with the input is an :class:`~lossdemos.parsing.InputError` naming the
+field (``TooMany`` past the number limit), or the engine's ``LossInputError``; nothing else escapes for
+bad input. The numbers come from :mod:`lossdemos.losses`; this module only reads options and, where the
+reader asks for bits, divides nats by ln 2 as one more visible step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from lossdemos import losses
+from lossdemos.parsing import InputError, TooMany, parse_json_tensor, parse_target
+
+JSON_NUMBER_LIMIT = 1_000_000
+NPY_NUMBER_LIMIT = 50_000_000
+REDUCTIONS = ("none", "mean", "sum")
+KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+BASES = ("e", "2")
+
+LossInputError = losses.LossInputError
+
+
+@dataclass
+class Computation:
+    """The engine's trace plus what an op adds to the answer (perplexity's per-sequence values)."""
+
+    op: str
+    trace: Any
+    extra: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    base: str = "e"
+
+
+def _absent(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+class Inputs:
+    """Reads fields of one request, keeping a running count of numbers against the JSON limit."""
+
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        *,
+        tensors: Mapping[str, torch.Tensor] | None = None,
+        max_numbers: int = JSON_NUMBER_LIMIT,
+    ) -> None:
+        self.values = values
+        self.tensors = dict(tensors or {})
+        self.remaining = max_numbers
+        self.max_numbers = max_numbers
+        self.parsed: dict[str, torch.Tensor] = {}
+
+    def _count(self, tensor: torch.Tensor, name: str) -> None:
+        self.remaining -= tensor.numel()
+        if self.remaining < 0:
+            used = self.max_numbers - self.remaining
+            raise TooMany(
+                f"too many numbers: {used:,} in this request (limit {self.max_numbers:,})",
+                field=name,
+                count=used,
+                limit=self.max_numbers,
+            )
+
+    def tensor(
+        self, name: str, *, dtype: torch.dtype = torch.float32, required: bool = True
+    ) -> torch.Tensor | None:
+        if name in self.tensors:
+            tensor = self.tensors[name]
+            tensor = tensor if tensor.dtype == dtype else tensor.to(dtype)
+        else:
+            raw = self.values.get(name)
+            if _absent(raw):
+                if required:
+                    raise InputError(f"the {name} are missing", field=name)
+                return None
+            tensor = parse_json_tensor(
+                raw, field=name, dtype=dtype, max_numbers=max(self.remaining, 0)
+            )
+            self._count(tensor, name)
+        self.parsed[name] = tensor
+        return tensor
+
+    def target(
+        self, name: str = "target", *, input_shape: tuple[int, ...] | None = None
+    ) -> torch.Tensor:
+        if name in self.tensors:
+            tensor = self.tensors[name]
+            if input_shape is not None and tuple(tensor.shape) == tuple(input_shape):
+                tensor = tensor.to(torch.float32)
+            elif not tensor.is_floating_point() or bool((tensor == tensor.round()).all()):
+                tensor = tensor.to(torch.long)
+        else:
+            raw = self.values.get(name)
+            if _absent(raw):
+                raise InputError(f"the {name} is missing", field=name)
+            tensor = parse_target(
+                raw, field=name, input_shape=input_shape, max_numbers=max(self.remaining, 0)
+            )
+            self._count(tensor, name)
+        self.parsed[name] = tensor
+        return tensor
+
+    def integer(self, name: str, default: int | None) -> int | None:
+        raw = self.values.get(name)
+        if _absent(raw):
+            return default
+        if isinstance(raw, bool):
+            raise InputError(f"{name} must be a whole number", field=name)
+        try:
+            number = float(raw) if isinstance(raw, str) else raw
+            if not isinstance(number, int | float) or number != int(number):
+                raise ValueError
+            number = int(number)
+        except (ValueError, TypeError, OverflowError):
+            raise InputError(f"{name} must be a whole number, not {raw!r}", field=name) from None
+        if abs(number) > 2**62:
+            raise InputError(f"{name} is too large", field=name)
+        return number
+
+    def number(
+        self,
+        name: str,
+        default: float,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> float:
+        raw = self.values.get(name)
+        if _absent(raw):
+            return default
+        if isinstance(raw, bool):
+            raise InputError(f"{name} must be a number", field=name)
+        try:
+            number = float(raw)
+        except (ValueError, TypeError, OverflowError):
+            raise InputError(f"{name} must be a number, not {raw!r}", field=name) from None
+        if not math.isfinite(number):
+            raise InputError(f"{name} must be a finite number", field=name)
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            raise InputError(f"{name} must be between {minimum:g} and {maximum:g}", field=name)
+        return number
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self.values.get(name)
+        if _absent(raw):
+            return default
+        value = str(raw).strip().lower() if isinstance(raw, str | int) else raw
+        if name == "base" and value in ("2.0", 2):
+            value = "2"
+        if value not in choices:
+            raise InputError(f"{name} must be one of {', '.join(choices)}, not {raw!r}", field=name)
+        return value
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        raw = self.values.get(name)
+        if _absent(raw):
+            return default
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "on", "yes"):
+            return True
+        if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "off", "no"):
+            return False
+        raise InputError(f"{name} must be true or false", field=name)
+
+
+# --- the ops ------------------------------------------------------------------------------------
+
+
+def _softmax(inputs: Inputs) -> Computation:
+    logits = inputs.tensor("logits")
+    dim = inputs.integer("dim", -1)
+    return Computation("softmax", losses.softmax(logits, dim=dim))
+
+
+def _log_softmax(inputs: Inputs) -> Computation:
+    logits = inputs.tensor("logits")
+    dim = inputs.integer("dim", -1)
+    return Computation("log-softmax", losses.log_softmax(logits, dim=dim))
+
+
+ENTROPY_SOURCES = ("probs", "counts", "logits")
+
+
+def _entropy(inputs: Inputs) -> Computation:
+    given = [
+        name
+        for name in ENTROPY_SOURCES
+        if name in inputs.tensors or not _absent(inputs.values.get(name))
+    ]
+    if len(given) != 1:
+        raise InputError(
+            "give exactly one of probs, counts or logits"
+            + (f" (got {', '.join(given)})" if given else ""),
+            field=given[1] if len(given) > 1 else "probs",
+        )
+    source = given[0]
+    base = inputs.choice("base", "e", BASES)
+    tensor = inputs.tensor(source)
+    trace = losses.entropy(**{source: tensor}, base=base)
+    return Computation("entropy", trace, base=base)
+
+
+def _nll(inputs: Inputs) -> Computation:
+    log_probs = inputs.tensor("input")
+    target = inputs.target("target")
+    weight = inputs.tensor("weight", required=False)
+    trace = losses.nll(
+        log_probs,
+        target,
+        weight=weight,
+        ignore_index=inputs.integer("ignore_index", -100),
+        reduction=inputs.choice("reduction", "mean", REDUCTIONS),
+    )
+    return _in_base(Computation("nll", trace), inputs)
+
+
+def _cross_entropy(inputs: Inputs) -> Computation:
+    logits = inputs.tensor("logits")
+    target = inputs.target("target", input_shape=tuple(logits.shape))
+    weight = inputs.tensor("weight", required=False)
+    trace = losses.cross_entropy(
+        logits,
+        target,
+        weight=weight,
+        ignore_index=inputs.integer("ignore_index", -100),
+        label_smoothing=inputs.number("label_smoothing", 0.0, minimum=0.0, maximum=1.0),
+        reduction=inputs.choice("reduction", "mean", REDUCTIONS),
+    )
+    return _in_base(Computation("cross-entropy", trace), inputs)
+
+
+def _kl(inputs: Inputs) -> Computation:
+    log_q = inputs.tensor("input")
+    target = inputs.tensor("target")
+    trace = losses.kl(
+        log_q,
+        target,
+        reduction=inputs.choice("reduction", "mean", KL_REDUCTIONS),
+        log_target=inputs.flag("log_target"),
+    )
+    return _in_base(Computation("kl", trace), inputs)
+
+
+def _perplexity(inputs: Inputs) -> Computation:
+    logits = inputs.tensor("logits")
+    target = inputs.target("target")
+    sequence_ids = inputs.tensor("sequence_ids", dtype=torch.long, required=False)
+    base = inputs.choice("base", "e", BASES)
+    seed = inputs.integer("sample_seed", None)
+    trace = losses.perplexity(
+        logits,
+        target,
+        sequence_ids=sequence_ids,
+        ignore_index=inputs.integer("ignore_index", -100),
+        base=base,
+        sample_seed=seed,
+    )
+    # Without sequence ids every token belongs to one sequence, whose perplexity is the corpus's.
+    per_sequence = trace.per_sequence if trace.per_sequence is not None else trace.result.reshape(1)
+    extra = {"per_sequence": per_sequence, "mean_nll": trace.mean_nll}
+    return Computation("perplexity", trace, extra=extra, base=base)
+
+
+def _bce_with_logits(inputs: Inputs) -> Computation:
+    logits = inputs.tensor("logits")
+    target = inputs.tensor("target")
+    weight = inputs.tensor("weight", required=False)
+    pos_weight = inputs.tensor("pos_weight", required=False)
+    trace = losses.binary_cross_entropy_with_logits(
+        logits,
+        target,
+        weight=weight,
+        pos_weight=pos_weight,
+        reduction=inputs.choice("reduction", "mean", REDUCTIONS),
+    )
+    return _in_base(Computation("bce-with-logits", trace), inputs)
+
+
+OPERATIONS: dict[str, Callable[[Inputs], Computation]] = {
+    "softmax": _softmax,
+    "log-softmax": _log_softmax,
+    "entropy": _entropy,
+    "nll": _nll,
+    "cross-entropy": _cross_entropy,
+    "kl": _kl,
+    "perplexity": _perplexity,
+    "bce-with-logits": _bce_with_logits,
+}
+# Fields that may come as an .npy upload instead of JSON, per op.
+NPY_FIELDS = {
+    "softmax": ("logits",),
+    "log-softmax": ("logits",),
+    "entropy": ENTROPY_SOURCES,
+    "nll": ("input", "target", "weight"),
+    "cross-entropy": ("logits", "target", "weight"),
+    "kl": ("input", "target"),
+    "perplexity": ("logits", "target", "sequence_ids"),
+    "bce-with-logits": ("logits", "target", "weight", "pos_weight"),
+}
+
+
+def compute(
+    op: str,
+    values: Mapping[str, Any],
+    *,
+    tensors: Mapping[str, torch.Tensor] | None = None,
+    max_numbers: int = JSON_NUMBER_LIMIT,
+) -> Computation:
+    """Run ``op`` on raw values; raises InputError / TooMany / LossInputError for bad input."""
+    inputs = Inputs(values, tensors=tensors, max_numbers=max_numbers)
+    computation = OPERATIONS[op](inputs)
+    computation.inputs = inputs.parsed
+    return computation
+
+
+# --- bits ---------------------------------------------------------------------------------------
+
+
+def _in_base(computation: Computation, inputs: Inputs) -> Computation:
+    """Losses are in nats; for base 2, divide by ln 2 as a visible last step."""
+    base = inputs.choice("base", "e", BASES)
+    computation.base = base
+    if base == "e":
+        return computation
+    trace = computation.trace
+    in_bits = trace.result / math.log(2)
+    step = losses.Step(
+        name="in_bits",
+        formula=r"\ell_{\text{bits}} = \ell_{\text{nats}} / \ln 2",
+        value=in_bits,
+        note="the same loss measured with log base 2",
+    )
+    computation.trace = dataclasses.replace(trace, result=in_bits, steps=[*trace.steps, step])
+    return computation
