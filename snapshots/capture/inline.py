@@ -115,19 +115,25 @@ def _words(text: str) -> frozenset[str]:
 # URLs
 
 _SAFE_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*(;charset=[a-z0-9_-]+)?")
-_SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*")
 _URL_NOISE = str.maketrans("", "", "\t\n\r")
 _WHITESPACE = " \t\n\r\f"
 
 
 def _clean(value: str) -> str:
     # browsers trim ASCII whitespace and drop tabs/newlines anywhere in a URL
-    return value.strip(_WHITESPACE).translate(_URL_NOISE)
+    value = value.strip(_WHITESPACE)
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = value.translate(_URL_NOISE)
+    return value
 
 
 def _scheme(ref: str) -> str:
-    m = _SCHEME.match(ref)
-    return m.group(1).lower() if m else ""
+    colon = ref.find(":", 0, 40)
+    if colon <= 0:
+        return ""
+    scheme = ref[:colon]
+    return scheme.lower() if _SCHEME.fullmatch(scheme) else ""
 
 
 def _absolute(base: str | None, ref: str) -> str | None:
@@ -150,8 +156,21 @@ def _absolute(base: str | None, ref: str) -> str | None:
     return url if _scheme(url) in ("http", "https") and "://" in url[:8] else None
 
 
+def _join(base: str, ref: str) -> str:
+    """urljoin, with shortcuts for the absolute and root-relative links most pages are made of."""
+    if ref.startswith(("http://", "https://")) and "\\" not in ref:
+        return ref
+    if ref.startswith("/") and not ref.startswith("//") and "/." not in ref and "\\" not in ref:
+        scheme, _, rest = base.partition("://")
+        host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+        return f"{scheme}://{host}{ref}"
+    return urljoin(base, ref)
+
+
 def _is_inert(value: str) -> bool:
     """A reference that needs no network: one of ours, a data: URI, a fragment, about:blank."""
+    if value.startswith((ASSET_SCHEME, "data:", "#")):
+        return True
     value = _clean(value)
     return (
         not value
@@ -622,7 +641,7 @@ def _rank_candidates(candidates: list[tuple[str, str]], sizes: str | None) -> li
 # --------------------------------------------------------------------------------------------
 # HTML
 
-_HTML_PARSER = lxml.html.HTMLParser(
+_HTML_PARSER = etree.HTMLParser(  # plain elements: lxml.html's class lookup costs per element
     encoding="utf-8", remove_comments=True, remove_pis=True, huge_tree=True, default_doctype=False
 )
 _SVG_PARSER = etree.XMLParser(
@@ -1059,32 +1078,45 @@ class _Inliner:
         while stack:
             el = stack.pop()
             if self._element(el, base):
-                stack.extend(reversed([c for c in el if isinstance(c.tag, str)]))
+                stack.extend(el[::-1])  # children, so that they pop in document order
 
     def _element(self, el: etree._Element, base: str) -> bool:
         """Make one element safe and self-contained; False when it was removed or replaced."""
         tag = el.tag
-        if tag == "script":
+        if tag == "script" or not isinstance(tag, str):
             _remove(el)
             return False
         attrib = el.attrib
-        integrity = attrib.get("integrity")
-        for name in [n for n in attrib if n.startswith("on") or n in _DROP_ATTRS]:
-            del attrib[name]
-
         handler = _HANDLERS.get(tag)
+        integrity = None
+        needs_sweep = handler is not None
+        style = None
+        if attrib:
+            # one pass over the names: most elements have no URL, handler or style to look at
+            dropped = []
+            for name in attrib.keys():  # noqa: SIM118 - lxml attrib views are not plain dicts
+                if name[:2] == "on" or name in _DROP_ATTRS:
+                    dropped.append(name)
+                elif name in _URL_ATTRS or name in _SVG_URL_PROPERTIES:
+                    needs_sweep = True
+                elif name == "style":
+                    style = attrib[name]
+            if dropped:
+                integrity = attrib.get("integrity")
+                for name in dropped:
+                    del attrib[name]
         if handler is not None and handler(self, el, base, integrity) is False:
             return False
-        style = attrib.get("style")
-        if style and ("(" in style):
+        if style and "(" in style:
             attrib["style"] = self.css(style, base, ())
-        self._sweep(el, tag)
+        if needs_sweep:
+            self._sweep(el, tag)
         return True
 
     def _sweep(self, el: etree._Element, tag: str) -> None:
         """Drop every URL attribute that still points at the network (or at script)."""
         attrib = el.attrib
-        for name in [n for n in attrib if n in _URL_ATTRS]:
+        for name in [n for n in attrib.keys() if n in _URL_ATTRS]:  # noqa: SIM118
             value = attrib[name]
             if (name == "href" and tag in _LINK_TAGS) or (tag == "a" and name == "xlink:href"):
                 if _scheme(_clean(value)) in ("javascript", "vbscript"):
@@ -1096,11 +1128,10 @@ class _Inliner:
             elif _is_inert(value) and name not in ("srcdoc", "ping", "xml:base"):
                 continue
             del attrib[name]
-        if _SVG_URL_PROPERTIES.intersection(attrib):
-            for name in _SVG_URL_PROPERTIES.intersection(attrib):
-                value = attrib[name]
-                if "url(" in value and not _ID_REF.search(value):
-                    del attrib[name]
+        for name in _SVG_URL_PROPERTIES.intersection(attrib.keys()):
+            value = attrib[name]
+            if "url(" in value and not _ID_REF.search(value):
+                del attrib[name]
 
     # ---- element handlers (return False when the element is gone) ------------------------------
 
@@ -1287,9 +1318,9 @@ class _Inliner:
                 if name == "xlink:href":
                     _set_href(el, ref)
             elif name == "xlink:href":
-                _set_href(el, urljoin(base, ref))
+                _set_href(el, _join(base, ref))
             else:
-                el.set(name, urljoin(base, ref) if ref else base)
+                el.set(name, _join(base, ref) if ref else base)
         return True
 
     def _form(self, el: etree._Element, base: str, integrity: str | None) -> bool:
