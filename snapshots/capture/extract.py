@@ -76,7 +76,7 @@ _INVISIBLE = (
 )  # fmt: skip
 _FALLBACK_BLOCKS = {
     "p", "div", "section", "article", "main", "li", "dd", "dt", "blockquote", "pre", "td", "th",
-    "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "address", "tr", "br", "hr", "body",
+    "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "address", "tr", "hr", "body",
 }  # fmt: skip
 _INLINE_TAGS = {"i": "em", "b": "strong", "var": "code"}
 # below this many characters, trafilatura's own result is its whole-page rescue, not an article
@@ -198,6 +198,8 @@ def _plain_text(reader_html: str) -> str:
     if not reader_html:
         return ""
     container = lxml.html.fragment_fromstring(reader_html, create_parent="div")
+    for br in container.iter("br"):
+        br.tail = "\n" + (br.tail or "")  # a line break still separates words
     paragraphs: list[str] = []
     loose: list[str] = []  # inline content directly at the top level
 
@@ -252,7 +254,7 @@ def _visible_text(tree: etree._Element) -> str:
     for event, el in etree.iterwalk(body, events=("start", "end")):
         block = el.tag in _FALLBACK_BLOCKS
         if event == "start":
-            chunks.append("\n\n" if block else "")
+            chunks.append("\n\n" if block else " " if el.tag == "br" else "")
             chunks.append(el.text or "")
         else:
             chunks.append("\n\n" if block else "")
