@@ -1554,8 +1554,13 @@ def _promote_lazy(el: etree._Element) -> None:
         attrib["class"] = " ".join([*kept, "lazyloaded"])
 
 
+# C0 controls are not allowed in lxml strings (the parser keeps some in attribute values); a
+# form feed is whitespace to HTML
+_CONTROLS = {**dict.fromkeys([*range(0, 9), 11, *range(14, 32)]), 12: " "}
+
+
 def _parse(html: str) -> tuple[etree._Element, str]:
-    data = html.encode("utf-8", "replace")
+    data = html.translate(_CONTROLS).encode("utf-8", "replace")
     root = None
     if data.strip():
         try:

@@ -518,7 +518,17 @@ def test_a_literal_asset_reference_in_the_page_is_not_resolved():
 
 
 @pytest.mark.parametrize(
-    "html", ["", "   ", "plain text", "<", "\x00\x01", "<?xml version='1.0'?><p>x</p>"]
+    "html",
+    [
+        "",
+        "   ",
+        "plain text",
+        "<",
+        "\x00\x01",
+        "<?xml version='1.0'?><p>x</p>",
+        '<a href="a\x01b">control characters</a><img src="x\x0b.png" srcset="y.png 2x\x03">',
+        '<a href="\udc80">a lone surrogate</a>',
+    ],
 )
 def test_odd_input_gives_a_valid_empty_archive(html):
     archive = inline(html, "http://a.test/", FakeWeb())
