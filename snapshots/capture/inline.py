@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from snapshots.capture.fetch import CaptureError, Response
 __all__ = ["ASSET_REF", "Archive", "Asset", "Fetcher", "Limits", "assemble", "inline"]
 
 Fetcher = Callable[[str], Response]
+
+logger = logging.getLogger(__name__)
 
 ASSET_SCHEME = "kb-asset:"
 ASSET_REF = re.compile(r"kb-asset:([0-9a-f]{64})")
@@ -1077,7 +1080,13 @@ class _Inliner:
         stack = [root]
         while stack:
             el = stack.pop()
-            if self._element(el, base):
+            try:
+                keep = self._element(el, base)
+            except ValueError:  # lxml refusing a value: lose the element, never the page
+                logger.warning("removed an element inline could not rewrite", exc_info=True)
+                _remove(el)
+                keep = False
+            if keep:
                 stack.extend(el[::-1])  # children, so that they pop in document order
 
     def _element(self, el: etree._Element, base: str) -> bool:

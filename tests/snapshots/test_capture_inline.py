@@ -658,3 +658,20 @@ def test_network_references_lists_what_a_browser_would_fetch():
             "/post",
         ]
     )
+
+
+def test_density_srcset_picks_the_1x_candidate_and_fetches_nothing_else():
+    web = FakeWeb(files={f"http://a.test/{n}.png": ("image/png", png(n, n)) for n in (1, 2, 3)})
+    archive = inline('<img src="3.png" srcset="2.png 2x, 1.png 1x">', "http://a.test/", web)
+    assert web.requested == ["http://a.test/1.png"]
+    img = tree(archive.html).find(".//img")
+    assert img.get("srcset").endswith(" 1x")
+    assert img.get("src") == img.get("srcset").split()[0]
+
+
+def test_stylesheet_inside_noscript_in_head_is_applied():
+    web = FakeWeb(files={"http://a.test/nojs.css": ("text/css", b".menu{display:block}")})
+    html = '<html><head><noscript><link rel="stylesheet" href="nojs.css"></noscript></head><body></body></html>'
+    archive = inline(html, "http://a.test/", web)
+    (link,) = tree(archive.html).xpath("//head/link")
+    assert link.get("href").startswith("kb-asset:")
