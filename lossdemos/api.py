@@ -26,6 +26,11 @@ from lossdemos.parsing import InputError, TooMany, load_npy
 
 router = Router(tags=["losses"])
 
+
+class UnsupportedMediaType(InputError):
+    """A body that is neither JSON nor multipart (HTTP 415)."""
+
+
 # --- schemas (documentation and the shape of every answer) -----------------------------------
 
 _TENSOR_SCHEMA = {
@@ -227,7 +232,7 @@ def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[s
             tensors[name] = load_npy(data, field=name, max_numbers=operations.NPY_NUMBER_LIMIT)
         return values, tensors
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
-        raise InputError(
+        raise UnsupportedMediaType(
             f"send JSON (Content-Type: application/json) or multipart/form-data, "
             f"not {content_type}",
             field="body",
@@ -276,6 +281,8 @@ def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
         values, tensors = _read_request(request, op)
         _check_fields(values, tensors, body)
         computation = operations.compute(op, values, tensors=tensors)
+    except UnsupportedMediaType as exc:
+        return _error(415, exc.message, field="body", location=exc.location)
     except TooMany as exc:
         return _error(413, exc.message, field=exc.location.get("field"), location=exc.location)
     except InputError as exc:

@@ -78,15 +78,19 @@ def shape_of(value: Any) -> list[int]:
 
 def summary(tensor: torch.Tensor) -> dict[str, Any]:
     """min / max / mean over the finite values, and how many are not finite."""
-    values = tensor.detach().to(torch.float64).flatten()
+    values = tensor.detach()
+    if not values.is_floating_point():
+        values = values.to(torch.float64)
     finite = torch.isfinite(values)
-    kept = values[finite]
-    described: dict[str, Any] = {"count": values.numel(), "non_finite": int((~finite).sum())}
+    non_finite = values.numel() - int(finite.sum())
+    kept = values if non_finite == 0 else values[finite]
+    described: dict[str, Any] = {"count": values.numel(), "non_finite": non_finite}
     if kept.numel():
+        low, high = torch.aminmax(kept)
         described |= {
-            "min": kept.min().item(),
-            "max": kept.max().item(),
-            "mean": kept.mean().item(),
+            "min": low.item(),
+            "max": high.item(),
+            "mean": kept.mean(dtype=torch.float64).item(),
         }
     return described
 
