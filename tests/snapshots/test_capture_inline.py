@@ -675,3 +675,55 @@ def test_stylesheet_inside_noscript_in_head_is_applied():
     archive = inline(html, "http://a.test/", web)
     (link,) = tree(archive.html).xpath("//head/link")
     assert link.get("href").startswith("kb-asset:")
+
+
+ARCHIVE_CSP = (
+    "sandbox allow-same-origin; default-src 'none'; img-src data:; "
+    "style-src 'unsafe-inline' data:; font-src data:"
+)
+
+
+@pytest.mark.browser
+def test_assembled_archive_renders_in_chromium_under_the_archive_csp(browser, home):
+    """Nested data: stylesheets, data: images, embedded sprites: all shown, nothing requested."""
+    page_html = single_file(home[0])
+    context = browser.new_context()
+    tab = context.new_page()
+    requested = []
+    tab.on("request", lambda request: requested.append(request.url))
+    tab.route(
+        "http://archive.test/page",
+        lambda route: route.fulfill(
+            status=200,
+            headers={
+                "Content-Type": "text/html; charset=utf-8",
+                "Content-Security-Policy": ARCHIVE_CSP,
+            },
+            body=page_html,
+        ),
+    )
+    try:
+        tab.goto("http://archive.test/page")
+        shown = tab.evaluate(
+            """() => ({
+              images: Object.fromEntries([...document.images].map(i => [i.alt, i.naturalWidth > 0])),
+              body: getComputedStyle(document.body).backgroundImage,
+              note: getComputedStyle(document.querySelector('.note')).backgroundImage,
+              maxWidth: getComputedStyle(document.body).maxWidth,
+              icons: [...document.querySelectorAll('svg[aria-label] use')]
+                       .map(u => u.getBoundingClientRect().width),
+            })"""
+        )
+    finally:
+        context.close()
+    assert requested == ["http://archive.test/page"]
+    assert shown["images"] == {
+        "A photo in three sizes": True,
+        "A wide hero image": True,
+        "An image that does not exist": False,
+        "A lazily loaded image": True,
+    }
+    assert shown["body"].startswith('url("data:image/png;base64,')  # base.css, imported by main.css
+    assert shown["note"].startswith('url("data:image/gif;base64,')  # extra.css, one level deeper
+    assert shown["maxWidth"] == "736px"  # main.css itself
+    assert all(width > 0 for width in shown["icons"])
