@@ -1,0 +1,103 @@
+"""The number of queries a library listing makes does not grow with the number of links shown."""
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from snapshots.models import Snapshot
+from snapshots.queries import (
+    LibraryFilters,
+    library_links,
+    link_excerpts,
+    tag_counts,
+    visible_links,
+)
+from snapshots.search import reindex_links
+from snapshots.services.links import link_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def captures_queued_not_run(settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+
+
+def add_links(owner, count: int, start: int = 0) -> None:
+    for i in range(start, start + count):
+        link, _ = link_create(
+            owner=owner,
+            url=f"https://example.com/{i}",
+            title=f"Entropy note {i}",
+            tags=["ml", f"t{i % 3}", "熵"],
+        )
+        # Two snapshots each, the latest one captured with text.
+        Snapshot.objects.create(
+            link=link,
+            status=Snapshot.Status.SUCCEEDED,
+            text=f"交叉熵 text {i}",
+            finished=timezone.now(),
+        )
+    reindex_links(Snapshot.objects.values_list("link_id", flat=True))
+
+
+def count_queries(action) -> int:
+    action()  # warm-up: per-process caches (content types, token checks) are not per link
+    with CaptureQueriesContext(connection) as captured:
+        action()
+    return len(captured.captured_queries)
+
+
+def render_page(user, filters):
+    links = library_links(user, filters)
+    page = list(links[:50])
+    for link in page:
+        # Everything a library row shows.
+        _ = (link.display_title, link.domain, link.owner.username, list(link.tags.all()))
+        _ = link.latest_snapshot.status if link.latest_snapshot else None
+    links.count()
+    list(tag_counts(visible_links(user))[:40])
+    if filters.q:
+        link_excerpts(page, filters.q)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        LibraryFilters(),
+        LibraryFilters(tags=["ml", "t1"]),
+        LibraryFilters(q="交叉熵 text", sort="title"),
+        LibraryFilters(q="熵", state="pending", domain="example.com"),
+    ],
+    ids=["all", "two-tags", "search", "short-search-and-filters"],
+)
+def test_library_links_and_tag_counts_make_the_same_queries_for_5_or_25_links(user, filters):
+    add_links(user, 5)
+    small = count_queries(lambda: render_page(user, filters))
+    add_links(user, 20, start=5)
+    large = count_queries(lambda: render_page(user, filters))
+    assert small == large
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?tag=ml&tag=t1", "?q=entropy", "?q=熵&sort=title&per_page=100"]
+)
+def test_api_list_makes_the_same_queries_for_5_or_25_links(user, api_token, query):
+    client = Client(headers={"Authorization": f"Bearer {api_token}"})
+    add_links(user, 5)
+    small = count_queries(lambda: client.get(f"/api/links{query}"))
+    add_links(user, 20, start=5)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(f"/api/links{query}")
+    assert response.status_code == 200
+    assert len(captured.captured_queries) == small
+
+
+def test_api_tags_makes_the_same_queries_for_5_or_25_links(user, api_token):
+    client = Client(headers={"Authorization": f"Bearer {api_token}"})
+    add_links(user, 5)
+    small = count_queries(lambda: client.get("/api/tags"))
+    add_links(user, 20, start=5)
+    assert count_queries(lambda: client.get("/api/tags")) == small
