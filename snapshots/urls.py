@@ -29,3 +29,11 @@ urlpatterns = [
     path("snapshots/<int:snapshot_id>/reader/", views_archive.reader, name="snapshot_reader"),
     path("snapshots/<int:snapshot_id>/download/", views_archive.download, name="snapshot_download"),
 ]
+
+# Atom feeds of public links (snapshots/feeds.py).
+from snapshots.feeds import PublicLinksFeed, TagLinksFeed  # noqa: E402
+
+urlpatterns += [
+    path("feeds/links/", PublicLinksFeed(), name="feed_links"),
+    path("feeds/tags/<str:slug>/", TagLinksFeed(), name="feed_tag"),
+]

@@ -1,0 +1,94 @@
+"""Atom feeds of public links: all of them, and per tag. Private links never appear."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib.syndication.views import Feed
+from django.db.models import QuerySet
+from django.http import Http404
+from django.urls import reverse
+from django.utils.feedgenerator import Atom1Feed
+from django.utils.html import escape
+from django.utils.translation import gettext_lazy as _
+from taggit.models import Tag
+
+from kb.markdown import render_markdown
+from snapshots.models import Link
+from snapshots.queries import LibraryFilters, library_links
+
+FEED_LENGTH = 50
+
+
+class PublicLinksFeed(Feed):
+    feed_type = Atom1Feed
+    title = _("kb: public links")
+    subtitle = _("Links saved to kb and made public, newest first.")
+
+    def link(self) -> str:
+        return reverse("snapshots:library")
+
+    def feed_url(self) -> str:
+        return reverse("snapshots:feed_links")
+
+    def public_links(self, filters: LibraryFilters) -> QuerySet[Link]:
+        # Anonymous visibility: exactly what a visitor who is not signed in sees.
+        return library_links(None, filters)[:FEED_LENGTH]
+
+    def items(self):
+        return self.public_links(LibraryFilters())
+
+    def item_title(self, item: Link) -> str:
+        return item.display_title
+
+    def item_link(self, item: Link) -> str:
+        return item.url
+
+    def item_guid(self, item: Link) -> str:
+        # The same URL can be public for two people: the id, not the URL, names the entry.
+        return f"kb-link-{item.pk}"
+
+    item_guid_is_permalink = False
+
+    def item_description(self, item: Link) -> str:
+        parts = []
+        if item.description:
+            parts.append(f"<p>{escape(item.description)}</p>")
+        if item.notes:
+            parts.append(render_markdown(item.notes))
+        return "\n".join(parts)
+
+    def item_pubdate(self, item: Link):
+        return item.created
+
+    def item_updateddate(self, item: Link):
+        return item.updated
+
+    def item_categories(self, item: Link) -> list[str]:
+        return [tag.name for tag in item.tags.all()]
+
+    def item_author_name(self, item: Link) -> str:
+        return item.owner.get_username()
+
+
+class TagLinksFeed(PublicLinksFeed):
+    def get_object(self, request, slug: str) -> Tag:
+        tag = Tag.objects.filter(slug=slug).first()
+        if tag is None:
+            raise Http404("no such tag")
+        return tag
+
+    def title(self, tag: Tag) -> str:
+        return _("kb: public links tagged “%(tag)s”") % {"tag": tag.name}
+
+    def subtitle(self, tag: Tag) -> str:
+        return _("Public links tagged “%(tag)s”, newest first.") % {"tag": tag.name}
+
+    def link(self, tag: Tag) -> str:
+        return reverse("snapshots:library") + "?" + urlencode({"tag": tag.name})
+
+    def feed_url(self, tag: Tag) -> str:
+        return reverse("snapshots:feed_tag", kwargs={"slug": tag.slug})
+
+    def items(self, tag: Tag):
+        return self.public_links(LibraryFilters(tags=[tag.name]))
