@@ -549,6 +549,9 @@ class _PinnedConnectionMixin:
     def _new_conn(self) -> socket.socket:
         error: Exception = NewConnectionError(self, "no checked address to connect to")
         for address in self.pinned_addresses:
+            watchdog = _current_watchdog.get()
+            if watchdog is not None and watchdog.fired:
+                break  # out of time: do not try the next address
             try:
                 sock = _dial(address, self.port, self.timeout, self.socket_options)
             except TimeoutError:
@@ -689,13 +692,13 @@ def _pinned_adapter(session: requests.Session) -> PinnedAdapter:
 class _Watchdog:
     """Shuts the hop's sockets down at the deadline, so no slow read can outlive it."""
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, deadline: float | None) -> None:
         self.fired = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = None
-        if seconds is not None:
-            self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        if deadline is not None:
+            self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._fire)
             self._timer.daemon = True
 
     def track(self, sock: socket.socket) -> None:
@@ -750,11 +753,11 @@ def fetch(url: str, policy: FetchPolicy, *, session: requests.Session | None = N
         current = url.strip()
         redirects: list[str] = []
         while True:
+            hop = _Hop(policy)  # refuses at once when the deadline has passed
             prepared = _prepare(session, current, policy)
             target = check_url(prepared.url or "", policy)
             setattr(prepared, _TARGET_ATTRIBUTE, target)
-            hop = _Hop(policy)
-            with _Watchdog(hop.remaining) as watchdog:
+            with _Watchdog(policy.deadline) as watchdog:
                 answer = hop.send(adapter, session, prepared, watchdog)
                 try:
                     extract_cookies_to_jar(session.cookies, prepared, answer.raw)

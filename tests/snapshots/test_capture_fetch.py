@@ -25,6 +25,7 @@ from snapshots.capture.fetch import (
     BlockedAddress,
     CaptureError,
     ConnectionFailed,
+    DamagedResponse,
     FetchPolicy,
     FetchTimeout,
     HTTPStatusError,
@@ -44,6 +45,8 @@ from tests.support.servers import (
     make_tls_files,
     server_tls_context,
 )
+
+pytestmark = pytest.mark.network  # local servers on 127.0.0.1 (and 127.0.0.2)
 
 PUBLIC_IP = "93.184.215.14"  # a real public address; the fake network never lets it through
 MB = 1024 * 1024
@@ -631,6 +634,27 @@ def test_gzip_page_is_decompressed(server):
         headers={"Content-Encoding": "gzip", "Content-Type": "text/html"},
     )
     assert fetch(server.url("/"), allow(server)).body == page
+
+
+def test_body_shorter_than_its_declared_length_is_a_transient_failure(server):
+    def short_body(handler, owner):
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n<p>only part")
+
+    server.route("/", handler=short_body)
+    with pytest.raises(ConnectionFailed) as caught:
+        fetch(server.url("/"), allow(server))
+    assert caught.value.sentence == "the connection to 127.0.0.1 broke off during the download"
+    assert caught.value.transient
+
+
+def test_damaged_gzip_body_is_reported(server):
+    server.route(
+        "/", body=b"\x1f\x8b\x08\x00garbage, not deflate", headers={"Content-Encoding": "gzip"}
+    )
+    with pytest.raises(DamagedResponse) as caught:
+        fetch(server.url("/"), allow(server))
+    assert caught.value.sentence == "the server sent a damaged compressed body"
+    assert not caught.value.transient
 
 
 # --- size limits --------------------------------------------------------------------------------
