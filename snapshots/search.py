@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
@@ -241,6 +241,11 @@ def reindex_all(*, batch_size: int = 2000, progress: Callable[[int], None] | Non
     """Rebuild the whole index (e.g. after a bulk load); returns how many links are indexed."""
     from snapshots.models import Link
 
+    with transaction.atomic():
+        return _reindex_all(Link, batch_size, progress)
+
+
+def _reindex_all(Link, batch_size: int, progress: Callable[[int], None] | None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {TABLE}")
     ids = list(Link.objects.order_by("pk").values_list("pk", flat=True))

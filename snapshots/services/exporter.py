@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import mimetypes
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from html import escape
 from typing import BinaryIO
 
@@ -113,11 +113,17 @@ def _latest_archives(link_ids: list[int]) -> dict[int, Snapshot]:
     return found
 
 
-def export_archive_zip(*, links: Iterable[Link] | QuerySet[Link], stream: BinaryIO) -> int:
+def export_archive_zip(
+    *,
+    links: Iterable[Link] | QuerySet[Link],
+    stream: BinaryIO,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Write a zip to `stream`: bookmarks.html and archives/<id>-<slug>.html for every link whose
     latest successful snapshot has a stored archive. Returns how many archives were written.
 
-    The stream need not be seekable (a streaming HTTP response works).
+    The stream need not be seekable (a streaming HTTP response works). `progress(n)` is called
+    after each chunk of n links.
     """
     from snapshots.services.snapshots import snapshot_single_file
 
@@ -138,6 +144,8 @@ def export_archive_zip(*, links: Iterable[Link] | QuerySet[Link], stream: Binary
                     continue
                 archive.writestr(archive_name(link, snapshot), body)
                 written += 1
+            if progress is not None:
+                progress(len(chunk))
         archive.writestr("bookmarks.html", HEADER + "".join(entries) + FOOTER)
     return written
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -293,11 +294,13 @@ def import_bookmarks(
     private_default: bool = True,
     folders_as_tags: bool = True,
     capture: bool = True,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import a Netscape bookmark file for `owner`; all or nothing (see the module docstring).
 
     Fast for large files: links, tags, snapshots and the search index are written in bulk (a fixed
     number of queries per 500 links), and captures are enqueued once the transaction has committed.
+    `progress(n)` is called as each batch of n links is indexed (for a progress bar).
     """
     entries = parse_bookmarks(data)
     result = ImportResult()
@@ -387,9 +390,14 @@ def import_bookmarks(
                 Link.objects.filter(pk__in=ids[start : start + 500]).update(
                     latest_snapshot=Subquery(newest)
                 )
-        search.reindex_links(
-            list(created_ids.values()) + [i for n, i in existing_ids.items() if wanted[n].tags]
-        )
+        touched = list(created_ids.values()) + [
+            link_id for normalized, link_id in existing_ids.items() if wanted[normalized].tags
+        ]
+        for start in range(0, len(touched), 500):
+            batch = touched[start : start + 500]
+            search.reindex_links(batch)
+            if progress is not None:
+                progress(len(batch))
         if snapshot_ids:
             transaction.on_commit(lambda: enqueue_captures(snapshot_ids))
     return result
