@@ -67,6 +67,8 @@ def test_every_formula_becomes_mathml(concept, lang):
         assert "\\" not in formula, f"a LaTeX command leaked into the MathML: {formula[:200]}"
     if "$" in re.sub(r"```.*?```|`[^`\n]*`", "", text, flags=re.S):
         assert "<math" in html
+    prose = re.sub(r"<pre>.*?</pre>|<code>.*?</code>", "", html, flags=re.S)
+    assert "$" not in prose, "an unmatched $ was left as text"
     assert "<img" not in html
     assert "<script" not in html
 
