@@ -137,11 +137,16 @@ class EntropyForm(DemoForm):
             ("logits", _("logits")),
         ],
         initial="probs",
+        required=False,
         widget=forms.RadioSelect,
     )
     numbers = _tensor_field(_("Numbers"), rows=3)
     base = forms.ChoiceField(
-        label=_("Unit"), choices=BASE_CHOICES, initial="2", widget=forms.RadioSelect
+        label=_("Unit"),
+        choices=BASE_CHOICES,
+        initial="2",
+        required=False,
+        widget=forms.RadioSelect,
     )
 
     def values(self) -> dict[str, Any]:  # type: ignore[override]
@@ -165,9 +170,15 @@ class _ClassificationOptions(forms.Form):
         initial=-100,
         help_text=_("Targets equal to this are skipped (and not counted in the mean)."),
     )
-    reduction = forms.ChoiceField(label=_("Reduction"), choices=REDUCTION_CHOICES, initial="mean")
+    reduction = forms.ChoiceField(
+        label=_("Reduction"), choices=REDUCTION_CHOICES, initial="mean", required=False
+    )
     base = forms.ChoiceField(
-        label=_("Unit"), choices=BASE_CHOICES, initial="e", widget=forms.RadioSelect
+        label=_("Unit"),
+        choices=BASE_CHOICES,
+        initial="e",
+        required=False,
+        widget=forms.RadioSelect,
     )
 
 
@@ -224,9 +235,14 @@ class KlForm(DemoForm):
         label=_("Reduction"),
         choices=[*REDUCTION_CHOICES, ("batchmean", _("batchmean (the true KL)"))],
         initial="batchmean",
+        required=False,
     )
     base = forms.ChoiceField(
-        label=_("Unit"), choices=BASE_CHOICES, initial="e", widget=forms.RadioSelect
+        label=_("Unit"),
+        choices=BASE_CHOICES,
+        initial="e",
+        required=False,
+        widget=forms.RadioSelect,
     )
 
 
@@ -247,7 +263,11 @@ class PerplexityForm(DemoForm):
     )
     ignore_index = forms.IntegerField(label=_("ignore_index"), required=False, initial=-100)
     base = forms.ChoiceField(
-        label=_("NLL unit"), choices=BASE_CHOICES, initial="e", widget=forms.RadioSelect
+        label=_("NLL unit"),
+        choices=BASE_CHOICES,
+        initial="e",
+        required=False,
+        widget=forms.RadioSelect,
     )
     sample_seed = forms.IntegerField(
         label=_("Sample with seed (optional)"),

@@ -214,7 +214,7 @@ def likelihood(request: HttpRequest) -> dict[str, Any]:
         form.add_error(
             "outcomes",
             _("outcome %(n)d is %(value)s; enter only 0 and 1")
-            % {"n": position + 1, "value": presenters.format_number(float(outcomes[position]))},
+            % {"n": position + 1, "value": f"{float(outcomes[position]):g}"},
         )
         return context
     context["likelihood"] = _likelihood_curve(outcomes)
