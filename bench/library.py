@@ -319,6 +319,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in --data-dir)")
     parser.add_argument("--data-dir", help="KB_DATA_DIR (default: a new temporary folder)")
     parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
+    parser.add_argument("--reindex", action="store_true", help="rebuild the search index first")
     parser.add_argument("--skip-import", action="store_true")
     return parser.parse_args()
 
@@ -549,6 +550,10 @@ def main() -> None:
     have = Link.objects.count()
     if ARGS.reuse and have >= ARGS.links:
         print(f"  reusing {have:,} seeded links")
+        if ARGS.reindex:
+            started = time.perf_counter()
+            indexed = search.reindex_all()
+            print(f"  indexed {indexed:,} links in {time.perf_counter() - started:.0f} s")
     else:
         if have:
             print(f"  clearing {have:,} links from an earlier run")

@@ -7,15 +7,16 @@ The contract, identical on both databases: the query is split on whitespace and 
 appear somewhere in the document as a case-insensitive substring. Substring semantics are what make
 a Chinese word ("交叉熵") findable inside Chinese text written without spaces.
 
-- SQLite: an FTS5 virtual table with the trigram tokenizer (SQLite ≥ 3.34). Terms of three or more
-  characters use MATCH with a quoted phrase (a substring match on trigrams). Terms of one or two
-  characters, common in Chinese ("熵"), have no trigram: they fall back to LIKE over the same stored
-  document, which scans the table. SQLite's LIKE folds case for ASCII letters only, so a one- or
-  two-letter non-ASCII term is case-sensitive on SQLite (Chinese has no case).
-- PostgreSQL: a plain table with a GIN index using pg_trgm's gin_trgm_ops, queried with ILIKE,
-  which the index serves for terms of three or more characters.
+- Terms of three or more characters use the trigram index. SQLite: an FTS5 table with the
+  trigram tokenizer (SQLite ≥ 3.34), queried with MATCH and a quoted phrase, which is a substring
+  match. PostgreSQL: a GIN index with pg_trgm's gin_trgm_ops, queried with ILIKE.
+- One- or two-character terms have no trigram. Chinese, Japanese and Korean ones (common: "熵",
+  "损失") are answered exactly from a second index of each document's CJK characters and pairs of
+  adjacent characters (cjk_grams): SQLite keeps them in an FTS5 table with unicode61 tokens,
+  PostgreSQL in a text[] column with a GIN index. Other short terms ("AI", "C#") fall back to
+  LIKE/ILIKE over the stored documents, which scans them. SQLite's LIKE folds case for ASCII only.
 
-The table is created by migration 0002 (vendor-aware) and is not a Django model: the rows are
+The tables are created by migrations 0002 and 0003 (vendor-aware) and are not Django models: the rows are
 written only by the functions here, which the link services and the capture task call.
 """
 
@@ -32,6 +33,12 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
 TABLE = "snapshots_link_search"
+GRAMS_TABLE = "snapshots_link_search_grams"  # SQLite only; PostgreSQL keeps a grams column
+# Letters of scripts written without spaces: kana, bopomofo, CJK ideographs, Hangul syllables.
+_CJK_RUN = re.compile(
+    "[\u3041-\u30fa\u30fc-\u30ff\u3105-\u312f\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7a3\uf900-\ufaff\U00020000-\U0003134f]+"
+)
 # Fields are joined by the ASCII record separator: no query term contains it, so no term matches
 # across two fields, and the excerpt code can split the document back into its fields.
 SEPARATOR = "\x1e"
@@ -74,26 +81,62 @@ def _fts_phrase(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def matching_ids_sql(q: str) -> tuple[str, list[str]] | None:
-    """SQL selecting the ids of links whose document contains every term, or None for no terms."""
+def is_cjk(text: str) -> bool:
+    """True when every character is a Chinese, Japanese or Korean letter (scripts without spaces)."""
+    return bool(text) and _CJK_RUN.fullmatch(text) is not None
+
+
+def cjk_grams(document: str) -> list[str]:
+    """The distinct CJK characters of the document and the pairs of adjacent ones.
+
+    A one- or two-character CJK term is a substring of the document exactly when it is one of
+    these grams, so an exact token lookup answers it (no positions, no scan).
+    """
+    grams: set[str] = set()
+    for run in _CJK_RUN.findall(document):
+        grams.update(run)
+        grams.update(run[i : i + 2] for i in range(len(run) - 1))
+    return sorted(grams)
+
+
+def matching_ids_sql(q: str) -> tuple[str, list] | None:
+    """SQL selecting the ids of links whose document contains every term, or None for no terms.
+
+    Each term goes to the index that can answer it exactly: three or more characters to the
+    trigram index; one or two Chinese/Japanese/Korean characters to the grams index; anything else
+    short (e.g. "AI") to a LIKE scan of the stored documents.
+    """
     terms = search_terms(q)
     if not terms:
         return None
+    long_terms = [t for t in terms if len(t) >= TRIGRAM]
+    gram_terms = [t for t in terms if len(t) < TRIGRAM and is_cjk(t)]
+    scan_terms = [t for t in terms if len(t) < TRIGRAM and not is_cjk(t)]
     conditions: list[str] = []
-    params: list[str] = []
+    params: list = []
     if _vendor() == "sqlite":
-        long_terms = [t for t in terms if len(t) >= TRIGRAM]
         if long_terms:
             conditions.append(f"{TABLE} MATCH %s")
             params.append(" AND ".join(_fts_phrase(t) for t in long_terms))
-        for term in terms:
-            if len(term) < TRIGRAM:
-                conditions.append("document LIKE %s ESCAPE '\\'")
-                params.append(_like_pattern(term))
+        for term in scan_terms:
+            conditions.append("document LIKE %s ESCAPE '\\'")
+            params.append(_like_pattern(term))
+        grams_sql = (
+            f"SELECT rowid FROM {GRAMS_TABLE} WHERE {GRAMS_TABLE} MATCH %s" if gram_terms else ""
+        )
+        grams_params = [" AND ".join(_fts_phrase(t) for t in gram_terms)] if gram_terms else []
+        if not conditions:
+            return grams_sql, grams_params
+        if gram_terms:
+            conditions.append(f"rowid IN ({grams_sql})")
+            params.extend(grams_params)
         return f"SELECT rowid FROM {TABLE} WHERE {' AND '.join(conditions)}", params
-    for term in terms:
+    for term in long_terms + scan_terms:
         conditions.append("document ILIKE %s")
         params.append(_like_pattern(term))
+    if gram_terms:
+        conditions.append("grams @> %s::text[]")
+        params.append(gram_terms)
     return f"SELECT link_id FROM {TABLE} WHERE {' AND '.join(conditions)}", params
 
 
@@ -204,6 +247,25 @@ def remove_links(ids: Iterable[int]) -> None:
         for chunk in _chunks(ids):
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(f"DELETE FROM {TABLE} WHERE {_key_column()} IN ({marks})", chunk)
+            if _vendor() == "sqlite":
+                cursor.execute(f"DELETE FROM {GRAMS_TABLE} WHERE rowid IN ({marks})", chunk)
+
+
+def _insert(rows: list[tuple[int, str]]) -> None:
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _BATCH):
+            batch = rows[start : start + _BATCH]
+            if _vendor() == "sqlite":
+                cursor.executemany(f"INSERT INTO {TABLE} (rowid, document) VALUES (%s, %s)", batch)
+                cursor.executemany(
+                    f"INSERT INTO {GRAMS_TABLE} (rowid, grams) VALUES (%s, %s)",
+                    [(key, " ".join(cjk_grams(document))) for key, document in batch],
+                )
+            else:
+                cursor.executemany(
+                    f"INSERT INTO {TABLE} (link_id, document, grams) VALUES (%s, %s, %s)",
+                    [(key, document, cjk_grams(document)) for key, document in batch],
+                )
 
 
 def write_documents(documents: dict[int, str]) -> None:
@@ -211,13 +273,7 @@ def write_documents(documents: dict[int, str]) -> None:
     if not documents:
         return
     remove_links(documents)
-    rows = list(documents.items())
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), _BATCH):
-            cursor.executemany(
-                f"INSERT INTO {TABLE} ({_key_column()}, document) VALUES (%s, %s)",
-                rows[start : start + _BATCH],
-            )
+    _insert(list(documents.items()))
 
 
 def reindex_links(ids: Iterable[int]) -> int:
@@ -248,6 +304,8 @@ def reindex_all(*, batch_size: int = 2000, progress: Callable[[int], None] | Non
 def _reindex_all(Link, batch_size: int, progress: Callable[[int], None] | None) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {TABLE}")
+        if _vendor() == "sqlite":
+            cursor.execute(f"DELETE FROM {GRAMS_TABLE}")
     ids = list(Link.objects.order_by("pk").values_list("pk", flat=True))
     total = 0
     for start in range(0, len(ids), batch_size):
@@ -255,17 +313,14 @@ def _reindex_all(Link, batch_size: int, progress: Callable[[int], None] | None) 
         documents = {}
         for piece in _chunks(chunk):
             documents.update(_documents_for(piece))
-        with connection.cursor() as cursor:
-            rows = list(documents.items())
-            cursor.executemany(
-                f"INSERT INTO {TABLE} ({_key_column()}, document) VALUES (%s, %s)", rows
-            )
+        _insert(list(documents.items()))
         total += len(documents)
         if progress is not None:
             progress(len(chunk))
     if _vendor() == "sqlite":
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')")
+            cursor.execute(f"INSERT INTO {GRAMS_TABLE}({GRAMS_TABLE}) VALUES ('optimize')")
     return total
 
 

@@ -80,6 +80,32 @@ def test_one_and_two_character_chinese_queries_fall_back_to_substring_scan(user,
     assert found(user, q="熵 损失") == ["https://zh.example/ce"]
 
 
+def test_short_chinese_terms_match_only_adjacent_characters(user):
+    link, _ = link_create(owner=user, url="https://split.example/", capture=False)
+    captured(link, "损x失 and 熵。增 かな 한국어")
+    assert found(user, q="损失") == []  # not adjacent in the text
+    assert found(user, q="熵增") == []  # punctuation between them
+    assert found(user, q="损") == ["https://split.example/"]
+    assert found(user, q="かな") == ["https://split.example/"]
+    assert found(user, q="국어") == ["https://split.example/"]
+
+
+def test_short_latin_terms_are_substrings_too(user, library):
+    assert found(user, q="KL") == ["https://notes.example/kl"]
+    assert found(user, q="kl") == ["https://notes.example/kl"]
+    assert sorted(found(user, q="ta")) == ["https://en.example/entropy", "https://plain.example/"]
+
+
+def test_cjk_grams_are_the_characters_and_adjacent_pairs():
+    from snapshots.search import cjk_grams, is_cjk
+
+    assert cjk_grams("交叉熵, ok 熵") == ["交", "交叉", "叉", "叉熵", "熵"]
+    assert is_cjk("熵")
+    assert is_cjk("かな")
+    assert not is_cjk("熵x")
+    assert not is_cjk("。")
+
+
 def test_every_term_must_match(user, library):
     assert found(user, q="entropy distributions") == ["https://en.example/entropy"]
     assert found(user, q="entropy pasta") == []
