@@ -48,7 +48,8 @@
       if (controller) controller.abort();
       controller = new AbortController();
       results.setAttribute("aria-busy", "true");
-      var url = (form.getAttribute("action") || window.location.pathname) + "?" + params.toString();
+      var action = (form.getAttribute("action") || window.location.pathname).split("#")[0];
+      var url = action + "?" + params.toString();
       fetch(url, { credentials: "same-origin", signal: controller.signal, headers: { "X-Requested-With": "fetch" } })
         .then(function (response) {
           if (response.status >= 500) throw new Error(String(response.status));
@@ -92,15 +93,19 @@
       button.textContent = button.getAttribute("data-copied") || label;
       window.setTimeout(function () { button.textContent = label; }, 1500);
     };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(text).then(done, function () {});
-    } else {
+    var selectAndCopy = function () {
       var range = document.createRange();
       range.selectNodeContents(source);
       var selection = window.getSelection();
       selection.removeAllRanges();
       selection.addRange(range);
-      try { document.execCommand("copy"); done(); } catch (e) { /* the text stays selected */ }
+      try { document.execCommand("copy"); } catch (e) { /* the text stays selected to copy by hand */ }
+      done();
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, selectAndCopy);
+    } else {
+      selectAndCopy();
     }
   }
 
