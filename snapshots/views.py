@@ -255,6 +255,10 @@ def _history_context(request: HttpRequest, link: Link) -> dict:
 def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
     link = access.visible_link_or_404(request.user, pk)
     context = _history_context(request, link)
+    captured = context["captured"]
+    # While a new capture is queued the list's title falls back to the URL; here the last captured
+    # title is known, so use it.
+    context["page_title"] = link.title or (captured.title if captured else "") or link.display_title
     context["notes_html"] = render_markdown(link.notes) if link.notes else ""
     context["tags"] = sorted(link.tags.names(), key=str.casefold)
     if context["can_compare"]:

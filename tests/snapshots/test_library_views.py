@@ -229,6 +229,7 @@ def test_tag_page_shows_public_links_with_that_tag_to_anonymous_visitors(client,
     response = client.get(reverse("snapshots:tag_detail", args=["ml"]))
     assert titles(response) == ["Public ML"]
     assert "Links tagged “ml”" in response.content.decode()
+    assert 'type="application/atom+xml" href="/feeds/tags/ml/"' in response.content.decode()
     assert client.get(reverse("snapshots:tag_detail", args=["nope"])).status_code == 404
 
 
