@@ -1,10 +1,14 @@
 """Input parsing: every accepted format becomes the right tensor; every mistake gets a located sentence."""
 
 import io
+import json
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from lossdemos.parsing import (
     InputError,
@@ -424,9 +428,6 @@ def test_npy_empty_array():
 
 # --- robustness -------------------------------------------------------------------------------
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra import numpy as hnp  # noqa: E402
 
 ARRAYS = hnp.arrays(
     np.float32,
@@ -438,8 +439,6 @@ ARRAYS = hnp.arrays(
 @settings(max_examples=60, deadline=None)
 @given(ARRAYS)
 def test_json_text_round_trips_exactly(array):
-    import json
-
     text = json.dumps(array.astype(np.float64).tolist())
     assert np.array_equal(parse_tensor(text, field="x").numpy(), array)
     assert np.array_equal(parse_json_tensor(array.tolist(), field="x").numpy(), array)
