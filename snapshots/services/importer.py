@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_tasks import task
 
 from snapshots import search
 from snapshots.models import Link, Snapshot
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 MAX_REPORTED_ERRORS = 100
+# Up to this many captures are enqueued by the import itself; more go through the worker.
+DIRECT_ENQUEUE_LIMIT = 200
+FANOUT_BATCH = 1000
 # Folders every browser makes; they say where a bookmark sat, not what it is about.
 ROOT_FOLDERS = {
     "bookmarks",
@@ -399,7 +403,7 @@ def import_bookmarks(
             if progress is not None:
                 progress(len(batch))
         if snapshot_ids:
-            transaction.on_commit(lambda: enqueue_captures(snapshot_ids))
+            transaction.on_commit(lambda: queue_captures(snapshot_ids))
     return result
 
 
@@ -410,8 +414,30 @@ def enqueue_captures(snapshot_ids: list[int]) -> None:
     except ImportError:
         logger.warning("capture service missing: %d imported links stay queued", len(snapshot_ids))
         return
-    for snapshot_id in snapshot_ids:
-        snapshot_enqueue(snapshot_id)
+    # One transaction for all of them: with the database queue that is one commit, not thousands.
+    with transaction.atomic():
+        for snapshot_id in snapshot_ids:
+            snapshot_enqueue(snapshot_id)
+
+
+@task()
+def queue_imported_captures(snapshot_ids: list[int]) -> int:
+    """Enqueue one capture per imported link, from the worker (see queue_captures)."""
+    enqueue_captures(snapshot_ids)
+    return len(snapshot_ids)
+
+
+def queue_captures(snapshot_ids: list[int]) -> None:
+    """Queue captures of newly imported links: directly for a few, through the worker for many.
+
+    Each capture is still its own task; for a large file the enqueueing itself (a row per task on
+    the database queue) is handed to the worker in batches, so the import answers in seconds.
+    """
+    if len(snapshot_ids) <= DIRECT_ENQUEUE_LIMIT:
+        enqueue_captures(snapshot_ids)
+        return
+    for start in range(0, len(snapshot_ids), FANOUT_BATCH):
+        queue_imported_captures.enqueue(snapshot_ids[start : start + FANOUT_BATCH])
 
 
 __all__ = ["ImportResult", "import_bookmarks", "parse_bookmarks"]
