@@ -209,3 +209,27 @@ def test_archive_zip_holds_bookmarks_and_single_file_pages(user):
         assert f"archives/{captured.pk}-a-page.html" in names
         assert b"Archived text" in archive.read(f"archives/{captured.pk}-a-page.html")
         assert b"Never captured" in archive.read("bookmarks.html")
+
+
+def test_a_large_import_hands_the_enqueueing_to_the_worker(
+    user, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django_tasks import default_task_backend
+
+    from snapshots.services import importer
+
+    monkeypatch.setattr(importer, "DIRECT_ENQUEUE_LIMIT", 1)
+    monkeypatch.setattr(importer, "FANOUT_BATCH", 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        importer.import_bookmarks(owner=user, data=fixture("pocket.html"))
+    fanned = [
+        result
+        for result in default_task_backend.results
+        if result.task.func is importer.queue_imported_captures.func
+    ]
+    assert [len(result.args[0]) for result in fanned] == [2, 1]
+    assert not Snapshot.objects.exclude(task_id="").exists()
+    # The worker runs them: one capture task per imported link.
+    for result in fanned:
+        importer.queue_imported_captures.call(*result.args)
+    assert not Snapshot.objects.filter(task_id="").exists()
