@@ -259,3 +259,16 @@ def test_library_and_link_pages_fit_a_phone_screen(
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 375, f"{path} scrolls sideways on a phone ({width}px wide)"
     context.close()
+
+
+def test_tag_field_suggests_the_users_tags_for_the_last_word(
+    signed_in_page, user, captures_stay_queued
+):
+    page = signed_in_page
+    save(user, "https://example.com/1", tags=["machine-learning", "python", "maths"])
+    page.goto("/links/add/")
+    page.get_by_label("Tags").press_sequentially("python ma")
+    suggestions = page.locator("datalist#tag-suggestions-id_tags option")
+    expect(suggestions).to_have_count(2)
+    values = sorted(suggestions.evaluate_all("options => options.map(o => o.value)"))
+    assert values == ["python machine-learning", "python maths"]
