@@ -137,7 +137,8 @@ class StepOut(Schema):
     )
     omitted: bool | None = Field(None, description="true when value was left out for size.")
     summary: dict[str, Any] | None = Field(
-        None, description="count, non_finite, min, max, mean — given when value is omitted."
+        None,
+        description="count, min, max, mean (NaN if any value is NaN) — given when value is omitted.",
     )
     note: str | None = None
 

@@ -9,8 +9,10 @@ reader asks for bits, divides nats by ln 2 as one more visible step.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,9 +85,7 @@ class Inputs:
                 if required:
                     raise InputError(f"the {name} are missing", field=name)
                 return None
-            tensor = parse_json_tensor(
-                raw, field=name, dtype=dtype, max_numbers=max(self.remaining, 0)
-            )
+            tensor = parse_json_tensor(raw, field=name, dtype=dtype, max_numbers=self.max_numbers)
             self._count(tensor, name)
         self.parsed[name] = tensor
         return tensor
@@ -104,11 +104,17 @@ class Inputs:
             if _absent(raw):
                 raise InputError(f"the {name} is missing", field=name)
             tensor = parse_target(
-                raw, field=name, input_shape=input_shape, max_numbers=max(self.remaining, 0)
+                raw, field=name, input_shape=input_shape, max_numbers=self.max_numbers
             )
             self._count(tensor, name)
         self.parsed[name] = tensor
         return tensor
+
+    def run(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call the engine; small inputs on one thread (see SMALL_INPUT)."""
+        size = sum(t.numel() for t in self.parsed.values())
+        with one_thread() if size < SMALL_INPUT else contextlib.nullcontext():
+            return function(*args, **kwargs)
 
     def integer(self, name: str, default: int | None) -> int | None:
         raw = self.values.get(name)
@@ -180,13 +186,13 @@ class Inputs:
 def _softmax(inputs: Inputs) -> Computation:
     logits = inputs.tensor("logits")
     dim = inputs.integer("dim", -1)
-    return Computation("softmax", losses.softmax(logits, dim=dim))
+    return Computation("softmax", inputs.run(losses.softmax, logits, dim=dim))
 
 
 def _log_softmax(inputs: Inputs) -> Computation:
     logits = inputs.tensor("logits")
     dim = inputs.integer("dim", -1)
-    return Computation("log-softmax", losses.log_softmax(logits, dim=dim))
+    return Computation("log-softmax", inputs.run(losses.log_softmax, logits, dim=dim))
 
 
 ENTROPY_SOURCES = ("probs", "counts", "logits")
@@ -207,7 +213,7 @@ def _entropy(inputs: Inputs) -> Computation:
     source = given[0]
     base = inputs.choice("base", "e", BASES)
     tensor = inputs.tensor(source)
-    trace = losses.entropy(**{source: tensor}, base=base)
+    trace = inputs.run(losses.entropy, **{source: tensor}, base=base)
     return Computation("entropy", trace, base=base)
 
 
@@ -215,7 +221,8 @@ def _nll(inputs: Inputs) -> Computation:
     log_probs = inputs.tensor("input")
     target = inputs.target("target")
     weight = inputs.tensor("weight", required=False)
-    trace = losses.nll(
+    trace = inputs.run(
+        losses.nll,
         log_probs,
         target,
         weight=weight,
@@ -229,7 +236,8 @@ def _cross_entropy(inputs: Inputs) -> Computation:
     logits = inputs.tensor("logits")
     target = inputs.target("target", input_shape=tuple(logits.shape))
     weight = inputs.tensor("weight", required=False)
-    trace = losses.cross_entropy(
+    trace = inputs.run(
+        losses.cross_entropy,
         logits,
         target,
         weight=weight,
@@ -243,7 +251,8 @@ def _cross_entropy(inputs: Inputs) -> Computation:
 def _kl(inputs: Inputs) -> Computation:
     log_q = inputs.tensor("input")
     target = inputs.tensor("target")
-    trace = losses.kl(
+    trace = inputs.run(
+        losses.kl,
         log_q,
         target,
         reduction=inputs.choice("reduction", "mean", KL_REDUCTIONS),
@@ -258,7 +267,8 @@ def _perplexity(inputs: Inputs) -> Computation:
     sequence_ids = inputs.tensor("sequence_ids", dtype=torch.long, required=False)
     base = inputs.choice("base", "e", BASES)
     seed = inputs.integer("sample_seed", None)
-    trace = losses.perplexity(
+    trace = inputs.run(
+        losses.perplexity,
         logits,
         target,
         sequence_ids=sequence_ids,
@@ -277,7 +287,8 @@ def _bce_with_logits(inputs: Inputs) -> Computation:
     target = inputs.tensor("target")
     weight = inputs.tensor("weight", required=False)
     pos_weight = inputs.tensor("pos_weight", required=False)
-    trace = losses.binary_cross_entropy_with_logits(
+    trace = inputs.run(
+        losses.binary_cross_entropy_with_logits,
         logits,
         target,
         weight=weight,
@@ -322,6 +333,28 @@ def compute(
     computation = OPERATIONS[op](inputs)
     computation.inputs = inputs.parsed
     return computation
+
+
+# Below this many numbers an op takes microseconds, but entering an OpenMP region still waits for
+# every intra-op thread: on a busy server that wait (a scheduler time slice, ~20 ms measured) is all
+# of the request's time. One thread is then strictly faster; big tensors keep the parallel kernels.
+SMALL_INPUT = 1 << 16
+_threads_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def one_thread():
+    # torch's thread count is per process; the lock keeps concurrent small requests from restoring
+    # a count another one set. A big request running meanwhile may briefly run on one thread.
+    with _threads_lock:
+        before = torch.get_num_threads()
+        if before > 1:
+            torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            if before > 1:
+                torch.set_num_threads(before)
 
 
 # --- bits ---------------------------------------------------------------------------------------

@@ -1,0 +1,154 @@
+"""Server time of POST /api/losses/<op> against the bare torch call, in the same run.
+
+    .venv/bin/python bench/losses.py [--repeat N] [--big-repeat N]
+
+Requests go through Django's full stack in-process (test Client: middleware, parsing, the engine, JSON
+out); bodies are encoded once beforehand so the client's own encoding is not counted. The baseline is
+what a script would do with the same data: ``torch.tensor(list)`` or ``np.load`` + the torch op.
+
+Goals (issue 5): (32 × 10) via JSON p50 < 10 ms; (512 × 32000) float32 via .npy within 1.5× of
+np.load + the torch op. 1,000,000 numbers via JSON is reported. Never fails: it prints figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("KB_DATA_DIR", tempfile.mkdtemp(prefix="kb-bench-"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kb.settings")
+os.environ["ALLOWED_HOSTS"] = "testserver,localhost"
+
+import django
+
+django.setup()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.client import BOUNDARY, encode_multipart  # noqa: E402
+
+
+def timings(function: Callable[[], object], repeat: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        function()
+    seconds = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(name: str, server: list[float], bare: list[float], goal: str) -> None:
+    s50, s95 = percentile(server, 0.5) * 1e3, percentile(server, 0.95) * 1e3
+    b50, b95 = percentile(bare, 0.5) * 1e3, percentile(bare, 0.95) * 1e3
+    print(f"\n{name}  ({len(server)} requests)")
+    print(f"  server  p50 {s50:9.2f} ms   p95 {s95:9.2f} ms")
+    print(f"  bare    p50 {b50:9.2f} ms   p95 {b95:9.2f} ms")
+    print(f"  ratio   p50 {s50 / b50:9.2f}×        goal: {goal}")
+
+
+def post_json(client: Client, op: str, body: str) -> None:
+    response = client.post(f"/api/losses/{op}", data=body, content_type="application/json")
+    assert response.status_code == 200, response.content[:300]
+
+
+def small_json(client: Client, repeat: int) -> None:
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((32, 10)).astype(np.float32)
+    target = rng.integers(0, 10, 32)
+    body = json.dumps({"logits": logits.tolist(), "target": target.tolist()})
+
+    def bare() -> None:
+        F.cross_entropy(torch.tensor(logits.tolist()), torch.tensor(target.tolist()))
+
+    report(
+        "cross-entropy (32 × 10) via JSON",
+        timings(lambda: post_json(client, "cross-entropy", body), repeat),
+        timings(bare, repeat),
+        "server p50 < 10 ms",
+    )
+
+
+def million_json(client: Client, repeat: int) -> None:
+    rng = np.random.default_rng(1)
+    # 999 × 1000 logits and 999 targets: 999,999 numbers, just under the body limit
+    logits = rng.standard_normal((999, 1000)).astype(np.float32)
+    target = rng.integers(0, 1000, 999)
+    body = json.dumps({"logits": logits.tolist(), "target": target.tolist()})
+    print(f"\n(999,999 numbers: a {len(body) / 1e6:.1f} MB JSON body)")
+
+    def bare() -> None:
+        # what a Python client holding the same JSON would do
+        data = json.loads(body)
+        F.cross_entropy(torch.tensor(data["logits"]), torch.tensor(data["target"]))
+
+    report(
+        "cross-entropy (999 × 1000) via JSON",
+        timings(lambda: post_json(client, "cross-entropy", body), repeat, warmup=1),
+        timings(bare, repeat, warmup=1),
+        "reported (json.loads + torch.tensor is the baseline)",
+    )
+
+
+def big_npy(client: Client, repeat: int) -> None:
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((512, 32000), dtype=np.float32)
+    target = rng.integers(0, 32000, 512)
+    buffer = io.BytesIO()
+    np.save(buffer, logits)
+    npy = buffer.getvalue()
+    upload = io.BytesIO(npy)
+    upload.name = "logits.npy"
+    body = encode_multipart(BOUNDARY, {"logits": upload, "target": json.dumps(target.tolist())})
+    # an equal string, not Client's own constant, so the client sends these bytes as they are
+    multipart = "multipart/form-data; boundary=" + BOUNDARY
+    print(f"\n(512 × 32000 float32: a {len(npy) / 1e6:.1f} MB .npy file)")
+
+    def server() -> None:
+        response = client.post("/api/losses/cross-entropy", data=body, content_type=multipart)
+        assert response.status_code == 200, response.content[:300]
+
+    def bare() -> None:
+        array = np.load(io.BytesIO(npy))
+        F.cross_entropy(torch.from_numpy(array), torch.from_numpy(target))
+
+    report(
+        "cross-entropy (512 × 32000) float32 via .npy (multipart)",
+        timings(server, repeat, warmup=1),
+        timings(bare, repeat, warmup=1),
+        "within 1.5× of np.load + the torch op",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=200, help="requests for the small case")
+    parser.add_argument("--big-repeat", type=int, default=7, help="requests for the big cases")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, numpy {np.__version__}")
+    client = Client()
+    small_json(client, args.repeat)
+    million_json(client, args.big_repeat)
+    big_npy(client, args.big_repeat)
+    print(f"\nmedians of the per-request wall time; statistics {statistics.__name__}")
+
+
+if __name__ == "__main__":
+    main()
