@@ -653,3 +653,56 @@ def test_home_page_links_recent_links_to_their_pages(ada, user):
     page = ada.get("/").content.decode()
     assert f'href="{reverse("snapshots:link_detail", args=[link.pk])}"' in page
     assert "Recent one" in page
+
+
+# --- bad input is a page or a message, never a server error ------------------------------------
+
+ODD_VALUES = [
+    "",
+    "x",
+    "-1",
+    "0",
+    "99999999999999999999999",
+    "<script>",
+    "nul\x00byte",
+    "交叉熵",
+    "a" * 3000,
+]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_odd_parameters_never_cause_a_server_error(ada, user, value):
+    link = save(user, "https://example.com/1", tags=["t"])
+    captured(link, "one.")
+    gets = [
+        (
+            "/links/",
+            {
+                "q": value,
+                "tag": [value, value],
+                "domain": value,
+                "state": value,
+                "visibility": value,
+                "unread": value,
+                "sort": value,
+                "page": value,
+            },
+        ),
+        (reverse("snapshots:link_compare", args=[link.pk]), {"a": value, "b": value}),
+        (reverse("snapshots:links_export"), {"format": value, "tag": value}),
+        (reverse("snapshots:tag_delete"), {"name": value}),
+        (reverse("snapshots:link_add"), {"url": value, "title": value}),
+    ]
+    for url, params in gets:
+        assert ada.get(url, params).status_code < 500, url
+    posts = [
+        (reverse("snapshots:link_add"), {"url": value, "tags": value, "title": value}),
+        (reverse("snapshots:links_bulk"), {"link": [value], "action": value, "tags": value}),
+        (reverse("snapshots:links_bulk"), {"link": [link.pk], "action": "add_tags", "tags": value}),
+        (reverse("snapshots:link_edit", args=[link.pk]), {"title": value, "tags": value}),
+        (reverse("snapshots:tag_rename"), {"old": value, "new": value}),
+        (reverse("snapshots:tag_merge"), {"sources": [value], "target": value}),
+        (reverse("snapshots:tag_delete"), {"name": value}),
+    ]
+    for url, data in posts:
+        assert ada.post(url, data).status_code < 500, url
