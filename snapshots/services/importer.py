@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tasks import task
 
-from snapshots import search
+from snapshots import revision, search
 from snapshots.models import Link, Snapshot
 from snapshots.services.links import (
     MAX_TAG_LENGTH,
@@ -402,6 +402,7 @@ def import_bookmarks(
             search.reindex_links(batch)
             if progress is not None:
                 progress(len(batch))
+        revision.bump()
         if snapshot_ids:
             transaction.on_commit(lambda: queue_captures(snapshot_ids))
     return result

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from taggit.models import Tag, TaggedItem
 
-from snapshots import search
+from snapshots import revision, search
 from snapshots.models import Link, Snapshot
 
 logger = logging.getLogger(__name__)
@@ -388,6 +388,7 @@ def link_create(
             else:
                 add_tags_to_links([link.pk], names)
         search.reindex_link(link.pk)
+        revision.bump()
         if capture:
             request_capture(link)
     link.refresh_from_db()
@@ -435,6 +436,7 @@ def link_update(*, link: Link, **fields) -> Link:
         if "tags" in fields:
             _set_tags(link, parse_tags(fields["tags"] or ()))
         search.reindex_link(link.pk)
+        revision.bump()
     return link
 
 
@@ -454,6 +456,7 @@ def link_delete(*, link: Link) -> None:
         TaggedItem.objects.filter(content_type=link_content_type(), object_id=link.pk).delete()
         search.remove_links([link.pk])
         link.delete()
+        revision.bump()
 
 
 def links_bulk_edit(
@@ -495,6 +498,7 @@ def links_bulk_edit(
         elif action == "delete":
             for link in list(links):
                 link_delete(link=link)
+        revision.bump()
     return len(ids)
 
 

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from taggit.models import Tag, TaggedItem
 
-from snapshots import search
+from snapshots import revision, search
 from snapshots.models import Link
 from snapshots.services.links import LinkError, link_content_type, parse_tags, tags_for_names
 
@@ -66,6 +66,7 @@ def _retag(owner, sources: list[str], target: str | None) -> int:
         ).delete()
         _drop_unused(old_tag_ids)
         search.reindex_links(link_ids)
+        revision.bump()
         return len(link_ids)
 
 
@@ -99,6 +100,7 @@ def tag_rename(*, owner, old: str, new: str) -> int:
         link_ids = sorted(set(items.values_list("object_id", flat=True)))
         Tag.objects.filter(pk__in=tag_ids).update(name=new)
         search.reindex_links(link_ids)
+        revision.bump()
         return len(link_ids)
 
 

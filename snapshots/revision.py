@@ -1,0 +1,91 @@
+"""The library's revision token: a new one is written whenever links, tags or visibility change.
+
+Read-side results that are costly on a large library (tag counts over 100,000 links) are cached
+under the current token. The token lives in the database (table snapshots_library_revision, made
+by migration 0004) and changes in the same transaction as the data, so every process and every
+transaction sees a token that matches the data it sees: a rolled-back change rolls the token back
+too, and a cached result is never served for a state it was not computed from.
+
+Changes are caught three ways: the library services call bump() when they finish; signals catch
+single-row saves and deletes of links, tags and tagged items made anywhere else (admin, shell,
+tests); and `flush` (which empties tables without signals) is followed by post_migrate, which
+bumps too. Bulk ORM calls that bypass signals (bulk_create, QuerySet.update) must call bump().
+"""
+
+# The table name is a constant; the token is a parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import DatabaseError, connections, router
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+
+TABLE = "snapshots_library_revision"
+_table_present: dict[str, bool] = {}
+
+
+def _available(alias: str = "default") -> bool:
+    if not _table_present.get(alias):
+        connection = connections[alias]
+        try:
+            with connection.cursor() as cursor:
+                present = TABLE in connection.introspection.table_names(cursor)
+        except DatabaseError:
+            present = False
+        if not present:
+            return False  # asked again next time: the migration may run later (tests)
+        _table_present[alias] = True
+    return True
+
+
+def current(alias: str = "default") -> str | None:
+    """The current token, or None if the table does not exist (then nothing is cached)."""
+    if not _available(alias):
+        return None
+    with connections[alias].cursor() as cursor:
+        cursor.execute(f"SELECT token FROM {TABLE} WHERE id = 1")
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def bump(alias: str = "default") -> None:
+    """Write a new token (call after a change that signals do not see)."""
+    if not _available(alias):
+        return
+    with connections[alias].cursor() as cursor:
+        cursor.execute(f"UPDATE {TABLE} SET token = %s WHERE id = 1", [uuid.uuid4().hex])
+
+
+def _on_row_change(sender, instance=None, using=None, update_fields=None, **kwargs) -> None:
+    from snapshots.models import Link
+
+    if str(kwargs.get("action", "post_")).startswith("pre_"):
+        return
+    # A capture saving its link's description or latest snapshot changes no tag or visibility.
+    if sender is Link and update_fields and not {"private", "owner"} & set(update_fields):
+        return
+    bump(using or router.db_for_write(sender))
+
+
+def _on_flush(sender, using=None, **kwargs) -> None:
+    if sender.name == "snapshots":
+        bump(using or "default")
+
+
+def connect_signals() -> None:
+    from taggit.models import Tag, TaggedItem
+
+    from snapshots.models import Link
+
+    for model in (Link, Tag, TaggedItem):
+        post_save.connect(_on_row_change, sender=model, dispatch_uid=f"kb-revision-save-{model}")
+        post_delete.connect(
+            _on_row_change, sender=model, dispatch_uid=f"kb-revision-delete-{model}"
+        )
+    m2m_changed.connect(_on_row_change, sender=TaggedItem, dispatch_uid="kb-revision-m2m")
+    post_migrate.connect(_on_flush, dispatch_uid="kb-revision-flush")
+
+
+connect_signals()
