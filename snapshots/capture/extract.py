@@ -172,7 +172,7 @@ def _text(value: object) -> str:
 def _body_html(body: etree._Element) -> str:
     html = convert_to_html(deepcopy(body))
     for el in html.iter("i", "b", "var", "pre"):
-        if el.tag == "pre" and el.getparent() is not html[0] and "\n" not in (el.text_content()):
+        if el.tag == "pre" and el.getparent() is not html[0] and "\n" not in "".join(el.itertext()):
             el.tag = "code"  # trafilatura writes inline code as <pre>
         elif el.tag != "pre":
             el.tag = _INLINE_TAGS[el.tag]

@@ -163,6 +163,23 @@ def test_shift_jis_page_decodes_without_mojibake(server, link_to):
     assert "文字化けせずに読める" in snapshot_single_file(snapshot).decode("utf-8")
 
 
+def test_a_page_with_code_blocks_keeps_its_main_text(server, link_to):
+    paragraphs = "".join(
+        f"<p>Paragraph {i} explains how the archive keeps the text of a page about code.</p>"
+        for i in range(8)
+    )
+    page = (
+        "<html><head><title>Code</title></head><body><article><h1>Code</h1>"
+        f"{paragraphs}<pre>def f():\n    return 1</pre><p>After the <code>f</code> block.</p>"
+        "</article></body></html>"
+    )
+    server.route("/code.html", body=page.encode(), headers={"Content-Type": "text/html"})
+    snapshot = capture(link_to(server.url("/code.html")))
+    assert "Paragraph 7 explains" in snapshot.text
+    assert "return 1" in snapshot.text
+    assert "<pre>" in snapshot.reader_html
+
+
 # --- documents kept as they came ----------------------------------------------------------------
 
 
