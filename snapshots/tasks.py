@@ -50,6 +50,8 @@ from snapshots.services.snapshots import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_RETRY_DELAYS = (30.0, 120.0)
+# Waiting in place holds a web request (immediate backend) or a command: never for long.
+MAX_WAIT_IN_PLACE = 5.0
 INTERNAL_ERROR = "the capture failed because of an error in kb; it has been logged"
 
 
@@ -76,7 +78,7 @@ def run_capture(snapshot_id: int, *, wait_for_retries: bool = True) -> str:
             if not wait_for_retries:
                 snapshot_enqueue(snapshot.pk, delay=timedelta(seconds=delay))
                 return Snapshot.Status.PENDING
-            time.sleep(delay)
+            time.sleep(min(delay, MAX_WAIT_IN_PLACE))
             continue
         except Exception:
             logger.exception("capture of snapshot %s failed", snapshot_id)

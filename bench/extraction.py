@@ -1,0 +1,141 @@
+"""Main-text extraction: precision, recall and F1 of ``capture.extract`` against ground truth.
+
+Two corpora (``../shared/corpora/extraction``):
+- ``cwced``: 69 Chinese pages, most of them raw GB2312/GBK bytes, decoded by our own decode step;
+  ground truth ``eval/cleaned_ground.json``.
+- ``readability``: 130 pages (mozilla/readability's test pages); ground truth is the text of
+  ``expected.html``.
+
+Scoring follows the public article-extraction benchmark that trafilatura's 0.958 comes from:
+shingles of the text (4 words; for Chinese, which has no spaces, 4 characters), precision and
+recall per page, averaged over pages, F1 from the averages. Beside ours, plain
+``trafilatura.extract`` on the same decoded text, so a gap can be told apart from the pipeline.
+
+    .venv/bin/python bench/extraction.py [../shared/corpora/extraction] [--shingle 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+
+import lxml.html
+import trafilatura
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from snapshots.capture.decode import decode  # noqa: E402
+from snapshots.capture.extract import extract  # noqa: E402
+
+TRAFILATURA_PUBLISHED_F1 = 0.958
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def shingles(text: str, size: int) -> Counter:
+    """4-word shingles, or 4-character ones for text that is mostly CJK."""
+    cjk = len(_CJK.findall(text))
+    if cjk > 0.3 * max(len(re.sub(r"\s", "", text)), 1):
+        units = [c for c in text if not c.isspace() and (c.isalnum() or _CJK.match(c))]
+    else:
+        units = [w.lower() for w in _WORD.findall(text)]
+    if len(units) < size:
+        return Counter([tuple(units)]) if units else Counter()
+    return Counter(tuple(units[i : i + size]) for i in range(len(units) - size + 1))
+
+
+def precision_recall(found: str, truth: str, size: int) -> tuple[float, float]:
+    got, want = shingles(found, size), shingles(truth, size)
+    if not want:
+        return (1.0, 1.0) if not got else (0.0, 1.0)
+    if not got:
+        return 1.0, 0.0  # nothing claimed, nothing wrong: the benchmark's convention
+    overlap = sum((got & want).values())
+    return overlap / sum(got.values()), overlap / sum(want.values())
+
+
+def f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def html_text(html: str) -> str:
+    root = lxml.html.fromstring(html)
+    for block in root.iter("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "td", "br"):
+        block.tail = "\n" + (block.tail or "")
+    return root.text_content()
+
+
+def cwced_cases(root: Path):
+    truth = json.loads((root / "eval" / "cleaned_ground.json").read_text("utf-8"))
+    for page in sorted((root / "original").glob("*.html")):
+        body = truth.get(page.stem, {}).get("articleBody")
+        if body is not None:
+            yield page.stem, page.read_bytes(), body
+
+
+def readability_cases(root: Path):
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        source, expected = folder / "source.html", folder / "expected.html"
+        if source.exists() and expected.exists():
+            yield folder.name, source.read_bytes(), html_text(expected.read_text("utf-8"))
+
+
+def score(name: str, cases, size: int) -> None:
+    ours_p, ours_r, base_p, base_r = [], [], [], []
+    fallbacks = 0
+    for case_id, raw, truth in cases:
+        text = decode(raw, None).text
+        url = f"https://example.org/{case_id}.html"
+        article = extract(text, url)
+        fallbacks += article.used_fallback
+        p, r = precision_recall(article.text, truth, size)
+        ours_p.append(p)
+        ours_r.append(r)
+        baseline = trafilatura.extract(text, url=url) or ""
+        p, r = precision_recall(baseline, truth, size)
+        base_p.append(p)
+        base_r.append(r)
+    if not ours_p:
+        print(f"{name}: no pages")
+        return
+    for label, ps, rs in (("kb extract", ours_p, ours_r), ("trafilatura.extract", base_p, base_r)):
+        precision, recall = statistics.mean(ps), statistics.mean(rs)
+        print(
+            f"{name:12s} {label:20s} pages {len(ps):3d}  precision {precision:.3f}  "
+            f"recall {recall:.3f}  F1 {f1(precision, recall):.3f}"
+        )
+    print(f"{name:12s} pages where kb fell back to title + visible text: {fallbacks}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "corpus", nargs="?", default=str(REPO.parent / "shared" / "corpora" / "extraction")
+    )
+    parser.add_argument(
+        "--shingle", type=int, default=4, help="words (or CJK characters) per shingle"
+    )
+    args = parser.parse_args()
+    root = Path(args.corpus).resolve()
+    if not root.is_dir():
+        print(f"extraction: corpus {root} is absent; skipping.")
+        return
+    if (root / "cwced").is_dir():
+        score("cwced", cwced_cases(root / "cwced"), args.shingle)
+    else:
+        print("cwced: absent; skipped")
+    if (root / "readability").is_dir():
+        score("readability", readability_cases(root / "readability"), args.shingle)
+    else:
+        print("readability: absent; skipped")
+    print(f"trafilatura's published F1 on the public article benchmark: {TRAFILATURA_PUBLISHED_F1}")
+
+
+if __name__ == "__main__":
+    main()
