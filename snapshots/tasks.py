@@ -32,6 +32,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django_tasks import task
 
+from snapshots import search
 from snapshots.apps import WORKER_COMMANDS
 from snapshots.capture.fetch import CaptureError
 from snapshots.capture.inline import Limits
@@ -227,17 +228,10 @@ def save_failure(snapshot: Snapshot, sentence: str, http_status: int | None = No
 
 
 def reindex_link(link_id: int) -> None:
-    """Tell the library's full-text search that the link's text changed (if search exists)."""
+    """Put the captured text into the library's full-text search."""
     try:
-        from snapshots import search
-    except ImportError:
-        return
-    reindex = getattr(search, "reindex_link", None)
-    if reindex is None:
-        return
-    try:
-        reindex(link_id)
-    except Exception:  # a search failure must not undo a good capture
+        search.reindex_link(link_id)
+    except Exception:  # a search failure must not undo a good capture; the next edit reindexes
         logger.exception("search index update failed for link %s", link_id)
 
 

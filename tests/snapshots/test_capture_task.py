@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from snapshots import search
 from snapshots.models import Blob, Link, Snapshot
 from snapshots.services.snapshots import (
     recover_stuck_snapshots,
@@ -150,6 +151,18 @@ def test_gbk_page_without_charset_header_is_stored_as_utf8(server, link_to):
     archive = snapshot_single_file(snapshot).decode("utf-8")
     assert "下沉式绿地" in archive
     assert '<meta charset="utf-8">' in archive
+
+
+def test_captured_text_is_found_by_the_library_search(server, link_to):
+    server.route(
+        "/rain.html",
+        body=b"<html><head><title>Rain</title></head><body><p>Bioswales slow the stormwater.</p></body></html>",
+        headers={"Content-Type": "text/html"},
+    )
+    link = link_to(server.url("/rain.html"))
+    assert not search.filter_links(Link.objects.all(), "bioswales").exists()
+    capture(link)
+    assert list(search.filter_links(Link.objects.all(), "bioswales")) == [link]
 
 
 def test_shift_jis_page_decodes_without_mojibake(server, link_to):
