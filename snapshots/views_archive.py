@@ -20,7 +20,7 @@ import nh3
 from csp.decorators import csp_exempt
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
@@ -156,20 +156,10 @@ def _page_context(request: HttpRequest, snapshot: Snapshot) -> dict:
         "captured": captured,
         "is_page": is_archived_page(snapshot),
         "can_edit": can_edit(request.user, link),
-        "link_url": _link_page_url(link.pk),
+        "link_url": reverse("snapshots:link_detail", args=[link.pk]),
         "archive_url": reverse("snapshots:snapshot_archive", args=[snapshot.pk]),
         "download_url": reverse("snapshots:snapshot_download", args=[snapshot.pk]),
         "reader_url": reverse("snapshots:snapshot_reader", args=[snapshot.pk]),
         "view_url": reverse("snapshots:snapshot_view", args=[snapshot.pk]),
         "page_title": snapshot.title or link.display_title,
     }
-
-
-def _link_page_url(link_id: int) -> str:
-    # The link page belongs to the library views; until it exists, go back to the library.
-    for name in ("snapshots:link_detail", "snapshots:link"):
-        try:
-            return reverse(name, args=[link_id])
-        except NoReverseMatch:
-            continue
-    return reverse("snapshots:library")

@@ -172,6 +172,7 @@ def test_view_page_embeds_the_archive_in_a_sandboxed_iframe(client, user, page_s
     assert f'href="/snapshots/{page_snapshot.pk}/reader/"' not in html  # no text, no reader link
     assert f'href="/snapshots/{page_snapshot.pk}/download/"' in html
     assert 'href="https://example.org/a"' in html
+    assert f'href="/links/{page_snapshot.link_id}/"' in html
     assert "Captured" in html
     # The site page keeps the site's CSP, not the archive's.
     assert "sandbox" not in response["Content-Security-Policy"]

@@ -22,7 +22,7 @@ from snapshots.services.snapshots import (
     snapshot_request,
     snapshot_single_file,
 )
-from snapshots.tasks import capture_snapshot, run_capture
+from snapshots.tasks import capture_snapshot, run_capture, start_stuck_capture_watch
 from tests.support.archive_checks import network_references
 from tests.support.servers import LocalHTTPServer
 
@@ -411,3 +411,21 @@ def test_deleting_a_snapshot_frees_only_blobs_nothing_else_uses(
     assert stored_files(root) == before - freed
     assert not Blob.objects.filter(sha256__in=freed).exists()
     assert snapshot_single_file(Snapshot.objects.get(pk=other.pk))  # still whole
+
+
+def test_stuck_captures_are_watched_in_worker_processes_only(monkeypatch):
+    started = []
+
+    class FakeThread:
+        def __init__(self, target, name, daemon):
+            started.append(name)
+
+        def start(self):
+            pass
+
+    monkeypatch.setattr("snapshots.tasks.threading.Thread", FakeThread)
+    monkeypatch.setattr("snapshots.tasks._watch_started", False)
+    assert not start_stuck_capture_watch(["manage.py", "runserver"])
+    assert start_stuck_capture_watch(["manage.py", "db_worker"])
+    assert not start_stuck_capture_watch(["manage.py", "db_worker"])  # once per process
+    assert started == ["kb-stuck-captures"]
