@@ -133,3 +133,27 @@ def test_scripts_left_in_an_archive_are_stopped_by_the_sandbox(
     # The browser may list blocked requests, but none reaches the listener.
     assert elsewhere.connection_count == 0
     assert all(url.startswith(f"http://127.0.0.1:{elsewhere.port}") for url in outside())
+
+
+def test_snapshot_pages_fit_a_phone_screen(signed_in_page, user, capture_settings):
+    page = signed_in_page
+    page.set_viewport_size({"width": 375, "height": 740})
+    raw = b"<html><body><h1>Static content stays</h1><p>" + b"word " * 400 + b"</p></body></html>"
+    sha, _ = blob_store().put(raw)
+    Blob.objects.create(sha256=sha, size=len(raw), content_type="text/html;charset=utf-8")
+    url = "https://example.org/" + "a-very-long-path-segment/" * 8
+    link = Link.objects.create(owner=user, url=url, normalized_url=url)
+    snapshot = Snapshot.objects.create(
+        link=link,
+        status=Snapshot.Status.SUCCEEDED,
+        archive_id=sha,
+        title="A title that is rather long for a small phone screen, as titles often are",
+        content_type="text/html;charset=utf-8",
+        text="word " * 400,
+        reader_html="<p>" + "word " * 400 + "</p>",
+    )
+    snapshot.blobs.set([sha])
+    for kind in ("view", "reader"):
+        page.goto(f"/snapshots/{snapshot.pk}/{kind}/")
+        expect(page.get_by_role("link", name="Download")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375, kind
