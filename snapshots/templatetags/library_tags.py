@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import template
 from django.http import QueryDict
-from django.utils.translation import gettext as _
 
 register = template.Library()
 
@@ -49,13 +48,3 @@ def avatar_letter(domain: str) -> str:
 def avatar_hue(domain: str) -> int:
     """One of eight colour classes, stable for a domain, so its links are recognisable at a glance."""
     return sum(map(ord, domain or "")) % 8
-
-
-@register.filter
-def status_label(status: str) -> str:
-    from snapshots.models import Snapshot
-
-    try:
-        return str(Snapshot.Status(status).label)
-    except ValueError:
-        return _("not captured")
