@@ -529,6 +529,7 @@ def page_results(computation: Any) -> dict[str, Any]:
         "code": trace.code,
         "probability_charts": charts,
         "loss_chart": loss_chart(losses) if losses is not None else None,
+        "loss_chart_kind": {"entropy": "row", "perplexity": "token"}.get(computation.op, "element"),
         "extra": extra,
         "op": computation.op,
     }

@@ -173,6 +173,10 @@ def concept_page(request: HttpRequest, slug: str) -> HttpResponse:
         if fragment == "likelihood":
             return render(request, "lossdemos/concept.html#likelihood", context)
     context["explanation"] = explanation(slug)
+    # The coin demo sits right after the explanation's section about it, else after the explanation.
+    if slug == "nll" and LIKELIHOOD_SECTION in context["explanation"].sections:
+        context["likelihood_after"] = LIKELIHOOD_SECTION
+        context["likelihood_placed"] = True
     context.update(_links_for(request, slug))
     context["concepts"] = CONCEPTS.values()
     status = 200
@@ -188,11 +192,12 @@ def _results(form: demo_forms.DemoForm) -> dict[str, Any]:
 # --- the maximum-likelihood demo (NLL page) ----------------------------------------------------
 
 LIKELIHOOD_EXAMPLE = "1 0 1 1 0 1 1"
+LIKELIHOOD_SECTION = "coin-demo"
 LIKELIHOOD_LIMIT = 10_000
 
 
 def likelihood(request: HttpRequest) -> dict[str, Any]:
-    """Bernoulli outcomes → the mean NLL over p ∈ (0, 1), lowest at the sample mean."""
+    """Bernoulli outcomes → their NLL over p ∈ (0, 1), lowest at the sample mean."""
     submitted = "outcomes" in request.GET
     form = demo_forms.LikelihoodForm(request.GET if submitted else {"outcomes": LIKELIHOOD_EXAMPLE})
     context: dict[str, Any] = {"likelihood_form": form, "likelihood": None}
@@ -227,13 +232,14 @@ def _likelihood_curve(outcomes: torch.Tensor) -> dict[str, Any]:
     p_hat = outcomes.mean()  # the maximum-likelihood estimate
     p = torch.linspace(0.001, 0.999, 999, dtype=torch.float64)
 
-    def mean_nll(q: torch.Tensor) -> torch.Tensor:
-        # xlogy makes 0·log 0 = 0, so all-heads or all-tails still has its minimum at 1 or 0
-        return -(torch.xlogy(heads, q) + torch.xlogy(n - heads, 1 - q)) / n
+    def nll(q: torch.Tensor) -> torch.Tensor:
+        # NLL(p) = -[k log p + (n - k) log(1 - p)]; xlogy makes 0·log 0 = 0, so all heads (or all
+        # tails) still has its minimum at 1 (or 0)
+        return -(torch.xlogy(heads, q) + torch.xlogy(n - heads, 1 - q))
 
-    curve = mean_nll(p)
+    curve = nll(p)
     best_on_grid = p[torch.argmin(curve)]
-    nll_at_p_hat = mean_nll(p_hat)
+    nll_at_p_hat = nll(p_hat)
     return {
         "count": n,
         "heads": int(heads),
