@@ -169,8 +169,9 @@ NPY_HEADER_ALLOWANCE = 1 << 20
 class _NpyInMemory(FileUploadHandler):
     """Keeps uploaded .npy files in memory (a bytearray, so the tensor can share it) up to a limit.
 
-    Django would spill files over 8 MB to disk and copy them back; the big chunk size also keeps the
-    multipart parser's Python loop short for a 65 MB upload.
+    Django would spill files over 8 MB to disk and copy them back. Each file's buffer is allocated
+    once at the body's length (growing a bytearray chunk by chunk copies it over and over), and the
+    big chunk size keeps the multipart parser's Python loop short for a 65 MB upload.
     """
 
     chunk_size = 4 << 20
@@ -178,21 +179,32 @@ class _NpyInMemory(FileUploadHandler):
     def __init__(self, request: HttpRequest, max_bytes: int) -> None:
         super().__init__(request)
         self.max_bytes = max_bytes
+        self.body_length = 0
         self.files: dict[str, bytearray] = {}
+        self.filled = 0
         self.too_large: str | None = None
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        self.body_length = content_length or 0
 
     def new_file(self, field_name, *args, **kwargs) -> None:
         super().new_file(field_name, *args, **kwargs)
-        self.files[field_name] = bytearray()
+        self.files[field_name] = bytearray(min(self.body_length, self.max_bytes))
+        self.filled = 0
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
         buffer = self.files[self.field_name]
-        if len(buffer) + len(raw_data) > self.max_bytes:
+        end = self.filled + len(raw_data)
+        if end > self.max_bytes:
             self.too_large = self.field_name
             raise StopUpload(connection_reset=False)
-        buffer += raw_data
+        if end > len(buffer):  # no Content-Length to size it by
+            buffer.extend(bytes(end - len(buffer)))
+        buffer[self.filled : end] = raw_data
+        self.filled = end
 
     def file_complete(self, file_size: int):
+        del self.files[self.field_name][self.filled :]
         return None  # the bytes stay in self.files; Django gets no file object
 
 
