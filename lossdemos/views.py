@@ -147,6 +147,7 @@ def concept_page(request: HttpRequest, slug: str) -> HttpResponse:
     if concept is None:
         raise Http404(_("There is no loss demo called “%(name)s”.") % {"name": slug})
     form_class = concept.form_class
+    fragment = request.GET.get("fragment")
     if request.method == "POST":
         upload_form = form_class(request.POST, request.FILES, upload=True, prefix="upload")
         form = form_class(concept.example)
@@ -157,12 +158,12 @@ def concept_page(request: HttpRequest, slug: str) -> HttpResponse:
         active = form
     active.is_valid()
     results = _results(active)
-    fragment = request.GET.get("fragment")
     context: dict[str, Any] = {
         "concept": concept,
         "form": form,
         "upload_form": upload_form,
-        "uploaded": request.method == "POST",
+        # a POST is the upload form, or live.js sending a calculation too long for an address
+        "uploaded": request.method == "POST" and fragment != "results",
         "active_form": active,
         **results,
     }

@@ -117,3 +117,16 @@ def test_the_snippet_has_a_copy_button(demo_page):
     button.click()
     expect(button).to_have_text("Copied")
     assert "F.softmax(logits" in page.evaluate("navigator.clipboard.readText()")
+
+
+def test_a_paste_too_long_for_an_address_still_updates_live(demo_page):
+    page = demo_page
+    page.goto("/losses/softmax/")
+    page.evaluate("window.__noReload = 'still the same page'")
+
+    rows = "\n".join(" ".join(["0.5"] * 50) for _ in range(40))  # ~6 kB: sent as a POST
+    live_form(page).get_by_label("Logits", exact=True).fill(rows)
+
+    expect(page.locator("#results")).to_contain_text("0.0200")  # 1/50 in every cell
+    assert page.evaluate("window.__noReload") == "still the same page"
+    assert "0.5" not in page.url

@@ -201,9 +201,22 @@ def test_npy_upload_on_the_page_computes_the_file(client):
 
     page = text_of(response)
     assert response.status_code == 200
-    assert "Results for the uploaded file." in page
+    assert "Results for the uploaded form." in page
     assert "0.0957" in page  # cross_entropy([0.5, -1, 3], 2)
     assert "0.7586" in page
+
+
+def test_a_long_calculation_posted_by_the_page_script_answers_the_fragment(client):
+    logits = "\n".join(" ".join(["0.5"] * 50) for _ in range(40))
+
+    response = client.post(
+        "/losses/softmax/?fragment=results", {"upload-logits": logits, "upload-dim": "-1"}
+    )
+
+    html = response.content.decode()
+    assert "<html" not in html
+    assert "0.0200" in html  # 1/50
+    assert "Results for the uploaded form." not in html
 
 
 def test_npy_upload_form_needs_the_csrf_token(user):

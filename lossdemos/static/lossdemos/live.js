@@ -3,6 +3,8 @@
 (function () {
   "use strict";
   var DELAY_MS = 250;
+  // Servers cap the request line (gunicorn: 4094 bytes); longer calculations go as a POST instead.
+  var LONGEST_QUERY = 3000;
 
   function fieldParams(form) {
     var params = new URLSearchParams();
@@ -23,6 +25,8 @@
     });
     results.querySelectorAll("[data-error-field]").forEach(function (error) {
       var name = error.getAttribute("data-error-field");
+      var prefix = form.getAttribute("data-post-prefix");
+      if (prefix && name.indexOf(prefix) === 0) name = name.slice(prefix.length);
       var slot = form.querySelector('[data-live-error="' + name + '"]');
       var input = form.querySelector('[name="' + name + '"]');
       if (slot) {
@@ -49,8 +53,23 @@
       controller = new AbortController();
       results.setAttribute("aria-busy", "true");
       var action = (form.getAttribute("action") || window.location.pathname).split("#")[0];
-      var url = action + "?" + params.toString();
-      fetch(url, { credentials: "same-origin", signal: controller.signal, headers: { "X-Requested-With": "fetch" } })
+      var prefix = form.getAttribute("data-post-prefix");
+      var token = document.querySelector("input[name=csrfmiddlewaretoken]");
+      var tooLong = shared.length > LONGEST_QUERY && prefix && token;
+      var request;
+      if (tooLong) {
+        var body = new FormData();
+        fieldParams(form).forEach(function (value, key) { body.append(prefix + key, value); });
+        request = fetch(action + "?fragment=" + encodeURIComponent(fragment), {
+          method: "POST", body: body, credentials: "same-origin", signal: controller.signal,
+          headers: { "X-CSRFToken": token.value, "X-Requested-With": "fetch" }
+        });
+      } else {
+        request = fetch(action + "?" + params.toString(), {
+          credentials: "same-origin", signal: controller.signal, headers: { "X-Requested-With": "fetch" }
+        });
+      }
+      request
         .then(function (response) {
           if (response.status >= 500) throw new Error(String(response.status));
           return response.text();
@@ -63,7 +82,7 @@
             button.hidden = false;
           });
           // The address keeps the calculation, so copying it shares what the reader sees.
-          if (!keepUrl) window.history.replaceState(window.history.state, "", "?" + shared + window.location.hash);
+          if (!keepUrl && !tooLong) window.history.replaceState(window.history.state, "", "?" + shared + window.location.hash);
         })
         .catch(function (error) {
           if (error.name === "AbortError") return;
