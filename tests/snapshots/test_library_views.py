@@ -432,6 +432,21 @@ def test_capture_status_fragment_says_whether_to_keep_polling(ada, user, client)
     assert "captured" in fragment
 
 
+def test_link_page_marks_the_link_read_and_unread(ada, user):
+    link = save(user, "https://example.com/1")
+    page = ada.get(reverse("snapshots:link_detail", args=[link.pk])).content.decode()
+    assert 'value="mark_read"' in page
+    response = ada.post(
+        reverse("snapshots:links_bulk"),
+        {"link": [link.pk], "action": "mark_read", "next": f"/links/{link.pk}/"},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == f"/links/{link.pk}/"
+    assert 'value="mark_unread"' in response.content.decode()
+    link.refresh_from_db()
+    assert not link.unread
+
+
 def test_edit_changes_title_tags_notes_and_visibility(ada, user):
     link = save(user, "https://example.com/1", tags=["old"])
     page = ada.get(reverse("snapshots:link_edit", args=[link.pk])).content.decode()
