@@ -23,6 +23,7 @@ import logging
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -34,10 +35,10 @@ from django_tasks import task
 
 from snapshots import search
 from snapshots.apps import WORKER_COMMANDS
-from snapshots.capture.fetch import CaptureError
+from snapshots.capture.fetch import CaptureError, FetchPolicy
 from snapshots.capture.inline import Limits
 from snapshots.capture.pipeline import Capture, capture_page, default_policy, single_file
-from snapshots.capture.store import BlobStore, StoreResult
+from snapshots.capture.store import BlobStore
 from snapshots.models import Blob, Link, Snapshot
 from snapshots.services.snapshots import (
     MAX_ATTEMPTS,
@@ -105,7 +106,7 @@ def claim(snapshot_id: int) -> Snapshot | None:
     return Snapshot.objects.select_related("link").get(pk=snapshot_id)
 
 
-def capture_policy():
+def capture_policy() -> FetchPolicy:
     options = dict(getattr(settings, "KB_CAPTURE_FETCH_OPTIONS", {}) or {})
     return default_policy(allow_hosts=settings.KB_FETCH_ALLOW_HOSTS, **options)
 
@@ -128,37 +129,35 @@ def release_for_retry(snapshot: Snapshot, sentence: str) -> None:
     )
 
 
-def store_blobs(
-    store: BlobStore, captured: Capture
-) -> tuple[str, dict[str, tuple[int, str]], StoreResult]:
-    """Write the archive and its assets; returns (archive digest, digest → (size, type), result)."""
+@dataclass(frozen=True)
+class Stored:
+    """What ``store_blobs`` wrote: the archive's digest, every blob's size and type, new bytes."""
+
+    archive_sha: str
+    blobs: dict[str, tuple[int, str]]
+    new_bytes: int
+
+
+def store_blobs(store: BlobStore, captured: Capture) -> Stored:
+    """Write the archive (page skeleton or document) and its assets, each under its SHA-256."""
     if captured.document is not None:
-        bodies = {"archive": (captured.document.body, captured.document.content_type)}
+        assets: list[tuple[bytes, str]] = []
+        archive = (captured.document.body, captured.document.content_type)
     else:
-        archive = captured.archive
-        bodies = {sha: (asset.body, asset.content_type) for sha, asset in archive.assets.items()}
-        bodies["archive"] = (archive.html.encode("utf-8"), captured.archive_type)
-    result = StoreResult()
-    described: dict[str, tuple[int, str]] = {}
-    archive_sha = ""
-    for key, (body, content_type) in bodies.items():
+        assets = [(a.body, a.content_type) for a in captured.archive.assets.values()]
+        archive = (captured.archive.html.encode("utf-8"), captured.archive_type)
+    blobs: dict[str, tuple[int, str]] = {}
+    new_bytes = 0
+    # The archive goes last: it refers to the assets, so it is never stored without them.
+    for body, content_type in [*assets, archive]:
         sha, written = store.put(body)
-        if written:
-            result.written[sha] = len(body)
-        else:
-            result.already_stored.add(sha)
-        described[sha] = (len(body), content_type)
-        if key == "archive":
-            archive_sha = sha
-    return archive_sha, described, result
+        blobs[sha] = (len(body), content_type)
+        new_bytes += len(body) if written else 0
+    archive_sha = sha
+    return Stored(archive_sha=archive_sha, blobs=blobs, new_bytes=new_bytes)
 
 
-def save_success(
-    snapshot: Snapshot,
-    captured: Capture,
-    stored: tuple[str, dict[str, tuple[int, str]], StoreResult],
-) -> str:
-    archive_sha, blobs, result = stored
+def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
     response = captured.response
     fields = {
         "status": Snapshot.Status.SUCCEEDED,
@@ -167,8 +166,8 @@ def save_success(
         "final_url": response.final_url[:2048],
         "http_status": response.status,
         "content_type": captured.archive_type[:255],
-        "archive_id": archive_sha,
-        "stored_bytes": result.new_bytes,
+        "archive_id": stored.archive_sha,
+        "stored_bytes": stored.new_bytes,
     }
     if captured.document is not None:
         document = captured.document
@@ -200,7 +199,7 @@ def save_success(
         Blob.objects.bulk_create(
             [
                 Blob(sha256=sha, size=size, content_type=kind[:255])
-                for sha, (size, kind) in blobs.items()
+                for sha, (size, kind) in stored.blobs.items()
             ],
             ignore_conflicts=True,
         )
@@ -208,9 +207,9 @@ def save_success(
             **fields
         ):
             # Deleted (or recovered by another worker) while we worked: keep nothing of ours.
-            blobs_free_unused(shas=set(blobs))
+            blobs_free_unused(shas=set(stored.blobs))
             return "skipped"
-        snapshot.blobs.set(list(blobs))
+        snapshot.blobs.set(list(stored.blobs))
         description = fields.get("description", "")
         if description:
             Link.objects.filter(pk=snapshot.link_id, description="").update(description=description)

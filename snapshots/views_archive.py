@@ -155,6 +155,7 @@ def _page_context(request: HttpRequest, snapshot: Snapshot) -> dict:
         "link": link,
         "captured": captured,
         "is_page": is_archived_page(snapshot),
+        "is_pdf": snapshot.content_type.split(";", 1)[0].strip() == "application/pdf",
         "can_edit": can_edit(request.user, link),
         "link_url": reverse("snapshots:link_detail", args=[link.pk]),
         "archive_url": reverse("snapshots:snapshot_archive", args=[snapshot.pk]),

@@ -130,6 +130,9 @@ def test_a_pdf_is_served_as_stored_under_the_same_sandbox(client, user, private_
     assert response.content == pdf
     assert response["Content-Type"] == "application/pdf"
     assert response["Content-Security-Policy"] == ARCHIVE_CSP
+    view = client.get(f"/snapshots/{snapshot.pk}/view/").content.decode()
+    assert "Download the PDF" in view
+    assert "<iframe" not in view
     download = client.get(f"/snapshots/{snapshot.pk}/download/")
     assert 'filename="report.pdf 2026-03-14.pdf"' in download["Content-Disposition"]
 
