@@ -180,8 +180,7 @@ def concept_page(request: HttpRequest, slug: str) -> HttpResponse:
         context["likelihood_placed"] = True
     context.update(_links_for(request, slug))
     context["concepts"] = CONCEPTS.values()
-    status = 200
-    return render(request, "lossdemos/concept.html", context, status=status)
+    return render(request, "lossdemos/concept.html", context)
 
 
 def _results(form: demo_forms.DemoForm) -> dict[str, Any]:
