@@ -486,6 +486,10 @@ def _per_element_losses(computation: Any) -> torch.Tensor | None:
     result = trace.result
     if isinstance(result, torch.Tensor) and result.dim() >= 1 and result.numel() >= 2:
         return result
+    if computation.op == "kl":
+        pointwise = _step(trace, "pointwise")
+        if pointwise is not None and pointwise.dim() >= 2:
+            return pointwise.sum(-1)  # each row's own divergence: what batchmean averages
     for name in ("weighted", "token_nll", "neg_p_log_p"):
         value = _step(trace, name)
         if value is not None and value.dim() >= 1:
@@ -529,7 +533,9 @@ def page_results(computation: Any) -> dict[str, Any]:
         "code": trace.code,
         "probability_charts": charts,
         "loss_chart": loss_chart(losses) if losses is not None else None,
-        "loss_chart_kind": {"entropy": "row", "perplexity": "token"}.get(computation.op, "element"),
+        "loss_chart_kind": {"entropy": "row", "perplexity": "token", "kl": "kl_row"}.get(
+            computation.op, "element"
+        ),
         "extra": extra,
         "op": computation.op,
     }
