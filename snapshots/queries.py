@@ -6,14 +6,14 @@ from dataclasses import dataclass, field, replace
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
-from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Lower, NullIf
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from taggit.models import Tag
 
 from snapshots import revision
-from snapshots.models import Link
+from snapshots.models import Link, Snapshot
 
 
 def visible_links(user) -> QuerySet[Link]:
@@ -263,12 +263,14 @@ def library_links(user, filters: LibraryFilters | None = None) -> QuerySet[Link]
         links = links.filter(unread=filters.unread)
     if filters.q:
         links = search.filter_links(links, filters.q)
-    return (
-        links.select_related("latest_snapshot", "owner")
-        .defer("latest_snapshot__text", "latest_snapshot__reader_html")
-        .prefetch_related("tags")
-        .order_by(*_sort_key(filters.sort))
-    )
+    # The latest snapshot and the owner are prefetched for the page's rows, not joined: a join
+    # would be made for every matching link before the sort and LIMIT (46,000 lookups for a
+    # common search term on 100,000 links), a prefetch only for the 50 shown.
+    return links.prefetch_related(
+        Prefetch("latest_snapshot", queryset=Snapshot.objects.defer("text", "reader_html")),
+        "owner",
+        "tags",
+    ).order_by(*_sort_key(filters.sort))
 
 
 EXCERPT_BEFORE = 60
