@@ -592,10 +592,16 @@ def main() -> None:
         measure(
             "search 'gradient descent'", client, [f"{library_url}?q=gradient+descent"], repeat, 200
         )
-        measure("search 'entropy'", client, [f"{library_url}?q=entropy"], repeat, 200)
+        measure("search 'entropy' (in 46%)", client, [f"{library_url}?q=entropy"], repeat, 200)
         measure("search '交叉熵'", client, [f"{library_url}?q=交叉熵"], repeat, 200)
-        measure("search '熵' (1 char, LIKE)", client, [f"{library_url}?q=熵"], repeat, 200)
-        measure("search '损失' (2 chars, LIKE)", client, [f"{library_url}?q=损失"], repeat, 200)
+        measure(
+            "search rare 'site1234' (0.05%)", client, [f"{library_url}?q=site1234"], repeat, 200
+        )
+        measure(
+            "search rare '交叉熵 site77'", client, [f"{library_url}?q=交叉熵+site77"], repeat, 200
+        )
+        measure("search '熵' (1 char, grams)", client, [f"{library_url}?q=熵"], repeat, 200)
+        measure("search '损失' (2 chars, grams)", client, [f"{library_url}?q=损失"], repeat, 200)
         measure(
             "search + two tags",
             client,
