@@ -130,3 +130,15 @@ def test_a_paste_too_long_for_an_address_still_updates_live(demo_page):
     expect(page.locator("#results")).to_contain_text("0.0200")  # 1/50 in every cell
     assert page.evaluate("window.__noReload") == "still the same page"
     assert "0.5" not in page.url
+
+
+@pytest.mark.parametrize(
+    "path", ["/losses/", "/losses/cross-entropy/", "/losses/nll/", "/losses/mistakes/"]
+)
+def test_pages_fit_a_phone_screen(demo_page, path):
+    page = demo_page
+    page.set_viewport_size({"width": 375, "height": 800})
+
+    page.goto(path)
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
