@@ -15,6 +15,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import unicodedata
+from html import unescape
 
 import nh3
 from csp.decorators import csp_exempt
@@ -132,12 +133,28 @@ def reader(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The main text of the page in the site's own typography."""
     snapshot = visible_snapshot_or_404(request.user, snapshot_id)
     # Cleaned at capture already; cleaned again because this HTML lands in a site page.
-    reader_html = mark_safe(nh3.clean(snapshot.reader_html)) if snapshot.reader_html else ""  # noqa: S308
+    cleaned = _without_title_heading(nh3.clean(snapshot.reader_html), snapshot.title)
+    reader_html = mark_safe(cleaned) if cleaned else ""  # noqa: S308
     return render(
         request,
         "snapshots/snapshot_reader.html",
         _page_context(request, snapshot) | {"reader_html": reader_html},
     )
+
+
+_LEADING_HEADING = re.compile(r"\A\s*<h([12])>(.*?)</h\1>", re.S)
+
+
+def _without_title_heading(html: str, title: str) -> str:
+    """The reader page shows the title above the text; drop the text's own copy of it."""
+    match = _LEADING_HEADING.match(html)
+    if match and title and _plain(match.group(2)) == _plain(title):
+        return html[match.end() :]
+    return html
+
+
+def _plain(html: str) -> str:
+    return " ".join(unescape(re.sub(r"<[^>]+>", "", html)).split()).casefold()
 
 
 @require_safe

@@ -213,11 +213,11 @@ def test_reader_shows_the_text_with_byline_and_a_guessed_date(client, user, priv
         published=dt.date(1948, 7, 1),
         published_is_guess=True,
         text="Information is the resolution of uncertainty.",
-        reader_html='<p>Information is <b onclick="alert(1)">the resolution</b> of uncertainty.</p><script>alert(2)</script>',
+        reader_html='<h1>On  entropy</h1><p>Information is <b onclick="alert(1)">the resolution</b> of uncertainty.</p><script>alert(2)</script>',
     )
     client.force_login(user)
     html = client.get(f"/snapshots/{snapshot.pk}/reader/").content.decode()
-    assert "On entropy" in html
+    assert html.count("On entropy") == 2  # the page title and the heading, not the text's copy
     assert "By Claude Shannon" in html
     assert "published, a guess" in html
     assert "<b>the resolution</b>" in html
