@@ -164,6 +164,8 @@ class ErrorOut(Schema):
 # --- requests -----------------------------------------------------------------------------------
 
 NPY_HEADER_ALLOWANCE = 1 << 20
+# An answer's JSON grows ~20 bytes a number: 2,000,000 numbers is already a 40 MB answer.
+RESULT_NUMBER_LIMIT = 2_000_000
 
 
 class _NpyInMemory(FileUploadHandler):
@@ -304,6 +306,15 @@ def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
         return _error(
             422, _loss_message(exc), field=exc.location.get("field"), location=exc.location
         )
+    size = computation.trace.result.numel()
+    if size > RESULT_NUMBER_LIMIT:
+        return _error(
+            413,
+            f"the result would hold {size:,} numbers, more than the {RESULT_NUMBER_LIMIT:,} an "
+            "answer carries: reduce it (reduction 'mean' or 'sum'), send fewer rows, or run the "
+            "PyTorch snippet locally",
+            field="result",
+        )
     return _json_response(answer(computation))
 
 
@@ -317,7 +328,7 @@ _NAN_NOTE = (
     ' NaN and infinities, which JSON cannot spell, are written as the strings "NaN", "Infinity" '
     'and "-Infinity" wherever a number may appear. Steps with more than 10,000 numbers give '
     '"value": null with "omitted": true and a "summary". Limits: 1,000,000 numbers per JSON body, '
-    "50,000,000 from .npy files; past them 413. Malformed input: 422 with a sentence that says "
+    "50,000,000 from .npy files, 2,000,000 in a result; past them 413. Malformed input: 422 with a sentence that says "
     "where (field, row, column)."
 )
 

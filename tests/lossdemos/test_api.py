@@ -237,6 +237,15 @@ def test_npy_upload_of_a_large_float32_array(client):
     assert response.json()["result"] == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_a_result_too_big_to_send_answers_413_with_what_to_do(client):
+    logits = np.zeros((2_001, 1_000), dtype=np.float32)
+
+    response = client.post("/api/losses/softmax", {"logits": npy_file(logits)})
+
+    assert response.status_code == 413
+    assert "reduction" in response.json()["error"]
+
+
 def test_npy_with_python_objects_is_refused_without_unpickling(client):
     objects = np.array([{"a": 1}, None], dtype=object)
     buffer = io.BytesIO()
