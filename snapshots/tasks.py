@@ -55,6 +55,7 @@ DEFAULT_RETRY_DELAYS = (30.0, 120.0)
 # Waiting in place holds a web request (immediate backend) or a command: never for long.
 MAX_WAIT_IN_PLACE = 5.0
 INTERNAL_ERROR = "the capture failed because of an error in kb; it has been logged"
+STORAGE_ERROR = "the page was fetched but could not be stored; it has been logged"
 
 
 @task()
@@ -86,7 +87,11 @@ def run_capture(snapshot_id: int, *, wait_for_retries: bool = True) -> str:
             logger.exception("capture of snapshot %s failed", snapshot_id)
             return save_failure(snapshot, INTERNAL_ERROR)
 
-        stored = store_blobs(blob_store(), captured)
+        try:
+            stored = store_blobs(blob_store(), captured)
+        except Exception:  # a full disk or an unreachable object store: say so, keep nothing
+            logger.exception("storing the capture of snapshot %s failed", snapshot_id)
+            return save_failure(snapshot, STORAGE_ERROR)
         status = save_success(snapshot, captured, stored)
         if status == Snapshot.Status.SUCCEEDED:
             reindex_link(snapshot.link_id)

@@ -429,3 +429,14 @@ def test_stuck_captures_are_watched_in_worker_processes_only(monkeypatch):
     assert start_stuck_capture_watch(["manage.py", "db_worker"])
     assert not start_stuck_capture_watch(["manage.py", "db_worker"])  # once per process
     assert started == ["kb-stuck-captures"]
+
+
+def test_a_storage_failure_fails_the_capture_with_a_sentence(server, link_to, monkeypatch):
+    def broken_put(self, body):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("snapshots.capture.store.BlobStore.put", broken_put)
+    snapshot = capture(link_to(server.url("/about.html")))
+    assert snapshot.status == Snapshot.Status.FAILED
+    assert snapshot.error == "the page was fetched but could not be stored; it has been logged"
+    assert snapshot.archive_id is None
