@@ -1,5 +1,7 @@
 """Site-wide pages: home, first-account setup, search, health check."""
 
+from urllib.parse import urlencode
+
 from django.contrib.auth import get_user_model, login
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
@@ -39,7 +41,7 @@ def search(request):
     """The header's search box: one place to search the library (and, later, other sources)."""
     query = request.GET.get("q", "").strip()
     target = reverse("snapshots:library")
-    return redirect(f"{target}?q={query}" if query else target)
+    return redirect(f"{target}?{urlencode({'q': query})}" if query else target)
 
 
 @require_GET

@@ -26,6 +26,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.database)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _load_url_configuration():
+    """Import the URLconf (and with it torch) once per test process, before any test's clock runs.
+
+    Otherwise the first request a browser test makes pays several seconds of imports and can time out.
+    """
+    import kb.urls  # noqa: F401
+
+
 def chromium_path() -> str | None:
     return (
         os.environ.get("KB_CHROMIUM")

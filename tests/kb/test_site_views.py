@@ -107,3 +107,10 @@ def test_security_headers_on_site_pages(client, user):
     assert "default-src 'self'" in response["Content-Security-Policy"]
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_header_search_keeps_every_character_of_the_query(client, user):
+    client.force_login(user)
+    response = client.get("/search/", {"q": "R&D #1 + 交叉熵"})
+    assert response.status_code == 302
+    assert response["Location"] == "/links/?q=R%26D+%231+%2B+%E4%BA%A4%E5%8F%89%E7%86%B5"
