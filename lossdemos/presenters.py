@@ -345,8 +345,8 @@ def loss_chart(losses: Any) -> LossChart | None:
     tensor = as_tensor(losses)
     if not tensor.is_floating_point() or tensor.dim() == 0 or tensor.numel() < 2:
         return None
-    flat = tensor.detach().flatten().to(torch.float64)
-    shown = flat[:LOSS_BARS]
+    flat = tensor.detach().flatten()
+    shown = flat[:LOSS_BARS].to(torch.float64)
     finite = shown[torch.isfinite(shown)]
     scale = float(finite.abs().max()) if finite.numel() else 1.0
     scale = scale or 1.0
@@ -453,6 +453,11 @@ def _step(trace: Any, name: str) -> torch.Tensor | None:
     return None
 
 
+def _head(tensor: torch.Tensor) -> torch.Tensor:
+    """The rows a chart draws (all of a 1-D distribution)."""
+    return tensor[:CHART_ROWS] if tensor.dim() >= 2 else tensor
+
+
 def _charted_distributions(computation: Any) -> list[tuple[str, torch.Tensor, Any]]:
     """(caption key, probabilities with classes along dim 1 or 0, class-index targets) to draw."""
     trace, inputs, op = computation.trace, computation.inputs, computation.op
@@ -460,7 +465,7 @@ def _charted_distributions(computation: Any) -> list[tuple[str, torch.Tensor, An
     if op == "softmax":
         return [("p", _step(trace, "probabilities"), None)]
     if op == "log-softmax":
-        return [("p", trace.result.exp(), None)]
+        return [("p", _head(trace.result).exp(), None)]
     if op == "entropy":
         return [("p", _step(trace, "probabilities"), None)]
     if op in ("cross-entropy", "perplexity"):
@@ -468,15 +473,15 @@ def _charted_distributions(computation: Any) -> list[tuple[str, torch.Tensor, An
         if log_p is None and "logits" in inputs:
             logits = inputs["logits"]
             log_p = torch.log_softmax(logits, dim=1 if logits.dim() > 1 else 0)
-        return [("p", log_p.exp(), target)] if log_p is not None else []
+        return [("p", _head(log_p).exp(), target)] if log_p is not None else []
     if op == "nll" and "input" in inputs:
-        return [("exp_input", inputs["input"].exp(), target)]
+        return [("exp_input", _head(inputs["input"]).exp(), target)]
     if op == "kl":
         charts = []
         if _step(trace, "p") is not None:
             charts.append(("target_p", _step(trace, "p"), None))
         if _step(trace, "log_q") is not None:
-            charts.append(("model_q", _step(trace, "log_q").exp(), None))
+            charts.append(("model_q", _head(_step(trace, "log_q")).exp(), None))
         return charts
     return []
 
@@ -514,6 +519,9 @@ def page_results(computation: Any) -> dict[str, Any]:
     for caption, probabilities, target in _charted_distributions(computation):
         if probabilities is None or not probabilities.is_floating_point():
             continue
+        if probabilities.dim() >= 2:  # only the first rows are drawn; don't touch the rest
+            probabilities = probabilities[:CHART_ROWS]
+            target = target[:CHART_ROWS] if target is not None and target.dim() >= 1 else None
         chart = probability_chart(
             probabilities,
             targets=target if target is not None and not target.is_floating_point() else None,
