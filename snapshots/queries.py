@@ -199,6 +199,7 @@ def _with_all_tags(links: QuerySet[Link], names: list[str]) -> QuerySet[Link]:
     """
     from taggit.models import TaggedItem
 
+    from snapshots import search
     from snapshots.services.links import link_content_type
 
     matches = Q()
@@ -211,14 +212,16 @@ def _with_all_tags(links: QuerySet[Link], names: list[str]) -> QuerySet[Link]:
         return links.none()
     if all(len(ids) == 1 for ids in ids_by_name.values()):
         tag_ids = [next(iter(ids)) for ids in ids_by_name.values()]
-        carrying_all = (
-            TaggedItem.objects.filter(content_type=link_content_type(), tag_id__in=tag_ids)
-            .values("object_id")
-            .annotate(found=Count("tag_id"))
-            .filter(found=len(tag_ids))
-            .values("object_id")
-        )
-        return links.filter(pk__in=carrying_all)
+        carrying_all = TaggedItem.objects.filter(
+            content_type=link_content_type(), tag_id__in=tag_ids
+        ).values("object_id")
+        if len(tag_ids) > 1:
+            carrying_all = (
+                carrying_all.annotate(found=Count("tag_id"))
+                .filter(found=len(tag_ids))
+                .values("object_id")
+            )
+        return search.pk_in(links, carrying_all)
     # Two Tag rows differing only by case (made before TAGGIT_CASE_INSENSITIVE): one filter each.
     for name in names:
         links = links.filter(pk__in=_tagged_link_ids([name]))

@@ -28,8 +28,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from django.db import connection, transaction
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db import connection, connections, transaction
+from django.db.models import BigIntegerField, F, Func, OuterRef, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 
 TABLE = "snapshots_link_search"
@@ -146,7 +146,22 @@ def filter_links(links: QuerySet, q: str) -> QuerySet:
     if found is None:
         return links
     sql, params = found
-    return links.filter(pk__in=RawSQL(sql, params))
+    return pk_in(links, RawSQL(sql, params))
+
+
+def pk_in(links: QuerySet, ids) -> QuerySet:
+    """links.filter(pk__in=ids), written so that SQLite keeps walking the "newest first" index.
+
+    Left to itself SQLite's planner starts from the id list and then sorts all of it, which for a
+    tag or term on half of 100,000 links means 50,000 lookups and a sort to show 50 rows. With the
+    id wrapped in a unary plus (no index can serve it) it walks links newest first and stops after
+    the page, checking each id against the list. PostgreSQL plans this well by itself.
+    """
+    if connections[links.db].vendor != "sqlite":
+        return links.filter(pk__in=ids)
+    return links.alias(
+        unindexed_pk=Func(F("pk"), template="+%(expressions)s", output_field=BigIntegerField())
+    ).filter(unindexed_pk__in=ids)
 
 
 # ---------------------------------------------------------------------------------------------
