@@ -256,6 +256,8 @@ def link_add(request: HttpRequest) -> HttpResponse:
             initial={
                 "url": request.GET.get("url", "")[:2048],
                 "title": request.GET.get("title", "")[:500],
+                # The loss demos' "add a link about <concept>" arrives with ?tags=.
+                "tags": request.GET.get("tags", "")[:500],
                 "private": True,
             }
         )

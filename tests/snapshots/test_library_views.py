@@ -76,6 +76,11 @@ def test_add_page_is_prefilled_by_the_bookmarklet_and_offers_it(ada, user):
     assert '<option value="python">' in page  # the user's tags, for autocomplete
 
 
+def test_add_page_takes_tags_from_a_concept_page_link(ada):
+    response = ada.get(reverse("snapshots:link_add"), {"tags": "cross-entropy"})
+    assert 'value="cross-entropy"' in response.content.decode()
+
+
 def test_adding_a_bad_url_shows_the_reason_and_saves_nothing(ada):
     response = ada.post(reverse("snapshots:link_add"), {"url": "ftp://example.com/file"})
     assert response.status_code == 200
