@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "kb.middleware.FirstUserSetupMiddleware",
+    "kb.middleware.ApiErrorsAsJson",
 ]
 
 ROOT_URLCONF = "kb.urls"
