@@ -255,3 +255,15 @@ def test_links_for_concept_returns_visible_links_with_any_tag(user, other_user, 
         "https://notes.example/kl",
         "https://zh.example/ce",
     ]
+
+
+def test_reindex_all_rebuilds_the_postgres_indexes(user, library):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite's FTS5 tables carry their own index")
+    reindex_all()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'snapshots_link_search'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert {"snapshots_link_search_document_trgm", "snapshots_link_search_grams_gin"} <= names
