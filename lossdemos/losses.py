@@ -5,8 +5,11 @@ Pure torch, no Django. Written in the spirit of the reference functions in PyTor
 ``torch/testing/_internal/common_nn.py``): one function per concept, the formula in its docstring, the
 formula computed step by step. Every function returns a :class:`Trace`:
 
-- ``result`` is exactly what ``torch.nn.functional`` returns for the same tensors (the function calls
-  it), so nothing shown to a learner is "almost" PyTorch;
+- ``result`` is exactly what ``torch.nn.functional`` returns for the same tensors, so nothing shown
+  to a learner is "almost" PyTorch. The function calls it, or, where that would repeat a full pass
+  over a big input, computes it from the step tensors already in hand in ATen's own order of
+  operations (cross-entropy and perplexity from their one ``log_softmax``, KL from its pointwise
+  terms); the tests check these are bit for bit PyTorch's;
 - ``steps`` are the intermediate tensors of the formula, each with a short ``name`` key, a LaTeX
   ``formula`` and a ``note``. The last step, ``loss`` (or the concept's own name), is the formula's
   own answer; the tests prove it equals ``result`` to float32 precision;
@@ -22,6 +25,12 @@ Shapes and semantics are ``torch.nn.functional``'s: the class dimension is 1, or
 Inputs are float32 (integers are converted) or float64 (kept); other float tensors follow the input's
 dtype. Bad input raises :class:`LossInputError` with a sentence a learner understands, checked before
 any PyTorch call, so PyTorch's internal error text never reaches the user.
+
+Speed: an upload can be a (512, 32000) tensor, where every full-size temporary (a ``z - m``, a
+boolean mask for a warning check) costs as much as the loss itself, mostly in fresh memory. So each
+function computes a full-size tensor only for a step it shows, checks for warnings with reductions
+(``amax``, ``aminmax``, a row sum) that allocate nothing and look elementwise only when those cannot
+decide, and leaves torch's intra-op threads alone.
 """
 
 from __future__ import annotations
@@ -173,7 +182,7 @@ def log_softmax(logits: Any, dim: int = -1) -> Trace:
     z = _real(logits, "logits")
     dim = _check_dim(z, dim)
     work = _Working()
-    shifted, total = _shift_exp_sum(work, z, dim)
+    shifted, _exp, total = _shift_exp_sum(work, z, dim)
     log_sum = work.step("log_sum", r"\log \sum_j e^{z_j - m}", total.log())
     work.step(
         "log_softmax",
@@ -187,21 +196,23 @@ def log_softmax(logits: Any, dim: int = -1) -> Trace:
     return work.trace(result, code)
 
 
-def _shift_exp_sum(work: _Working, z: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _shift_exp_sum(
+    work: _Working, z: torch.Tensor, dim: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The steps softmax and log-softmax share: max, shifted, exp, sum."""
     m = work.step("max", r"m = \max_j z_j", z.amax(dim, keepdim=True))
     shifted = work.step("shifted", r"z_i - m", z - m, "the largest score becomes 0")
     exp = work.step("exp", r"e^{z_i - m}", shifted.exp(), "each between 0 and 1: no overflow")
     total = work.step("sum", r"\sum_j e^{z_j - m}", exp.sum(dim, keepdim=True))
-    return shifted, total
+    return shifted, exp, total
 
 
 def _softmax_steps(work: _Working, z: torch.Tensor, dim: int) -> torch.Tensor:
-    shifted, total = _shift_exp_sum(work, z, dim)
+    shifted, exp, total = _shift_exp_sum(work, z, dim)
     probabilities = work.step(
         "probabilities",
         r"p_i = \frac{e^{z_i - m}}{\sum_j e^{z_j - m}}",
-        shifted.exp() / total,
+        exp / total,  # the exp step's own values: exponentiating again would cost a full pass
         "non-negative and summing to 1; a logit of -inf gets probability 0",
     )
     work.step(
@@ -214,12 +225,16 @@ def _softmax_steps(work: _Working, z: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 def _softmax_warnings(work: _Working, z: torch.Tensor, dim: int) -> None:
-    if z.isnan().any():
+    low, high = _value_range(z)
+    nan = math.isnan(low)
+    if nan:
         work.warn("the logits contain nan, so the rows holding it are nan")
-    if (z == math.inf).any():
+    if high == math.inf or (nan and (z == math.inf).any()):
         work.warn(
             "a logit is +inf: softmax would compute inf − inf, so PyTorch returns nan in that row"
         )
+    if low != -math.inf and not nan:  # then no logit is -inf, let alone a whole row
+        return
     all_minus_inf = (z == -math.inf).all(dim)
     if all_minus_inf.any():
         work.warn(
@@ -419,9 +434,9 @@ def nll(
     w = _class_weight(weight, classes, x.dtype)
     work = _Working()
     _log_probability_warnings(work, x, class_dim, "NLLLoss")
-    ignored, _picked, class_weight, weighted = _nll_terms(work, x, target, w, ignore_index)
+    ignored, picked, class_weight, weighted = _nll_terms(work, x, target, w, ignore_index)
     _ignored_warnings(work, ignored, ignore_index, reduction)
-    _picked_infinity_warnings(work, x, target, ignored, class_dim)
+    _picked_infinity_warnings(work, x, target, ignored, class_dim, picked=picked)
     _reduce(work, weighted, class_weight, reduction)
     result = _call(F.nll_loss, x, target, weight=w, ignore_index=ignore_index, reduction=reduction)
     tensors = [("log_probs", x), ("target", target)] + ([("weight", w)] if w is not None else [])
@@ -472,11 +487,22 @@ def cross_entropy(
     probability_target = tuple(target_tensor.shape) == tuple(z.shape)
     if probability_target:
         target = _real(target_tensor, "target").to(z.dtype)
+        if ignore_index >= 0:  # F.cross_entropy refuses it (our loss is derived without calling it)
+            raise LossInputError(
+                f"ignore_index {ignore_index} cannot be used with class probabilities as the "
+                "target: PyTorch supports ignore_index only for class indices (leave it at -100)",
+                field="ignore_index",
+            )
     else:
         target = _index_target(z, target_tensor, ignore_index, probability_hint=True)
 
     work = _Working()
-    _probability_input_warning(work, z, class_dim)
+    # One reduction answers two checks: a row sum far from 1 rules out softmax output given as
+    # logits, and a finite sum in every row rules out nan. Elementwise checks (each a full-size
+    # temporary as big as the logits) run only when these cannot decide.
+    row_sums = z.sum(class_dim)
+    _probability_input_warning(work, z, class_dim, row_sums)
+    # log_softmax once: the step, the loss and every check below read this one tensor.
     log_p = work.step(
         "log_softmax",
         r"\log p_{n,c} = z_{n,c} - \log \sum_k e^{z_{n,k}}",
@@ -484,23 +510,18 @@ def cross_entropy(
         "along the class dimension; a class with logit -inf gets log-probability -inf",
     )
     if probability_target:
-        _probability_target_terms(work, log_p, target, w, label_smoothing, reduction, class_dim)
+        result = _probability_target_terms(
+            work, log_p, target, w, label_smoothing, reduction, class_dim
+        )
         if ignore_index != -100:
             work.warn("ignore_index has no effect with probability targets (PyTorch ignores it)")
     else:
-        _index_target_terms(work, log_p, target, w, ignore_index, label_smoothing, reduction)
-        _picked_infinity_warnings(work, log_p, target, target == ignore_index, class_dim)
-    if z.isnan().any():
+        result, ignored, picked = _index_target_terms(
+            work, log_p, target, w, ignore_index, label_smoothing, reduction
+        )
+        _picked_infinity_warnings(work, log_p, target, ignored, class_dim, picked=picked)
+    if not torch.isfinite(row_sums).all() and _has_nan(z):
         work.warn("the logits contain nan, so the loss is nan")
-    result = _call(
-        F.cross_entropy,
-        z,
-        target,
-        weight=w,
-        ignore_index=ignore_index,
-        reduction=reduction,
-        label_smoothing=label_smoothing,
-    )
     tensors = [("logits", z), ("target", target)] + ([("weight", w)] if w is not None else [])
     kwargs = _kwargs(
         weight=w is not None,
@@ -520,9 +541,20 @@ def _index_target_terms(
     ignore_index: int,
     label_smoothing: float,
     reduction: str,
-) -> None:
-    ignored, _picked, class_weight, weighted = _nll_terms(work, log_p, target, w, ignore_index)
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The steps for class-index targets; returns F.cross_entropy's result, the ignored mask and
+    the picked log-probabilities.
+
+    The result is computed from ``log_p`` the way ATen's ``cross_entropy`` does (``nll_loss`` on the
+    log-probabilities, plus for smoothing its own ``smooth_loss`` reduction), so it is bit for bit
+    ``F.cross_entropy`` without a second log_softmax over the logits; the tests check the equality.
+    """
+    ignored, picked, class_weight, weighted = _nll_terms(work, log_p, target, w, ignore_index)
     _ignored_warnings(work, ignored, ignore_index, reduction)
+    unsmoothed = _call(
+        F.nll_loss, log_p, target, weight=w, ignore_index=ignore_index, reduction=reduction
+    )
+    result = unsmoothed
     per_example = weighted
     if label_smoothing > 0:
         class_dim = 0 if log_p.dim() == 1 else 1
@@ -543,7 +575,19 @@ def _index_target_terms(
             f"ε = {eps:g}: the target class keeps 1 − ε + ε/C of the probability mass, "
             "every other class gets ε/C",
         )
+        # ATen reduces the smoothing term on its own and then mixes the two reduced losses.
+        if reduction == "none":
+            reduced_smooth = smooth
+        elif reduction == "sum":
+            reduced_smooth = smooth.sum()
+        elif w is not None:
+            counted = target.masked_select(~ignored).flatten()
+            reduced_smooth = smooth.sum() / w.gather(0, counted).sum()
+        else:
+            reduced_smooth = smooth.sum() / (~ignored).sum()
+        result = (1 - eps) * unsmoothed + reduced_smooth * (eps / classes)
     _reduce(work, per_example, class_weight, reduction)
+    return result, ignored, picked
 
 
 def _probability_target_terms(
@@ -554,8 +598,15 @@ def _probability_target_terms(
     label_smoothing: float,
     reduction: str,
     class_dim: int,
-) -> None:
-    if (target < 0).any():
+) -> torch.Tensor:
+    """The steps for class-probability targets; returns F.cross_entropy's result.
+
+    ATen computes ``-(log_p * q * w).sum()`` (over the class dimension for 'none'), divided by the
+    number of examples for 'mean'; the ``weighted`` step is that product negated, so the result is
+    bit for bit PyTorch's from the step's own tensor. Full-size temporaries are negated and
+    weighted in place: only ``log_p``, ``q`` and the terms are ever as big as the logits.
+    """
+    if _any_below(target, 0):
         work.warn("the target has negative values, but class probabilities are never negative")
     sums = target.sum(class_dim)
     off = (sums - 1).abs() > _SUM_TOLERANCE
@@ -564,8 +615,7 @@ def _probability_target_terms(
             "target rows should sum to 1 (class probabilities) but one sums to "
             f"{sums[off].flatten()[0].item():.4g}" + _where(off)
         )
-    zero_on_minus_inf = (target == 0) & (log_p == -math.inf)
-    if zero_on_minus_inf.any():
+    if _any_equal(log_p, -math.inf) and ((target == 0) & (log_p == -math.inf)).any():
         work.warn(
             "a class has logit -inf and target probability 0: PyTorch computes 0 · (−inf) = nan "
             "there, so the loss is nan"
@@ -582,11 +632,11 @@ def _probability_target_terms(
         )
     terms = log_p * q
     if w is not None:
-        terms = terms * _class_view(w, log_p)
+        terms.mul_(_class_view(w, log_p))
     weighted = work.step(
         "weighted",
         r"-w_c \, q_{n,c} \log p_{n,c}" if w is not None else r"-q_{n,c} \log p_{n,c}",
-        -terms,
+        terms.neg_(),
     )
     per_example = work.step(
         "per_example",
@@ -595,18 +645,22 @@ def _probability_target_terms(
     )
     if reduction == "none":
         work.step("loss", r"\ell_n", per_example)
-    elif reduction == "sum":
+        return per_example
+    # negating before summing gives exactly the negated sum: rounding is symmetric in sign
+    total = weighted.sum()
+    if reduction == "sum":
         work.step("loss", r"\sum_n \ell_n", per_example.sum())
-    else:
-        count = per_example.numel()
-        denominator = work.step(
-            "denominator",
-            r"N",
-            torch.tensor(float(count), dtype=log_p.dtype),
-            "with probability targets the mean divides by the number of examples, "
-            "even when there are class weights",
-        )
-        work.step("loss", r"\frac{1}{N} \sum_n \ell_n", per_example.sum() / denominator)
+        return total
+    count = per_example.numel()
+    denominator = work.step(
+        "denominator",
+        r"N",
+        torch.tensor(float(count), dtype=log_p.dtype),
+        "with probability targets the mean divides by the number of examples, "
+        "even when there are class weights",
+    )
+    work.step("loss", r"\frac{1}{N} \sum_n \ell_n", per_example.sum() / denominator)
+    return total / count
 
 
 def _nll_terms(
@@ -686,16 +740,29 @@ def _ignored_warnings(
 
 
 def _picked_infinity_warnings(
-    work: _Working, log_p: torch.Tensor, target: torch.Tensor, ignored: torch.Tensor, class_dim: int
+    work: _Working,
+    log_p: torch.Tensor,
+    target: torch.Tensor,
+    ignored: torch.Tensor,
+    class_dim: int,
+    *,
+    picked: torch.Tensor | None = None,
 ) -> None:
-    safe = torch.where(ignored, torch.zeros_like(target), target)
-    picked = log_p.gather(class_dim, safe.unsqueeze(class_dim)).squeeze(class_dim)
+    """Warn about counted targets whose loss is inf or nan; ``picked`` may come from _nll_terms
+    (its ignored entries are 0, which neither check counts)."""
+    if picked is None:
+        safe = torch.where(ignored, torch.zeros_like(target), target)
+        picked = log_p.gather(class_dim, safe.unsqueeze(class_dim)).squeeze(class_dim)
     impossible = (picked == -math.inf) & ~ignored
     if impossible.any():
         work.warn(
             "a target class has probability 0 (its logit is -inf), so its loss is inf"
             + _where(impossible)
         )
+    # A row that is nan throughout has a nan picked value, so only then is the full-size
+    # isnan pass over log_p needed to tell "all nan" from a single nan.
+    if not (picked.isnan() & ~ignored).any():
+        return
     undefined = (log_p.isnan().all(class_dim)) & ~ignored
     if undefined.any():
         work.warn(
@@ -706,9 +773,10 @@ def _picked_infinity_warnings(
 
 def _log_probability_warnings(work: _Working, x: torch.Tensor, class_dim: int, loss: str) -> None:
     """The classic mistake: probabilities (or raw logits) where log-probabilities belong."""
-    finite = x[torch.isfinite(x)]
-    if finite.numel() == 0 or not (finite > 1e-6).any():
-        if x.numel() and (x <= 0).all():
+    high = x.amax().item()  # nan if any value is nan
+    finite_high = _finite_max(x, high)
+    if finite_high is None or finite_high <= 1e-6:
+        if high <= 0:  # every value <= 0 (a nan fails this, as it fails (x <= 0).all())
             total = x.exp().sum(class_dim)
             off = (total - 1).abs() > 1e-2
             if off.any():
@@ -718,7 +786,7 @@ def _log_probability_warnings(work: _Working, x: torch.Tensor, class_dim: int, l
                     f"{loss} expects log_softmax output"
                 )
         return
-    if ((finite >= 0) & (finite <= 1)).all():
+    if _finite_min(x) >= 0 and finite_high <= 1:
         work.warn(
             f"input looks like probabilities, not log-probabilities: {loss} expects log_softmax "
             "output; the loss can go negative"
@@ -730,10 +798,18 @@ def _log_probability_warnings(work: _Working, x: torch.Tensor, class_dim: int, l
         )
 
 
-def _probability_input_warning(work: _Working, z: torch.Tensor, class_dim: int) -> None:
-    if z.shape[class_dim] < 2 or not ((z >= 0) & (z <= 1)).all():
+def _probability_input_warning(
+    work: _Working, z: torch.Tensor, class_dim: int, row_sums: torch.Tensor
+) -> None:
+    """Softmax output passed as logits: every value in [0, 1] and every row summing to 1.
+
+    ``row_sums`` is ``z.sum(class_dim)``; the full pass over the values runs only when every row
+    sums to 1, which raw logits almost never do.
+    """
+    if z.shape[class_dim] < 2 or not ((row_sums - 1).abs() <= _SUM_TOLERANCE).all():
         return
-    if ((z.sum(class_dim) - 1).abs() <= _SUM_TOLERANCE).all():
+    low, high = _value_range(z)
+    if low >= 0 and high <= 1:  # nan fails both, as it fails (z >= 0) & (z <= 1)
         work.warn(
             "the logits look like probabilities (each row sums to 1): cross-entropy applies "
             "log_softmax itself, so pass raw scores, not softmax output"
@@ -775,17 +851,20 @@ def kl(input: Any, target: Any, *, log_target: bool = False, reduction: str = "m
     if reduction == "mean":
         work.warn(KL_MEAN_WARNING)
     _kl_input_warnings(work, log_q)
-    if not log_target and (t < 0).any():
+    if not log_target and _any_below(t, 0):
         work.warn(
             "the target has negative values; with log_target=False it must hold probabilities p "
             "(pass log_target=True if it holds log p)"
         )
-    if log_target and (t > 1e-6).any():
+    if log_target and _any_above(t, 1e-6):
         work.warn(
             "the target has positive values, but with log_target=True it must hold log p, "
             "which is never positive"
         )
     work.step("log_q", r"\log q_i", log_q, "the input: log-probabilities of the model")
+    # pointwise is computed as ATen's kl_div computes its output, so the result below is reduced
+    # from this step's tensor (bit for bit F.kl_div, as the tests check) instead of recomputed;
+    # subtracting in place saves a full-size temporary and rounds exactly as a - b does.
     if log_target:
         p = work.step("p", r"p_i = e^{\log p_i}", t.exp())
         work.step("log_p", r"\log p_i", t, "the target, given as log-probabilities")
@@ -793,30 +872,40 @@ def kl(input: Any, target: Any, *, log_target: bool = False, reduction: str = "m
     else:
         work.step("p", r"p_i", t, "the target distribution")
         work.step("log_p", r"\log p_i", t.log(), "-inf where p_i = 0")
-        pointwise = torch.special.xlogy(t, t) - t * log_q
+        pointwise = torch.special.xlogy(t, t).sub_(t * log_q)
     pointwise = work.step(
         "pointwise",
         r"\ell_i = p_i (\log p_i - \log q_i)",
         pointwise,
         "0 where p_i = 0 (0 log 0 = 0); negative where q_i > p_i",
     )
-    if (pointwise.isnan() & ~t.isnan() & ~log_q.isnan()).any():
+    # F.kl_div's own reduction of these terms: ATen's kl_div reduces its output with sum() or
+    # mean(), and F.kl_div divides the sum by input.size(0) for 'batchmean'. (Calling F.kl_div would
+    # recompute every term and, for 'mean', call warnings.warn, which is not thread-safe to silence.)
+    total = pointwise.sum() if reduction != "none" else None
+    # a nan term makes the total nan, so a number there rules out the elementwise look
+    maybe_nan = total is None or bool(total.isnan())
+    nan_terms = maybe_nan and _has_nan(pointwise)
+    if nan_terms and (pointwise.isnan() & ~t.isnan() & ~log_q.isnan()).any():
         work.warn(
             "some terms are nan: a target probability of 0 meets log q = -inf (0 · −inf), "
             "or a target is negative"
         )
-    if reduction == "none":
+    if total is None:
         work.step("loss", r"\ell_i", pointwise)
+        result = pointwise
     elif reduction == "sum":
-        work.step("loss", r"\sum_i \ell_i", pointwise.sum())
+        result = work.step("loss", r"\sum_i \ell_i", total)
     else:
-        total = work.step("total", r"\sum_i \ell_i", pointwise.sum())
+        work.step("total", r"\sum_i \ell_i", total)
         if reduction == "batchmean":
             count = log_q.shape[0]
             note = "batchmean divides by the batch size N = input.size(0): the KL per example"
+            result = total / count
         else:
             count = log_q.numel()
             note = "mean divides by every element (batch × support), which is not the KL divergence"
+            result = pointwise.mean()
         denominator = work.step(
             "denominator",
             r"N" if reduction == "batchmean" else r"N \cdot C",
@@ -828,7 +917,6 @@ def kl(input: Any, target: Any, *, log_target: bool = False, reduction: str = "m
             r"\frac{1}{" + ("N" if reduction == "batchmean" else "NC") + r"} \sum_i \ell_i",
             total / denominator,
         )
-    result = _kl_div(log_q, t, reduction=reduction, log_target=log_target)
     names = ("log_q", "log_p" if log_target else "p")
     kwargs = _kwargs(reduction=reduction, log_target=log_target, default_reduction="mean")
     code = _snippet(
@@ -837,20 +925,9 @@ def kl(input: Any, target: Any, *, log_target: bool = False, reduction: str = "m
     return work.trace(result, code)
 
 
-def _kl_div(
-    log_q: torch.Tensor, t: torch.Tensor, *, reduction: str, log_target: bool
-) -> torch.Tensor:
-    # What F.kl_div does, minus its warnings.warn for 'mean' (not thread-safe to silence).
-    enum = {"none": 0, "mean": 1, "sum": 2, "batchmean": 2}[reduction]
-    reduced = _call(torch.kl_div, log_q, t, enum, log_target=log_target)
-    if reduction == "batchmean" and log_q.dim() != 0:
-        reduced = reduced / log_q.size(0)
-    return reduced
-
-
 def _kl_input_warnings(work: _Working, log_q: torch.Tensor) -> None:
-    finite = log_q[torch.isfinite(log_q)]
-    if (finite > 1e-6).any():
+    finite_high = _finite_max(log_q, log_q.amax().item())
+    if finite_high is not None and finite_high > 1e-6:
         work.warn(
             "the input has positive values, but log-probabilities are never positive: kl_div "
             "expects log q (for example F.log_softmax output), not probabilities — the classic "
@@ -932,10 +1009,13 @@ def perplexity(
         )
 
     work = _Working()
+    # log_softmax once; F.cross_entropy without smoothing is exactly nll_loss of it, so the token
+    # losses, the mean and the warnings all come from this one tensor.
+    log_p = F.log_softmax(z, dim=1)
     token_nll = work.step(
         "token_nll",
         r"\text{NLL}_t = -\log p_{t,y_t}",
-        _call(F.cross_entropy, z, target, ignore_index=ignore_index, reduction="none"),
+        _call(F.nll_loss, log_p, target, ignore_index=ignore_index, reduction="none"),
         "in nats: F.cross_entropy(..., reduction='none'); 0 where the target is ignored",
     )
     counted = work.step(
@@ -949,8 +1029,8 @@ def perplexity(
             f"every target equals ignore_index ({ignore_index}), so the mean divides 0 by 0: "
             "the perplexity is nan"
         )
-    _picked_infinity_warnings(work, F.log_softmax(z, dim=1), target, ~counted, 1)
-    mean_nats = _call(F.cross_entropy, z, target, ignore_index=ignore_index, reduction="mean")
+    _picked_infinity_warnings(work, log_p, target, ~counted, 1)
+    mean_nats = _call(F.nll_loss, log_p, target, ignore_index=ignore_index, reduction="mean")
     work.step(
         "mean_nll",
         r"\overline{\text{NLL}} = \frac{1}{T} \sum_t \text{NLL}_t",
@@ -1192,6 +1272,58 @@ def _broadcastable(value: Any, x: torch.Tensor, field: str) -> torch.Tensor | No
             field=field,
         )
     return t
+
+
+# --- cheap facts about big tensors -------------------------------------------------------------
+# An elementwise check such as ``(z < 0).any()`` writes a temporary as big as the input and walks it
+# again: on a (512, 32000) upload each costs about as much as the loss itself. A reduction (amin,
+# amax, aminmax) reads the data once and allocates nothing, and NaN propagates through it; the
+# exact elementwise check runs only when the reduction cannot decide (a NaN somewhere).
+
+
+def _value_range(t: torch.Tensor) -> tuple[float, float]:
+    """The smallest and largest value, in one pass; both nan if any value is nan."""
+    low, high = torch.aminmax(t)
+    return low.item(), high.item()
+
+
+def _has_nan(t: torch.Tensor) -> bool:
+    return math.isnan(t.amax().item())
+
+
+def _any_below(t: torch.Tensor, bound: float) -> bool:
+    """``(t < bound).any()``."""
+    low = t.amin().item()
+    return bool((t < bound).any()) if math.isnan(low) else low < bound
+
+
+def _any_above(t: torch.Tensor, bound: float) -> bool:
+    """``(t > bound).any()``."""
+    high = t.amax().item()
+    return bool((t > bound).any()) if math.isnan(high) else high > bound
+
+
+def _any_equal(t: torch.Tensor, value: float) -> bool:
+    """``(t == value).any()`` for value ±inf."""
+    extreme = (t.amin() if value < 0 else t.amax()).item()
+    return bool((t == value).any()) if math.isnan(extreme) else extreme == value
+
+
+def _finite_max(t: torch.Tensor, high: float) -> float | None:
+    """The largest finite value of t (None if there is none), given ``high = t.amax()``."""
+    if math.isnan(high) or high == math.inf:
+        finite = t[torch.isfinite(t)]  # rare: nan or +inf present, so the exact, copying way
+        return finite.amax().item() if finite.numel() else None
+    return None if high == -math.inf else high
+
+
+def _finite_min(t: torch.Tensor) -> float:
+    """The smallest finite value of t (+inf if there is none)."""
+    low = t.amin().item()
+    if math.isnan(low) or low == -math.inf:
+        finite = t[torch.isfinite(t)]
+        return finite.amin().item() if finite.numel() else math.inf
+    return low
 
 
 # --- checks -----------------------------------------------------------------------------------

@@ -740,3 +740,186 @@ def test_learner_facing_messages(call, message):
     assert caught.value.message == message
     assert "Traceback" not in message
     assert "RuntimeError" not in message
+
+
+# --- results derived from the steps are bit for bit PyTorch's ---------------------------------
+# cross-entropy, perplexity and KL compute their result from tensors they already hold (one
+# log_softmax, the pointwise KL terms) in ATen's order of operations, instead of calling PyTorch a
+# second time on a big input; these cases pin that down, bit for bit, including the awkward values.
+
+
+def awkward_logits(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(shape, generator=generator) * 4
+    z.view(-1)[1] = -INF  # an impossible class
+    return z
+
+
+CLASS_INDEX_CASES = [
+    pytest.param((3,), {}, id="one-example"),
+    pytest.param((4, 3), {}, id="rows"),
+    pytest.param((4, 3), {"ignore_index": 2}, id="ignore-a-class"),
+    pytest.param((4, 3, 2), {"weight": torch.tensor([1.0, 3.0, 0.5])}, id="spatial-weighted"),
+    pytest.param((4, 3), {"label_smoothing": 0.1}, id="smoothing"),
+    pytest.param(
+        (4, 3, 2),
+        {"label_smoothing": 0.3, "weight": torch.tensor([1.0, 3.0, 0.5]), "ignore_index": 0},
+        id="smoothing-weighted-ignored",
+    ),
+    pytest.param((4, 3), {"label_smoothing": 1.0}, id="all-smoothing"),
+    pytest.param((8, 1000), {"label_smoothing": 0.2}, id="wide"),
+]
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize(("shape", "kwargs"), CLASS_INDEX_CASES)
+def test_cross_entropy_with_class_indices_is_bit_for_bit_pytorchs(shape, kwargs, reduction):
+    class_dim = 0 if len(shape) == 1 else 1
+    target_shape = () if len(shape) == 1 else (shape[0], *shape[2:])
+    target = torch.randint(0, shape[class_dim], target_shape, generator=torch.Generator())
+    if "ignore_index" in kwargs and target.dim():
+        target.view(-1)[0] = kwargs["ignore_index"]
+    finite = torch.randn(shape, generator=torch.Generator().manual_seed(1)) * 4
+    for z in (finite, awkward_logits(shape, seed=len(shape))):
+        trace = losses.cross_entropy(z, target, reduction=reduction, **kwargs)
+        assert same(trace.result, F.cross_entropy(z, target, reduction=reduction, **kwargs))
+        assert_close(trace.step("loss").value, trace.result, equal_nan=True)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.25])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("shape", [(5,), (4, 5), (2, 5, 3), (8, 1000)])
+def test_cross_entropy_with_class_probabilities_is_bit_for_bit_pytorchs(
+    shape, weighted, label_smoothing, reduction
+):
+    class_dim = 0 if len(shape) == 1 else 1
+    generator = torch.Generator().manual_seed(3)
+    probabilities = F.softmax(torch.randn(shape, generator=generator), class_dim)
+    weight = torch.linspace(0.5, 2.0, shape[class_dim]) if weighted else None
+    kwargs = {"weight": weight, "reduction": reduction, "label_smoothing": label_smoothing}
+    finite = torch.randn(shape, generator=generator) * 4
+    for z in (finite, awkward_logits(shape, seed=7)):
+        trace = losses.cross_entropy(z, probabilities, **kwargs)
+        assert same(trace.result, F.cross_entropy(z, probabilities, **kwargs))
+        assert_close(trace.step("loss").value, trace.result, equal_nan=True)
+
+
+def test_cross_entropy_in_float64_is_bit_for_bit_pytorchs():
+    z = awkward_logits((6, 4), seed=1).double()
+    target = torch.tensor([0, 1, 2, 3, -100, 1])
+    for kwargs in ({}, {"label_smoothing": 0.2, "weight": torch.tensor([1.0, 2.0, 1.0, 0.5])}):
+        trace = losses.cross_entropy(z, target, **kwargs)
+        expected = F.cross_entropy(z, target, **{**kwargs, "weight": _double(kwargs)})
+        assert same(trace.result, expected)
+
+
+def _double(kwargs):
+    weight = kwargs.get("weight")
+    return None if weight is None else weight.double()
+
+
+def test_cross_entropy_refuses_ignore_index_with_probability_targets_as_pytorch_does():
+    probabilities = F.softmax(LOGITS, 1)
+    error = error_of(losses.cross_entropy, LOGITS, probabilities, ignore_index=0)
+    assert error.message == (
+        "ignore_index 0 cannot be used with class probabilities as the target: PyTorch supports "
+        "ignore_index only for class indices (leave it at -100)"
+    )
+    assert error.location == {"field": "ignore_index"}
+    with pytest.raises(RuntimeError):
+        F.cross_entropy(LOGITS, probabilities, ignore_index=0)
+    # a negative one is accepted (and ignored) by PyTorch, so it is here too, with a warning
+    trace = losses.cross_entropy(LOGITS, probabilities, ignore_index=-1)
+    assert same(trace.result, F.cross_entropy(LOGITS, probabilities, ignore_index=-1))
+    assert any("ignore_index has no effect" in w for w in trace.warnings)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum", "batchmean"])
+@pytest.mark.parametrize("log_target", [False, True])
+@pytest.mark.parametrize("shape", [(5,), (4, 5), (2, 3, 5), (8, 1000)])
+def test_kl_is_bit_for_bit_pytorchs(shape, log_target, reduction):
+    generator = torch.Generator().manual_seed(5)
+    log_q = F.log_softmax(torch.randn(shape, generator=generator) * 3, -1)
+    p = F.softmax(torch.randn(shape, generator=generator) * 3, -1)
+    p = torch.where(p < 0.02, torch.zeros_like(p), p)  # 0 log 0 terms
+    target = p.log() if log_target else p
+    trace = losses.kl(log_q, target, reduction=reduction, log_target=log_target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = F.kl_div(log_q, target, reduction=reduction, log_target=log_target)
+    assert same(trace.result, expected)
+    assert_close(trace.step("loss").value, trace.result, equal_nan=True)  # e^-inf · -inf is nan
+
+
+def test_perplexity_is_bit_for_bit_pytorchs():
+    z = awkward_logits((6, 50), seed=2)
+    target = torch.tensor([3, 1, 0, -100, 49, 7])
+    trace = losses.perplexity(z, target, sequence_ids=[0, 0, 1, 1, 2, 2])
+    assert same(trace.step("token_nll").value, F.cross_entropy(z, target, reduction="none"))
+    assert same(trace.mean_nll, F.cross_entropy(z, target))
+    assert same(trace.result, F.cross_entropy(z, target).exp())
+
+
+# --- warning checks read the data once, but still see everything ------------------------------
+# The checks look elementwise only when a reduction cannot decide (a nan hides the range, an -inf
+# hides the smallest finite value); these cases sit exactly there.
+
+
+def test_softmax_sees_a_plus_inf_behind_a_nan():
+    trace = losses.softmax(torch.tensor([[1.0, INF, 0.0], [math.nan, 2.0, 3.0]]))
+    assert any("contain nan" in w for w in trace.warnings)
+    assert any("a logit is +inf" in w for w in trace.warnings)
+
+
+def test_softmax_sees_a_row_of_minus_inf_behind_a_nan():
+    trace = losses.softmax(torch.tensor([[-INF, -INF], [math.nan, 2.0]]))
+    assert any("every logit -inf" in w and "(at [0])" in w for w in trace.warnings)
+
+
+def test_softmax_of_ordinary_logits_has_no_warnings():
+    assert losses.softmax(torch.randn(64, 1000)).warnings == []
+
+
+def test_log_probabilities_with_minus_inf_given_to_nll_are_not_flagged():
+    log_probs = F.log_softmax(torch.tensor([[2.0, -INF, 0.1], [1.0, 2.5, 0.5]]), 1)
+    assert losses.nll(log_probs, TARGET).warnings == []
+
+
+def test_probabilities_with_an_inf_given_to_nll_are_flagged_from_the_finite_values():
+    trace = losses.nll(torch.tensor([[0.5, 0.5, INF], [0.2, 0.3, 0.5]]), TARGET)
+    assert any("looks like probabilities" in w for w in trace.warnings)
+    trace = losses.nll(torch.tensor([[0.5, -INF, 3.0], [0.2, 0.3, 0.5]]), TARGET)
+    assert any("has positive values" in w for w in trace.warnings)
+
+
+def test_softmax_output_with_a_nan_given_to_cross_entropy_warns_only_about_the_nan():
+    probabilities = F.softmax(torch.randn(4, 5), 1)
+    probabilities[2, 3] = math.nan
+    trace = losses.cross_entropy(probabilities, torch.tensor([0, 1, 2, 3]))
+    assert trace.warnings == [
+        "an example has every logit -inf (or a nan), so its log-probabilities are nan (at [2])",
+        "the logits contain nan, so the loss is nan",
+    ]
+
+
+def test_cross_entropy_sees_a_nan_in_a_row_that_also_holds_inf():
+    z = torch.tensor([[INF, math.nan, 0.0], [1.0, 2.0, 3.0]])
+    trace = losses.cross_entropy(z, torch.tensor([-100, 0]))
+    assert "the logits contain nan, so the loss is nan" in trace.warnings
+
+
+def test_kl_without_reduction_still_finds_nan_terms():
+    log_q = torch.tensor([[-INF, 0.0], [-0.5, -1.0]])
+    trace = losses.kl(log_q, torch.tensor([[0.0, 1.0], [0.5, 0.5]]), reduction="none")
+    assert any("some terms are nan" in w for w in trace.warnings)
+    assert trace.result[0, 0].isnan()
+
+
+def test_kl_with_a_nan_total_but_no_nan_term_does_not_warn():
+    log_q = torch.tensor([[-INF, INF], [-0.7, -0.7]])  # terms +inf and -inf: their sum is nan
+    p = torch.tensor([[0.5, 0.5], [0.5, 0.5]])
+    trace = losses.kl(log_q, p, reduction="sum")
+    assert not trace.step("pointwise").value.isnan().any()
+    assert not any("some terms are nan" in w for w in trace.warnings)
+    assert same(trace.result, F.kl_div(log_q, p, reduction="sum"))
