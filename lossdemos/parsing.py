@@ -377,16 +377,32 @@ def parse_json_tensor(
         )
     if array.size == 0:
         raise InputError(_empty(field), field=field)
+    if array.dtype.kind in "iuf" and _holds_booleans(value, array.ndim):
+        array = np.array(value, dtype=object)  # the slow path below names the first one
     if array.dtype.kind not in "iuf":
         array = _json_values_one_by_one(array, field)
     return _to_tensor(array.astype(np.float64, copy=False), field, dtype)
+
+
+def _holds_booleans(value: Any, depth: int) -> bool:
+    """Whether rectangular nested lists ``depth`` deep hold a JSON true or false among the numbers.
+
+    np.array reads True as 1, so ``[true, 1]`` would pass for numbers. One pass over the element
+    types in C (``map(type, row)``) finds them for a fraction of np.array's own time.
+    """
+    if depth == 0:
+        return isinstance(value, bool)
+    rows = [value]
+    for _ in range(depth - 1):
+        rows = [row for parent in rows for row in parent]
+    return any(bool in set(map(type, row)) for row in rows)
 
 
 def _json_kind(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "true/false"
+        return "true" if value else "false"  # as JSON spells them
     if isinstance(value, dict):
         return "an object"
     return f"'{value}'" if isinstance(value, str) else type(value).__name__

@@ -257,7 +257,11 @@ def test_json_mixed_nesting():
         ([[1, 2], [None, 4]], "null is not a number (row 2, column 1)"),
         ([[1, "abc"]], "'abc' is not a number (row 1, column 2)"),
         ([1, {"a": 1}], "an object is not a number (position 2)"),
-        (True, "the x must be a number or a list of numbers, not true/false"),
+        (True, "the x must be a number or a list of numbers, not true"),
+        ([True, 1], "true is not a number (position 1)"),
+        ([[1.5, 2.0], [0.5, False]], "false is not a number (row 2, column 2)"),
+        ([[True, False]], "true is not a number (row 1, column 1)"),
+        ([[[1, 2], [3, True]]], "true is not a number (at x[0][1][1])"),
         ({"a": 1}, "the x must be a number or a list of numbers, not an object"),
         (None, "the x must be a number or a list of numbers, not null"),
         ([], "the x is empty"),
@@ -266,6 +270,21 @@ def test_json_mixed_nesting():
 )
 def test_json_errors(value, message):
     assert error_of(parse_json_tensor, value, field="x").message == message
+
+
+def test_json_booleans_are_refused_with_their_place():
+    error = error_of(parse_json_tensor, [[0.5, 1], [True, 2]], field="logits")
+    assert error.message == "true is not a number (row 2, column 1)"
+    assert error.location == {"field": "logits", "row": 2, "column": 1}
+
+
+def test_json_booleans_are_refused_as_targets_too():
+    error = error_of(parse_target, [0, True, 2])
+    assert error.message == "true is not a number (position 2)"
+
+
+def test_json_numbers_equal_to_one_and_zero_are_still_numbers():
+    assert parse_json_tensor([[1, 0.0], [1.0, 0]], field="x").tolist() == [[1, 0], [1, 0]]
 
 
 def test_json_too_many():
