@@ -501,14 +501,15 @@ _NPY_HEADER_BYTES = 65_536
 
 
 def load_npy(
-    data: bytes | bytearray | memoryview, *, field: str, max_numbers: int = 50_000_000
+    data: bytes | bytearray | memoryview | np.ndarray, *, field: str, max_numbers: int = 50_000_000
 ) -> torch.Tensor:
     """A tensor from the bytes of an ``.npy`` file (``np.save``), never unpickling anything.
 
     The header is read first, so object, structured, string and complex arrays, and arrays with more
     than ``max_numbers`` values, are refused before any data is touched. Floating arrays keep their
     dtype; integer and boolean arrays become ``int64``. Fortran order is fine. The tensor shares the
-    buffer when ``data`` is writable and in native byte order; otherwise one copy is made.
+    buffer when ``data`` is writable (a bytearray, or a uint8 array as the API's upload handler
+    fills) and in native byte order; otherwise one copy is made.
     """
     buffer = memoryview(data)
     if buffer[:2].tobytes() == b"PK":
