@@ -377,25 +377,29 @@ def parse_json_tensor(
         )
     if array.size == 0:
         raise InputError(_empty(field), field=field)
-    if array.dtype.kind in "iuf" and _holds_booleans(value, array.ndim):
+    if array.dtype.kind in "iuf" and _holds_booleans(value, array):
         array = np.array(value, dtype=object)  # the slow path below names the first one
     if array.dtype.kind not in "iuf":
         array = _json_values_one_by_one(array, field)
     return _to_tensor(array.astype(np.float64, copy=False), field, dtype)
 
 
-def _holds_booleans(value: Any, depth: int) -> bool:
-    """Whether rectangular nested lists ``depth`` deep hold a JSON true or false among the numbers.
+def _holds_booleans(value: Any, array: np.ndarray) -> bool:
+    """Whether the nested lists ``array`` was read from hold a JSON true or false among the numbers.
 
-    np.array reads True as 1, so ``[true, 1]`` would pass for numbers. One pass over the element
-    types in C (``map(type, row)``) finds them for a fraction of np.array's own time.
+    np.array reads True as 1 and False as 0, so ``[true, 1]`` would pass for numbers. Only a row
+    holding a 0 or a 1 can hide one, and for real-valued logits that is almost never; the element
+    types of those rows alone are looked at (``map(type, row)``, in C).
     """
-    if depth == 0:
+    if array.ndim == 0:
         return isinstance(value, bool)
+    suspect = ((array == 0) | (array == 1)).reshape(-1, array.shape[-1]).any(axis=1)
+    if not suspect.any():
+        return False
     rows = [value]
-    for _ in range(depth - 1):
+    for _ in range(array.ndim - 1):
         rows = [row for parent in rows for row in parent]
-    return any(bool in set(map(type, row)) for row in rows)
+    return any(bool in set(map(type, rows[i])) for i in np.flatnonzero(suspect).tolist())
 
 
 def _json_kind(value: Any) -> str:
