@@ -29,3 +29,32 @@ def test_api_docs_stay_html(client):
     response = client.get("/api/docs")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/links?q=a%00b",
+        "/api/links?domain=a%00",
+        "/api/links?tag=x%00",
+        "/feeds/tags/a%00/",
+        "/links/?q=a%00b",
+        "/links/?tag=x%00",
+    ],
+)
+def test_nul_characters_in_addresses_are_refused_with_a_sentence(client, user, path):
+    client.force_login(user)
+    response = client.get(path)
+    assert response.status_code == 400
+    assert "NUL character" in response.content.decode()
+
+
+def test_nul_characters_in_json_bodies_are_refused(client, user):
+    client.force_login(user)
+    response = client.post(
+        "/api/links",
+        data='{"url": "https://example.org/\\u0000", "tags": ["a"]}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "NUL character" in response.json()["error"]
