@@ -61,6 +61,20 @@ def _math_to_mathml(match: re.Match) -> str:
         return f'<code class="tex">{html.escape(tex)}</code>'
 
 
+# CJK ideographs, kana, hangul and full-width punctuation: between two of them a source line break is
+# not a space (Chinese text has none), but browsers would render one.
+_CJK = r"\u2e80-\u9fff\u3000-\u303f\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_CJK_LINE_BREAK = re.compile(rf"(?<=[{_CJK}])[ \t]*\n[ \t]*(?=[{_CJK}])")
+_PRE_BLOCK = re.compile(r"(<pre[\s>].*?</pre>)", re.DOTALL)
+
+
+def _join_cjk_lines(html_text: str) -> str:
+    parts = _PRE_BLOCK.split(html_text)  # odd items are <pre> blocks, kept as they are
+    return "".join(
+        part if index % 2 else _CJK_LINE_BREAK.sub("", part) for index, part in enumerate(parts)
+    )
+
+
 def render_markdown(text: str, *, math: bool = False) -> str:
     """Markdown to safe HTML. With math=True, `$…$` and `$$…$$` become MathML."""
     extensions = ["extra", "sane_lists", "smarty"]
@@ -74,6 +88,7 @@ def render_markdown(text: str, *, math: bool = False) -> str:
     converted = markdown.markdown(text, extensions=extensions, extension_configs=config)
     if math:
         converted = _MATH.sub(_math_to_mathml, converted)
+    converted = _join_cjk_lines(converted)
     return nh3.clean(
         converted,
         tags=TEXT_TAGS | (MATHML_TAGS if math else set()),

@@ -17,6 +17,7 @@ import nh3
 import numpy as np
 import torch
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 from latex2mathml.converter import convert as latex_to_mathml
 
 from kb.markdown import ATTRIBUTES, MATHML_TAGS
@@ -531,7 +532,7 @@ def page_results(computation: Any) -> dict[str, Any]:
             charts.append((caption, chart))
     losses = _per_element_losses(computation)
     extra = {name: table(value) for name, value in computation.extra.items() if value is not None}
-    unit = {"e": "nats", "2": "bits"}.get(computation.base)
+    unit = {"e": gettext("nats"), "2": gettext("bits")}.get(computation.base)
     return {
         "result": table(trace.result),
         "unit": None if computation.op in ("softmax", "log-softmax", "perplexity") else unit,

@@ -38,3 +38,16 @@ def test_links_in_notes_open_safely():
 def test_notes_do_not_get_mathml():
     out = render_markdown("<math><mi>x</mi></math> costs $5 and $6")
     assert "<math" not in out
+
+
+def test_a_line_break_inside_chinese_text_is_not_a_space():
+    out = render_markdown(
+        "它是负的，\n而且恰好是目标概率的相反数。\nEnglish\nwords keep their space."
+    )
+    assert "它是负的，而且恰好是目标概率的相反数。" in out
+    assert "English\nwords" in out
+
+
+def test_code_blocks_keep_their_line_breaks():
+    out = render_markdown("```\n# 第一行\n第二行\n```")
+    assert "第一行\n第二行" in out
