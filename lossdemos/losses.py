@@ -44,6 +44,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lossdemos.messages import Text, gettext_noop
+
 __all__ = [
     "KL_MEAN_WARNING",
     "MAX_LITERAL_NUMBERS",
@@ -64,7 +66,7 @@ __all__ = [
 MAX_LITERAL_NUMBERS = 200
 
 # PyTorch's UserWarning for kl_div(reduction='mean'), with the spaces between its sentences restored.
-KL_MEAN_WARNING = (
+KL_MEAN_WARNING = gettext_noop(
     "reduction: 'mean' divides the total loss by both the batch size and the support size. "
     "'batchmean' divides only by the batch size, and aligns with the KL div math definition. "
     "'mean' will be changed to behave the same as 'batchmean' in the next major release."
@@ -188,7 +190,7 @@ def log_softmax(logits: Any, dim: int = -1) -> Trace:
         "log_softmax",
         r"z_i - m - \log \sum_j e^{z_j - m}",
         shifted - log_sum,
-        "m + log_sum is logsumexp(z); a class whose logit is -inf gets -inf",
+        gettext_noop("m + log_sum is logsumexp(z); a class whose logit is -inf gets -inf"),
     )
     _softmax_warnings(work, z, dim)
     result = _call(F.log_softmax, z, dim=dim)
@@ -201,8 +203,10 @@ def _shift_exp_sum(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The steps softmax and log-softmax share: max, shifted, exp, sum."""
     m = work.step("max", r"m = \max_j z_j", z.amax(dim, keepdim=True))
-    shifted = work.step("shifted", r"z_i - m", z - m, "the largest score becomes 0")
-    exp = work.step("exp", r"e^{z_i - m}", shifted.exp(), "each between 0 and 1: no overflow")
+    shifted = work.step("shifted", r"z_i - m", z - m, gettext_noop("the largest score becomes 0"))
+    exp = work.step(
+        "exp", r"e^{z_i - m}", shifted.exp(), gettext_noop("each between 0 and 1: no overflow")
+    )
     total = work.step("sum", r"\sum_j e^{z_j - m}", exp.sum(dim, keepdim=True))
     return shifted, exp, total
 
@@ -213,13 +217,15 @@ def _softmax_steps(work: _Working, z: torch.Tensor, dim: int) -> torch.Tensor:
         "probabilities",
         r"p_i = \frac{e^{z_i - m}}{\sum_j e^{z_j - m}}",
         exp / total,  # the exp step's own values: exponentiating again would cost a full pass
-        "non-negative and summing to 1; a logit of -inf gets probability 0",
+        gettext_noop("non-negative and summing to 1; a logit of -inf gets probability 0"),
     )
     work.step(
         "log_softmax",
         r"\log p_i = z_i - m - \log \sum_j e^{z_j - m}",
         shifted - total.log(),
-        "what cross-entropy uses: computed directly, it never takes log(0) of a tiny probability",
+        gettext_noop(
+            "what cross-entropy uses: computed directly, it never takes log(0) of a tiny probability"
+        ),
     )
     return probabilities
 
@@ -228,18 +234,25 @@ def _softmax_warnings(work: _Working, z: torch.Tensor, dim: int) -> None:
     low, high = _value_range(z)
     nan = math.isnan(low)
     if nan:
-        work.warn("the logits contain nan, so the rows holding it are nan")
+        work.warn(gettext_noop("the logits contain nan, so the rows holding it are nan"))
     if high == math.inf or (nan and (z == math.inf).any()):
         work.warn(
-            "a logit is +inf: softmax would compute inf − inf, so PyTorch returns nan in that row"
+            gettext_noop(
+                "a logit is +inf: softmax would compute inf − inf, so PyTorch returns nan in that row"
+            )
         )
     if low != -math.inf and not nan:  # then no logit is -inf, let alone a whole row
         return
     all_minus_inf = (z == -math.inf).all(dim)
     if all_minus_inf.any():
         work.warn(
-            "a row has every logit -inf: softmax divides 0 by 0 there, so that row is nan"
-            + _where(all_minus_inf)
+            Text.of(
+                gettext_noop(
+                    "a row has every logit -inf: softmax divides 0 by 0 there, so that row is nan"
+                    "%(where)s"
+                ),
+                where=_where(all_minus_inf),
+            )
         )
 
 
@@ -289,9 +302,14 @@ def entropy(
         if off.any():
             first = sums[off].flatten()[0].item()
             work.warn(
-                f"probs should sum to 1 but a row sums to {first:.4g}"
-                + _where(off)
-                + "; each row was divided by its sum before computing the entropy"
+                Text.of(
+                    gettext_noop(
+                        "probs should sum to 1 but a row sums to %(total)s%(where)s; each row was "
+                        "divided by its sum before computing the entropy"
+                    ),
+                    total=f"{first:.4g}",
+                    where=_where(off),
+                )
             )
             p = p / p.sum(-1, keepdim=True)
             lines.append("p = p / p.sum(-1, keepdim=True)  # make every row sum to 1")
@@ -335,13 +353,13 @@ def entropy(
         "log_p",
         r"\ln p_i",
         p.log(),
-        "-inf where p_i = 0: an impossible outcome has infinite surprise",
+        gettext_noop("-inf where p_i = 0: an impossible outcome has infinite surprise"),
     )
     neg_p_log_p = work.step(
         "neg_p_log_p",
         r"-p_i \ln p_i",
         torch.special.entr(p),
-        "0 where p_i = 0, because p log p → 0 as p → 0",
+        gettext_noop("0 where p_i = 0, because p log p → 0 as p → 0"),
     )
     classes = p.shape[-1] if p.dim() else 1
     nats = neg_p_log_p.sum(-1)
@@ -349,8 +367,14 @@ def entropy(
         "entropy_nats",
         r"H = -\sum_i p_i \ln p_i",
         nats,
-        f"in nats; the most it can be for {classes} outcomes is ln {classes} = "
-        f"{math.log(classes):.4f} (the uniform distribution)",
+        Text.of(
+            gettext_noop(
+                "in nats; the most it can be for %(classes)s outcomes is ln %(classes)s = "
+                "%(maximum)s (the uniform distribution)"
+            ),
+            classes=classes,
+            maximum=f"{math.log(classes):.4f}",
+        ),
     )
     if bits:
         imports.add("math")
@@ -359,8 +383,14 @@ def entropy(
             "entropy_bits",
             r"H_2 = \frac{H}{\ln 2}",
             result,
-            f"in bits: the average number of yes/no questions; at most log2 {classes} = "
-            f"{math.log2(classes):.4f}",
+            Text.of(
+                gettext_noop(
+                    "in bits: the average number of yes/no questions; at most log2 %(classes)s = "
+                    "%(maximum)s"
+                ),
+                classes=classes,
+                maximum=f"{math.log2(classes):.4f}",
+            ),
         )
         lines.append("print(torch.special.entr(p).sum(-1) / math.log(2))")
     else:
@@ -507,21 +537,27 @@ def cross_entropy(
         "log_softmax",
         r"\log p_{n,c} = z_{n,c} - \log \sum_k e^{z_{n,k}}",
         F.log_softmax(z, dim=class_dim),
-        "along the class dimension; a class with logit -inf gets log-probability -inf",
+        gettext_noop(
+            "along the class dimension; a class with logit -inf gets log-probability -inf"
+        ),
     )
     if probability_target:
         result = _probability_target_terms(
             work, log_p, target, w, label_smoothing, reduction, class_dim
         )
         if ignore_index != -100:
-            work.warn("ignore_index has no effect with probability targets (PyTorch ignores it)")
+            work.warn(
+                gettext_noop(
+                    "ignore_index has no effect with probability targets (PyTorch ignores it)"
+                )
+            )
     else:
         result, ignored, picked = _index_target_terms(
             work, log_p, target, w, ignore_index, label_smoothing, reduction
         )
         _picked_infinity_warnings(work, log_p, target, ignored, class_dim, picked=picked)
     if not torch.isfinite(row_sums).all() and _has_nan(z):
-        work.warn("the logits contain nan, so the loss is nan")
+        work.warn(gettext_noop("the logits contain nan, so the loss is nan"))
     tensors = [("logits", z), ("target", target)] + ([("weight", w)] if w is not None else [])
     kwargs = _kwargs(
         weight=w is not None,
@@ -565,15 +601,22 @@ def _index_target_terms(
             "smooth",
             r"s_n = -\sum_c w_c \log p_{n,c}",
             torch.where(ignored, torch.zeros_like(spread), spread),
-            "the loss against a uniform target, times C; 0 where the target is ignored",
+            gettext_noop(
+                "the loss against a uniform target, times C; 0 where the target is ignored"
+            ),
         )
         eps = label_smoothing
         per_example = work.step(
             "smoothed",
             r"(1-\varepsilon)\,\ell_n + \frac{\varepsilon}{C} s_n",
             (1 - eps) * weighted + (eps / classes) * smooth,
-            f"ε = {eps:g}: the target class keeps 1 − ε + ε/C of the probability mass, "
-            "every other class gets ε/C",
+            Text.of(
+                gettext_noop(
+                    "ε = %(epsilon)s: the target class keeps 1 − ε + ε/C of the probability mass, "
+                    "every other class gets ε/C"
+                ),
+                epsilon=f"{eps:g}",
+            ),
         )
         # ATen reduces the smoothing term on its own and then mixes the two reduced losses.
         if reduction == "none":
@@ -607,18 +650,30 @@ def _probability_target_terms(
     weighted in place: only ``log_p``, ``q`` and the terms are ever as big as the logits.
     """
     if _any_below(target, 0):
-        work.warn("the target has negative values, but class probabilities are never negative")
+        work.warn(
+            gettext_noop(
+                "the target has negative values, but class probabilities are never negative"
+            )
+        )
     sums = target.sum(class_dim)
     off = (sums - 1).abs() > _SUM_TOLERANCE
     if off.any():
         work.warn(
-            "target rows should sum to 1 (class probabilities) but one sums to "
-            f"{sums[off].flatten()[0].item():.4g}" + _where(off)
+            Text.of(
+                gettext_noop(
+                    "target rows should sum to 1 (class probabilities) but one sums to "
+                    "%(total)s%(where)s"
+                ),
+                total=f"{sums[off].flatten()[0].item():.4g}",
+                where=_where(off),
+            )
         )
     if _any_equal(log_p, -math.inf) and ((target == 0) & (log_p == -math.inf)).any():
         work.warn(
-            "a class has logit -inf and target probability 0: PyTorch computes 0 · (−inf) = nan "
-            "there, so the loss is nan"
+            gettext_noop(
+                "a class has logit -inf and target probability 0: PyTorch computes 0 · (−inf) = nan "
+                "there, so the loss is nan"
+            )
         )
     classes = log_p.shape[class_dim]
     q = target
@@ -628,7 +683,7 @@ def _probability_target_terms(
             "smoothed_target",
             r"q_{n,c} = (1-\varepsilon)\,t_{n,c} + \frac{\varepsilon}{C}",
             target * (1 - eps) + eps / classes,
-            f"ε = {eps:g}",
+            Text.of(gettext_noop("ε = %(epsilon)s"), epsilon=f"{eps:g}"),
         )
     terms = log_p * q
     if w is not None:
@@ -656,8 +711,10 @@ def _probability_target_terms(
         "denominator",
         r"N",
         torch.tensor(float(count), dtype=log_p.dtype),
-        "with probability targets the mean divides by the number of examples, "
-        "even when there are class weights",
+        gettext_noop(
+            "with probability targets the mean divides by the number of examples, "
+            "even when there are class weights"
+        ),
     )
     work.step("loss", r"\frac{1}{N} \sum_n \ell_n", per_example.sum() / denominator)
     return total / count
@@ -680,20 +737,22 @@ def _nll_terms(
         "picked",
         r"\log p_{n,y_n}",
         torch.where(ignored, zero, gathered),
-        "the log-probability of each target class; 0 where the target is ignore_index",
+        gettext_noop(
+            "the log-probability of each target class; 0 where the target is ignore_index"
+        ),
     )
     per_class = w if w is not None else torch.ones(log_p.shape[class_dim], dtype=log_p.dtype)
     class_weight = work.step(
         "class_weight",
         r"w_{y_n} \, \mathbb{1}[y_n \ne \text{ignore\_index}]",
         torch.where(ignored, zero, per_class[safe]),
-        "the weight of each target's class (1 without weights); 0 where ignored",
+        gettext_noop("the weight of each target's class (1 without weights); 0 where ignored"),
     )
     weighted = work.step(
         "weighted",
         r"\ell_n = -w_{y_n} \log p_{n,y_n}",
         -class_weight * picked,
-        "the loss of each example",
+        gettext_noop("the loss of each example"),
     )
     return ignored, picked, class_weight, weighted
 
@@ -702,7 +761,9 @@ def _reduce(
     work: _Working, per_example: torch.Tensor, class_weight: torch.Tensor, reduction: str
 ) -> None:
     if reduction == "none":
-        work.step("loss", r"\ell_n", per_example, "reduction='none': one loss per example")
+        work.step(
+            "loss", r"\ell_n", per_example, gettext_noop("reduction='none': one loss per example")
+        )
         return
     numerator = per_example.sum()
     if reduction == "sum":
@@ -713,7 +774,9 @@ def _reduce(
         "denominator",
         r"\sum_n w_{y_n} \, \mathbb{1}[y_n \ne \text{ignore\_index}]",
         class_weight.sum(),
-        "the weighted mean divides by the total weight of the counted targets, not by N",
+        gettext_noop(
+            "the weighted mean divides by the total weight of the counted targets, not by N"
+        ),
     )
     work.step(
         "loss",
@@ -729,13 +792,23 @@ def _ignored_warnings(
         return
     if reduction == "mean":
         work.warn(
-            f"every target equals ignore_index ({ignore_index}), so the mean divides 0 by 0: "
-            "the loss is nan, as in PyTorch"
+            Text.of(
+                gettext_noop(
+                    "every target equals ignore_index (%(ignore_index)s), so the mean divides 0 "
+                    "by 0: the loss is nan, as in PyTorch"
+                ),
+                ignore_index=ignore_index,
+            )
         )
     elif reduction == "sum":
         work.warn(
-            f"every target equals ignore_index ({ignore_index}), so nothing is counted: "
-            "the sum is 0"
+            Text.of(
+                gettext_noop(
+                    "every target equals ignore_index (%(ignore_index)s), so nothing is counted: "
+                    "the sum is 0"
+                ),
+                ignore_index=ignore_index,
+            )
         )
 
 
@@ -756,8 +829,13 @@ def _picked_infinity_warnings(
     impossible = (picked == -math.inf) & ~ignored
     if impossible.any():
         work.warn(
-            "a target class has probability 0 (its logit is -inf), so its loss is inf"
-            + _where(impossible)
+            Text.of(
+                gettext_noop(
+                    "a target class has probability 0 (its logit is -inf), so its loss is inf"
+                    "%(where)s"
+                ),
+                where=_where(impossible),
+            )
         )
     # A row that is nan throughout has a nan picked value, so only then is the full-size
     # isnan pass over log_p needed to tell "all nan" from a single nan.
@@ -766,8 +844,13 @@ def _picked_infinity_warnings(
     undefined = (log_p.isnan().all(class_dim)) & ~ignored
     if undefined.any():
         work.warn(
-            "an example has every logit -inf (or a nan), so its log-probabilities are nan"
-            + _where(undefined)
+            Text.of(
+                gettext_noop(
+                    "an example has every logit -inf (or a nan), so its log-probabilities are nan"
+                    "%(where)s"
+                ),
+                where=_where(undefined),
+            )
         )
 
 
@@ -781,20 +864,37 @@ def _log_probability_warnings(work: _Working, x: torch.Tensor, class_dim: int, l
             off = (total - 1).abs() > 1e-2
             if off.any():
                 work.warn(
-                    f"exp(input) should sum to 1 over the classes but sums to "
-                    f"{total[off].flatten()[0].item():.4g}" + _where(off) + ": "
-                    f"{loss} expects log_softmax output"
+                    Text.of(
+                        gettext_noop(
+                            "exp(input) should sum to 1 over the classes but sums to "
+                            "%(total)s%(where)s: %(loss)s expects log_softmax output"
+                        ),
+                        total=f"{total[off].flatten()[0].item():.4g}",
+                        where=_where(off),
+                        loss=loss,
+                    )
                 )
         return
     if _finite_min(x) >= 0 and finite_high <= 1:
         work.warn(
-            f"input looks like probabilities, not log-probabilities: {loss} expects log_softmax "
-            "output; the loss can go negative"
+            Text.of(
+                gettext_noop(
+                    "input looks like probabilities, not log-probabilities: %(loss)s expects "
+                    "log_softmax output; the loss can go negative"
+                ),
+                loss=loss,
+            )
         )
     else:
         work.warn(
-            f"input has positive values, so it is not log-probabilities: {loss} expects "
-            "log_softmax output (for raw logits use cross-entropy); the loss can go negative"
+            Text.of(
+                gettext_noop(
+                    "input has positive values, so it is not log-probabilities: %(loss)s expects "
+                    "log_softmax output (for raw logits use cross-entropy); the loss can go "
+                    "negative"
+                ),
+                loss=loss,
+            )
         )
 
 
@@ -811,8 +911,10 @@ def _probability_input_warning(
     low, high = _value_range(z)
     if low >= 0 and high <= 1:  # nan fails both, as it fails (z >= 0) & (z <= 1)
         work.warn(
-            "the logits look like probabilities (each row sums to 1): cross-entropy applies "
-            "log_softmax itself, so pass raw scores, not softmax output"
+            gettext_noop(
+                "the logits look like probabilities (each row sums to 1): cross-entropy applies "
+                "log_softmax itself, so pass raw scores, not softmax output"
+            )
         )
 
 
@@ -853,31 +955,37 @@ def kl(input: Any, target: Any, *, log_target: bool = False, reduction: str = "m
     _kl_input_warnings(work, log_q)
     if not log_target and _any_below(t, 0):
         work.warn(
-            "the target has negative values; with log_target=False it must hold probabilities p "
-            "(pass log_target=True if it holds log p)"
+            gettext_noop(
+                "the target has negative values; with log_target=False it must hold probabilities p "
+                "(pass log_target=True if it holds log p)"
+            )
         )
     if log_target and _any_above(t, 1e-6):
         work.warn(
-            "the target has positive values, but with log_target=True it must hold log p, "
-            "which is never positive"
+            gettext_noop(
+                "the target has positive values, but with log_target=True it must hold log p, "
+                "which is never positive"
+            )
         )
-    work.step("log_q", r"\log q_i", log_q, "the input: log-probabilities of the model")
+    work.step(
+        "log_q", r"\log q_i", log_q, gettext_noop("the input: log-probabilities of the model")
+    )
     # pointwise is computed as ATen's kl_div computes its output, so the result below is reduced
     # from this step's tensor (bit for bit F.kl_div, as the tests check) instead of recomputed;
     # subtracting in place saves a full-size temporary and rounds exactly as a - b does.
     if log_target:
         p = work.step("p", r"p_i = e^{\log p_i}", t.exp())
-        work.step("log_p", r"\log p_i", t, "the target, given as log-probabilities")
+        work.step("log_p", r"\log p_i", t, gettext_noop("the target, given as log-probabilities"))
         pointwise = p * (t - log_q)
     else:
-        work.step("p", r"p_i", t, "the target distribution")
-        work.step("log_p", r"\log p_i", t.log(), "-inf where p_i = 0")
+        work.step("p", r"p_i", t, gettext_noop("the target distribution"))
+        work.step("log_p", r"\log p_i", t.log(), gettext_noop("-inf where p_i = 0"))
         pointwise = torch.special.xlogy(t, t).sub_(t * log_q)
     pointwise = work.step(
         "pointwise",
         r"\ell_i = p_i (\log p_i - \log q_i)",
         pointwise,
-        "0 where p_i = 0 (0 log 0 = 0); negative where q_i > p_i",
+        gettext_noop("0 where p_i = 0 (0 log 0 = 0); negative where q_i > p_i"),
     )
     # F.kl_div's own reduction of these terms: ATen's kl_div reduces its output with sum() or
     # mean(), and F.kl_div divides the sum by input.size(0) for 'batchmean'. (Calling F.kl_div would
@@ -888,8 +996,10 @@ def kl(input: Any, target: Any, *, log_target: bool = False, reduction: str = "m
     nan_terms = maybe_nan and _has_nan(pointwise)
     if nan_terms and (pointwise.isnan() & ~t.isnan() & ~log_q.isnan()).any():
         work.warn(
-            "some terms are nan: a target probability of 0 meets log q = -inf (0 · −inf), "
-            "or a target is negative"
+            gettext_noop(
+                "some terms are nan: a target probability of 0 meets log q = -inf (0 · −inf), "
+                "or a target is negative"
+            )
         )
     if total is None:
         work.step("loss", r"\ell_i", pointwise)
@@ -900,11 +1010,15 @@ def kl(input: Any, target: Any, *, log_target: bool = False, reduction: str = "m
         work.step("total", r"\sum_i \ell_i", total)
         if reduction == "batchmean":
             count = log_q.shape[0]
-            note = "batchmean divides by the batch size N = input.size(0): the KL per example"
+            note = gettext_noop(
+                "batchmean divides by the batch size N = input.size(0): the KL per example"
+            )
             result = total / count
         else:
             count = log_q.numel()
-            note = "mean divides by every element (batch × support), which is not the KL divergence"
+            note = gettext_noop(
+                "mean divides by every element (batch × support), which is not the KL divergence"
+            )
             result = pointwise.mean()
         denominator = work.step(
             "denominator",
@@ -929,18 +1043,26 @@ def _kl_input_warnings(work: _Working, log_q: torch.Tensor) -> None:
     finite_high = _finite_max(log_q, log_q.amax().item())
     if finite_high is not None and finite_high > 1e-6:
         work.warn(
-            "the input has positive values, but log-probabilities are never positive: kl_div "
-            "expects log q (for example F.log_softmax output), not probabilities — the classic "
-            "mistake"
+            gettext_noop(
+                "the input has positive values, but log-probabilities are never positive: kl_div "
+                "expects log q (for example F.log_softmax output), not probabilities — the classic "
+                "mistake"
+            )
         )
         return
     total = log_q.exp().sum(-1)
     off = (total - 1).abs() > 1e-2
     if off.any():
         work.warn(
-            f"exp(input) should sum to 1 over the last dimension but sums to "
-            f"{total[off].flatten()[0].item():.4g}" + _where(off) + ": kl_div expects "
-            "log-probabilities of a distribution (F.log_softmax output)"
+            Text.of(
+                gettext_noop(
+                    "exp(input) should sum to 1 over the last dimension but sums to "
+                    "%(total)s%(where)s: kl_div expects log-probabilities of a distribution "
+                    "(F.log_softmax output)"
+                ),
+                total=f"{total[off].flatten()[0].item():.4g}",
+                where=_where(off),
+            )
         )
 
 
@@ -1016,7 +1138,9 @@ def perplexity(
         "token_nll",
         r"\text{NLL}_t = -\log p_{t,y_t}",
         _call(F.nll_loss, log_p, target, ignore_index=ignore_index, reduction="none"),
-        "in nats: F.cross_entropy(..., reduction='none'); 0 where the target is ignored",
+        gettext_noop(
+            "in nats: F.cross_entropy(..., reduction='none'); 0 where the target is ignored"
+        ),
     )
     counted = work.step(
         "counted", r"\mathbb{1}[y_t \ne \text{ignore\_index}]", target != ignore_index
@@ -1026,8 +1150,13 @@ def perplexity(
     token_count = work.step("token_count", r"T", torch.tensor(count))
     if count == 0:
         work.warn(
-            f"every target equals ignore_index ({ignore_index}), so the mean divides 0 by 0: "
-            "the perplexity is nan"
+            Text.of(
+                gettext_noop(
+                    "every target equals ignore_index (%(ignore_index)s), so the mean divides 0 "
+                    "by 0: the perplexity is nan"
+                ),
+                ignore_index=ignore_index,
+            )
         )
     _picked_infinity_warnings(work, log_p, target, ~counted, 1)
     mean_nats = _call(F.nll_loss, log_p, target, ignore_index=ignore_index, reduction="mean")
@@ -1035,7 +1164,7 @@ def perplexity(
         "mean_nll",
         r"\overline{\text{NLL}} = \frac{1}{T} \sum_t \text{NLL}_t",
         total_nll / token_count,
-        "in nats; the same as F.cross_entropy(logits, target) with reduction='mean'",
+        gettext_noop("in nats; the same as F.cross_entropy(logits, target) with reduction='mean'"),
     )
     imports = {"torch", "F"}
     if bits:
@@ -1044,15 +1173,17 @@ def perplexity(
             "mean_nll_bits",
             r"\frac{\overline{\text{NLL}}}{\ln 2}",
             mean_nats / math.log(2),
-            "in bits: divide nats by ln 2",
+            gettext_noop("in bits: divide nats by ln 2"),
         )
         result = 2**mean_nll
         work.step(
             "perplexity",
             r"\text{PPL} = 2^{\overline{\text{NLL}}_2} = e^{\overline{\text{NLL}}}",
             result,
-            "2^(nats / ln 2) = e^nats: perplexity is the same in every base; only the unit of "
-            "the NLL (bits instead of nats) changes",
+            gettext_noop(
+                "2^(nats / ln 2) = e^nats: perplexity is the same in every base; only the unit of "
+                "the NLL (bits instead of nats) changes"
+            ),
         )
         print_result = "print(2 ** (F.cross_entropy(logits, target{kw}) / math.log(2)))"
     else:
@@ -1062,8 +1193,10 @@ def perplexity(
             "perplexity",
             r"\text{PPL} = e^{\overline{\text{NLL}}}",
             result,
-            "the effective number of equally likely choices per token; 1 is perfect, C is a "
-            "uniform guess over the vocabulary",
+            gettext_noop(
+                "the effective number of equally likely choices per token; 1 is perfect, C is a "
+                "uniform guess over the vocabulary"
+            ),
         )
         print_result = "print(torch.exp(F.cross_entropy(logits, target{kw})))"
 
@@ -1077,19 +1210,21 @@ def perplexity(
             "sequence_index",
             r"s_t",
             index,
-            "each token's sequence, numbered 0, 1, … in the order of the sorted sequence ids",
+            gettext_noop(
+                "each token's sequence, numbered 0, 1, … in the order of the sorted sequence ids"
+            ),
         )
         sequence_nll = work.step(
             "sequence_nll",
             r"\sum_{t \in s} \text{NLL}_t",
             torch.zeros(len(unique_ids), dtype=z.dtype).index_add_(0, index, token_nll),
-            "index_add_: the NLL of every token added to its sequence's total",
+            gettext_noop("index_add_: the NLL of every token added to its sequence's total"),
         )
         sequence_tokens = work.step(
             "sequence_tokens",
             r"T_s",
             torch.bincount(index[counted], minlength=len(unique_ids)),
-            "bincount of the counted tokens' sequence numbers",
+            gettext_noop("bincount of the counted tokens' sequence numbers"),
         )
         sequence_mean = sequence_nll / sequence_tokens
         per_sequence = 2 ** (sequence_mean / math.log(2)) if bits else sequence_mean.exp()
@@ -1097,12 +1232,17 @@ def perplexity(
             "sequence_perplexity",
             r"\text{PPL}_s = e^{\frac{1}{T_s}\sum_{t \in s} \text{NLL}_t}",
             per_sequence,
-            "each sequence on its own; the corpus perplexity is not their average",
+            gettext_noop("each sequence on its own; the corpus perplexity is not their average"),
         )
         if (sequence_tokens == 0).any():
             work.warn(
-                "a sequence has every target equal to ignore_index, so its perplexity is nan"
-                + _where(sequence_tokens == 0)
+                Text.of(
+                    gettext_noop(
+                        "a sequence has every target equal to ignore_index, so its perplexity is "
+                        "nan%(where)s"
+                    ),
+                    where=_where(sequence_tokens == 0),
+                )
             )
         tensors.append(("sequence_ids", ids))
         lines += [
@@ -1132,14 +1272,19 @@ def perplexity(
             "sampled",
             r"\hat{y}_t \sim \operatorname{softmax}(z_t)",
             torch.multinomial(probabilities, 1, generator=generator).squeeze(1),
-            f"one token drawn per row with torch.multinomial, generator seeded with {sample_seed}",
+            Text.of(
+                gettext_noop(
+                    "one token drawn per row with torch.multinomial, generator seeded with %(seed)s"
+                ),
+                seed=sample_seed,
+            ),
         )
         hits = (sampled == target) & counted
         sample_accuracy = work.step(
             "sample_accuracy",
             r"\frac{1}{T} \sum_t \mathbb{1}[\hat{y}_t = y_t]",
             hits.sum().to(z.dtype) / count if count else torch.tensor(math.nan, dtype=z.dtype),
-            "how often the sampled token equals the target, over the counted tokens",
+            gettext_noop("how often the sampled token equals the target, over the counted tokens"),
         )
         lines += [
             f"generator = torch.Generator().manual_seed({sample_seed})",
@@ -1201,11 +1346,15 @@ def binary_cross_entropy_with_logits(
     pw = _broadcastable(pos_weight, x, "pos_weight")
     work = _Working()
     if ((y < 0) | (y > 1)).any():
-        work.warn("the target has values outside [0, 1], but they should be probabilities")
+        work.warn(
+            gettext_noop("the target has values outside [0, 1], but they should be probabilities")
+        )
     if torch.isinf(x).any():
         work.warn(
-            "a logit is infinite: PyTorch's formula then meets 0 · ∞ and the loss can be nan; "
-            "keep logits finite"
+            gettext_noop(
+                "a logit is infinite: PyTorch's formula then meets 0 · ∞ and the loss can be nan; "
+                "keep logits finite"
+            )
         )
     log_sig = work.step(
         "log_sigmoid", r"\log \sigma(x_i) = -\operatorname{softplus}(-x_i)", F.logsigmoid(x)
@@ -1220,7 +1369,7 @@ def binary_cross_entropy_with_logits(
         "positive_term",
         r"p_w \, y_i \log \sigma(x_i)" if pw is not None else r"y_i \log \sigma(x_i)",
         positive,
-        "pos_weight > 1 makes missed positives cost more" if pw is not None else "",
+        gettext_noop("pos_weight > 1 makes missed positives cost more") if pw is not None else "",
     )
     negative = work.step(
         "negative_term", r"(1 - y_i) \log (1 - \sigma(x_i))", (1 - y) * log_one_minus
@@ -1232,7 +1381,7 @@ def binary_cross_entropy_with_logits(
         "weighted",
         r"\ell_i = -w_i [\, \cdots ]" if w is not None else r"\ell_i = -[\, \cdots ]",
         elementwise,
-        "the loss of each element",
+        gettext_noop("the loss of each element"),
     )
     if reduction == "none":
         work.step("loss", r"\ell_i", weighted)
@@ -1243,7 +1392,7 @@ def binary_cross_entropy_with_logits(
             "denominator",
             r"N",
             torch.tensor(float(x.numel()), dtype=x.dtype),
-            "the mean is over every element",
+            gettext_noop("the mean is over every element"),
         )
         work.step("loss", r"\frac{1}{N} \sum_i \ell_i", weighted.sum() / denominator)
     result = _call(
@@ -1499,7 +1648,7 @@ def _first_index(mask: torch.Tensor) -> list[int]:
 def _where(mask: torch.Tensor) -> str:
     """ " (at [1, 2])" for the first True element of mask, or "" for a 0-d mask."""
     index = _first_index(mask)
-    return f" (at {index})" if index else ""
+    return Text.of(gettext_noop(" (at %(index)s)"), index=index) if index else ""
 
 
 def _shape(shape: Sequence[int]) -> str:

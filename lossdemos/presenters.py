@@ -21,6 +21,7 @@ from django.utils.translation import gettext
 from latex2mathml.converter import convert as latex_to_mathml
 
 from kb.markdown import ATTRIBUTES, MATHML_TAGS
+from lossdemos.messages import Text
 
 # A step whose tensor has more numbers than this is summarised in JSON instead of listed in full.
 STEP_VALUE_LIMIT = 10_000
@@ -111,12 +112,30 @@ def step_json(step: Any, *, limit: int = STEP_VALUE_LIMIT) -> dict[str, Any]:
     else:
         answer["value"] = json_value(value)
     if getattr(step, "note", None):
-        answer["note"] = str(step.note)
+        answer["note"] = translated(step.note)
     return answer
 
 
 def warning_text(warning: Any) -> str:
-    return str(getattr(warning, "message", warning))
+    return translated(getattr(warning, "message", warning))
+
+
+def translated(message: Any) -> str:
+    """An engine sentence in the active language.
+
+    The engine marks its sentences with ``gettext_noop`` and gives those with values as a
+    :class:`~lossdemos.messages.Text`, so the template is looked up and the values put back in; a
+    value that is itself a ``Text`` (a location such as " (at [1])") is translated the same way.
+    """
+    if isinstance(message, Text):
+        params = {
+            name: translated(value) if isinstance(value, Text) else value
+            for name, value in message.params.items()
+        }
+        return gettext(message.template) % params
+    text = str(message)
+    # gettext("") would answer the catalogue's header, so an empty sentence stays empty.
+    return gettext(text) if text else text
 
 
 # --- numbers for people -------------------------------------------------------------------------
@@ -512,7 +531,7 @@ def page_results(computation: Any) -> dict[str, Any]:
             formula=formula_mathml(getattr(step, "formula", "") or ""),
             latex=getattr(step, "formula", "") or "",
             table=table(step.value),
-            note=str(getattr(step, "note", "") or ""),
+            note=translated(getattr(step, "note", "") or ""),
         )
         for step in trace.steps
     ]

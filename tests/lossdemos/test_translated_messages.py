@@ -1,0 +1,91 @@
+"""The engine's sentences (step notes, warnings, input errors) follow the page's language."""
+
+import html
+import json
+import re
+
+import pytest
+from django.test import Client
+
+from lossdemos.messages import Text, gettext_noop
+
+pytestmark = pytest.mark.django_db
+
+KL_MEAN = {"input": "-1 -0.5", "target": "0.3 0.7", "reduction": "mean"}
+
+
+@pytest.fixture
+def client(user):
+    # a fresh install redirects every page to the first-account setup; an account exists here
+    return Client()
+
+
+def text_of(response) -> str:
+    """The page's visible text: tags stripped, entities decoded, whitespace collapsed."""
+    page = response.content.decode()
+    page = re.sub(r"<(script|style|title)[^>]*>.*?</\1>", " ", page, flags=re.S)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def post(client, op, body, **extra):
+    return client.post(
+        f"/api/losses/{op}", data=json.dumps(body), content_type="application/json", **extra
+    )
+
+
+def test_a_text_is_its_english_sentence_and_keeps_its_template():
+    text = Text.of(gettext_noop("%(loss)s expects log_softmax output"), loss="NLLLoss")
+
+    assert text == "NLLLoss expects log_softmax output"
+    assert isinstance(text, str)
+    assert text.template == "%(loss)s expects log_softmax output"
+    assert text.params == {"loss": "NLLLoss"}
+
+
+def test_chinese_kl_page_shows_pytorchs_mean_warning_in_chinese(client):
+    page = text_of(client.get("/losses/kl/", KL_MEAN, HTTP_ACCEPT_LANGUAGE="zh-CN"))
+
+    assert "'batchmean' 只除以批大小" in page
+    assert "'batchmean' divides only by the batch size" not in page
+
+
+def test_chinese_kl_page_shows_the_step_notes_in_chinese(client):
+    page = text_of(client.get("/losses/kl/", KL_MEAN, HTTP_ACCEPT_LANGUAGE="zh-CN"))
+
+    assert "input：模型的对数概率" in page
+    assert "mean 除以全部元素个数" in page
+
+
+def test_chinese_nll_page_warns_about_probabilities_with_the_loss_name_filled_in(client):
+    query = {"input": "0.2 0.8\n0.6 0.4", "target": "1 0"}
+    page = text_of(client.get("/losses/nll/", query, HTTP_ACCEPT_LANGUAGE="zh-CN"))
+
+    assert "input 看起来是概率，而不是对数概率：NLLLoss 需要的是 log_softmax 的输出" in page
+
+
+def test_a_located_warning_translates_its_location_too(client):
+    query = {"given": "probs", "numbers": "0.5 0.6\n0.5 0.5"}
+    page = text_of(client.get("/losses/entropy/", query, HTTP_ACCEPT_LANGUAGE="zh-CN"))
+
+    assert "probs 每行之和应为 1，但有一行的和是 1.1（位置 [0]）" in page
+
+
+def test_english_page_keeps_the_english_warning(client):
+    page = text_of(client.get("/losses/kl/", KL_MEAN, HTTP_ACCEPT_LANGUAGE="en"))
+
+    assert "'batchmean' divides only by the batch size" in page
+    assert "the input: log-probabilities of the model" in page
+
+
+def test_api_answers_warnings_and_notes_in_the_requested_language(client):
+    body = {"input": [[-1, -0.5]], "target": [[0.3, 0.7]], "reduction": "mean"}
+
+    chinese = post(client, "kl", body, HTTP_ACCEPT_LANGUAGE="zh").json()
+    english = post(client, "kl", body).json()
+
+    assert any("'batchmean' 只除以批大小" in warning for warning in chinese["warnings"])
+    assert "input：模型的对数概率" in [step.get("note") for step in chinese["steps"]]
+    assert any("'batchmean' divides only" in warning for warning in english["warnings"])
+    assert "the input: log-probabilities of the model" in [
+        step.get("note") for step in english["steps"]
+    ]
