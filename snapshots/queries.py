@@ -6,8 +6,10 @@ from dataclasses import dataclass, field, replace
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
+from django.core.paginator import Paginator
 from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Lower, NullIf
+from django.utils.functional import cached_property
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from taggit.models import Tag
@@ -274,6 +276,57 @@ def library_links(user, filters: LibraryFilters | None = None) -> QuerySet[Link]
         "owner",
         "tags",
     ).order_by(*_sort_key(filters.sort))
+
+
+LIBRARY_COUNT_CACHE_SECONDS = 24 * 3600
+
+
+def _count_follows_revision(filters: LibraryFilters) -> bool:
+    """True when every filter reads only what the revision token tracks: links, tags, visibility.
+
+    A search depends on the search index, a state on captures, `unread` and the domain on link
+    fields saved without a new token; their counts are always computed afresh.
+    """
+    return not (filters.q or filters.domain or filters.state or filters.unread is not None)
+
+
+def library_count(links: QuerySet[Link], filters: LibraryFilters) -> int:
+    """How many links `library_links(user, filters)` holds: exact, cached when that is safe.
+
+    Counting a tag carried by half of 100,000 links costs 40-60 ms on SQLite and more on
+    PostgreSQL, paid again on every page of the listing. For filters the revision token covers
+    (none, tags, visibility) the count is cached under the token, so it is never stale: any
+    change to links, tags or visibility writes a new token and the next count is computed.
+    """
+    filters = filters.cleaned()
+    token = revision.current(links.db) if _count_follows_revision(filters) else None
+    if token is None:
+        return links.count()
+    try:
+        sql, params = links.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return 0
+    key = (
+        "kb:library-count:"
+        + hashlib.sha256(f"{token}|{links.db}|{sql}|{params!r}".encode()).hexdigest()
+    )
+    count = cache.get(key)
+    if count is None:
+        count = links.count()
+        cache.set(key, count, LIBRARY_COUNT_CACHE_SECONDS)
+    return count
+
+
+class LibraryPaginator(Paginator):
+    """A Paginator over `library_links()` whose total comes from `library_count()`."""
+
+    def __init__(self, links: QuerySet[Link], per_page: int, filters: LibraryFilters) -> None:
+        super().__init__(links, per_page)
+        self.filters = filters
+
+    @cached_property
+    def count(self) -> int:
+        return library_count(self.object_list, self.filters)
 
 
 EXCERPT_BEFORE = 60

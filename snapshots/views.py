@@ -13,7 +13,6 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -46,6 +45,7 @@ from snapshots.forms import (
 from snapshots.models import Link, Snapshot
 from snapshots.queries import (
     LibraryFilters,
+    LibraryPaginator,
     library_links,
     link_excerpts,
     tag_counts,
@@ -151,7 +151,9 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
         t.casefold() for t in filters.tags
     }:
         filters.tags = [tag_page.name, *filters.tags]
-    page = Paginator(library_links(request.user, filters), LINKS_PER_PAGE).get_page(filters.page)
+    page = LibraryPaginator(library_links(request.user, filters), LINKS_PER_PAGE, filters).get_page(
+        filters.page
+    )
     page_links = list(page.object_list)
     excerpts = link_excerpts(page_links, filters.q) if filters.q and page_links else {}
     rows = [{"link": link, "excerpt": excerpts.get(link.pk, "")} for link in page_links]

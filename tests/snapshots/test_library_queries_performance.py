@@ -9,6 +9,7 @@ from django.utils import timezone
 from snapshots.models import Snapshot
 from snapshots.queries import (
     LibraryFilters,
+    library_count,
     library_links,
     link_excerpts,
     tag_counts,
@@ -101,3 +102,37 @@ def test_api_tags_makes_the_same_queries_for_5_or_25_links(user, api_token):
     small = count_queries(lambda: client.get("/api/tags"))
     add_links(user, 20, start=5)
     assert count_queries(lambda: client.get("/api/tags")) == small
+
+
+def test_library_count_is_remembered_until_a_link_or_tag_changes(user):
+    add_links(user, 3)
+    filters = LibraryFilters(tags=["ml"])
+    assert library_count(library_links(user, filters), filters) == 3
+    with CaptureQueriesContext(connection) as captured:
+        assert library_count(library_links(user, filters), filters) == 3
+    assert not any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)
+
+    add_links(user, 1, start=3)
+    assert library_count(library_links(user, filters), filters) == 4
+    link = library_links(user, filters).first()
+    link.tags.remove("ml")
+    assert library_count(library_links(user, filters), filters) == 3
+
+
+def test_search_counts_are_always_counted_afresh(user):
+    # The search index changes with captures, which write no new revision token.
+    add_links(user, 2)
+    filters = LibraryFilters(q="entropy")
+    assert library_count(library_links(user, filters), filters) == 2
+    with CaptureQueriesContext(connection) as captured:
+        assert library_count(library_links(user, filters), filters) == 2
+    assert any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)
+
+
+def test_library_page_shows_the_same_total_on_every_page(client, user):
+    add_links(user, 60)
+    client.force_login(user)
+    for page in (1, 2):
+        response = client.get("/tags/ml/", {"page": page})
+        assert response.status_code == 200
+        assert response.context["page"].paginator.count == 60
