@@ -301,15 +301,13 @@ def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
         _check_fields(values, tensors, body)
         computation = operations.compute(op, values, tensors=tensors)
     except UnsupportedMediaType as exc:
-        return _error(415, exc.message, field="body", location=exc.location)
+        return _error(415, _message(exc), field="body", location=exc.location)
     except TooMany as exc:
-        return _error(413, exc.message, field=exc.location.get("field"), location=exc.location)
+        return _error(413, _message(exc), field=exc.location.get("field"), location=exc.location)
     except InputError as exc:
-        return _error(422, exc.message, field=exc.location.get("field"), location=exc.location)
+        return _error(422, _message(exc), field=exc.location.get("field"), location=exc.location)
     except operations.LossInputError as exc:
-        return _error(
-            422, _loss_message(exc), field=exc.location.get("field"), location=exc.location
-        )
+        return _error(422, _message(exc), field=exc.location.get("field"), location=exc.location)
     size = computation.trace.result.numel()
     if size > RESULT_NUMBER_LIMIT:
         return _error(
@@ -322,8 +320,9 @@ def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
     return _json_response(answer(computation))
 
 
-def _loss_message(exc: Exception) -> str:
-    return str(getattr(exc, "message", None) or exc)
+def _message(exc: Exception) -> str:
+    """The error's sentence in the request's language (the engine marks its sentences)."""
+    return presenters.translated(getattr(exc, "message", None) or str(exc))
 
 
 # --- routes -----------------------------------------------------------------------------------

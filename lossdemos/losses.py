@@ -283,19 +283,22 @@ def entropy(
         if v is not None
     ]
     if len(given) != 1:
-        raise LossInputError("give exactly one of probs, counts or logits")
+        raise LossInputError(gettext_noop("give exactly one of probs, counts or logits"))
     bits = _base_is_two(base)
     work = _Working()
     lines: list[str] = []
     imports = {"torch"}
     if probs is not None:
         p = _real(probs, "probs")
-        _check_distribution_values(p, "probs", "probability")
+        _check_distribution_values(p, "probs", gettext_noop("probability"))
         tensors = [("p", p)]
         sums = p.sum(-1)
         if (sums == 0).any():
             raise LossInputError(
-                "a row of probs sums to 0, so it is not a distribution" + _where(sums == 0),
+                Text.of(
+                    gettext_noop("a row of probs sums to 0, so it is not a distribution%(where)s"),
+                    where=_where(sums == 0),
+                ),
                 field="probs",
             )
         off = (sums - 1).abs() > _SUM_TOLERANCE
@@ -316,13 +319,15 @@ def entropy(
         probabilities = work.step("probabilities", r"p_i", p)
     elif counts is not None:
         c = _real(counts, "counts")
-        _check_distribution_values(c, "counts", "count")
+        _check_distribution_values(c, "counts", gettext_noop("count"))
         tensors = [("counts", c)]
         total = c.sum(-1, keepdim=True)
         if (total == 0).any():
             raise LossInputError(
-                "a row of counts sums to 0, so it is not a distribution"
-                + _where(total.squeeze(-1) == 0),
+                Text.of(
+                    gettext_noop("a row of counts sums to 0, so it is not a distribution%(where)s"),
+                    where=_where(total.squeeze(-1) == 0),
+                ),
                 field="counts",
             )
         work.step("counts", r"c_i", c)
@@ -334,12 +339,19 @@ def entropy(
     else:
         z = _real(logits, "logits")
         if z.dim() == 0:
-            raise LossInputError("the logits need at least one row of scores", field="logits")
+            raise LossInputError(
+                gettext_noop("the logits need at least one row of scores"), field="logits"
+            )
         bad = ~torch.isfinite(z).any(-1) | z.isnan().any(-1) | (z == math.inf).any(-1)
         if bad.any():
             raise LossInputError(
-                "a row of logits has no finite maximum (all -inf, or a nan/+inf), "
-                "so softmax is undefined there" + _where(bad),
+                Text.of(
+                    gettext_noop(
+                        "a row of logits has no finite maximum (all -inf, or a nan/+inf), "
+                        "so softmax is undefined there%(where)s"
+                    ),
+                    where=_where(bad),
+                ),
                 field="logits",
             )
         tensors = [("logits", z)]
@@ -405,17 +417,28 @@ def _base_is_two(base: str | float) -> bool:
         return False
     if base in ("2", 2):  # 2 == 2.0, so the float is accepted too
         return True
-    raise LossInputError("base must be 'e' (nats) or '2' (bits)", field="base")
+    raise LossInputError(gettext_noop("base must be 'e' (nats) or '2' (bits)"), field="base")
 
 
 def _check_distribution_values(t: torch.Tensor, field: str, what: str) -> None:
     if t.dim() == 0:
-        raise LossInputError(f"the {field} must be a list of numbers, not one number", field=field)
+        raise LossInputError(
+            Text.of(
+                gettext_noop("the %(field)s must be a list of numbers, not one number"), field=field
+            ),
+            field=field,
+        )
     finite = torch.isfinite(t)
     if not finite.all():
         value = t[~finite].flatten()[0].item()
         raise LossInputError(
-            f"{what} {value} in the {field} is not a finite number" + _where(~finite),
+            Text.of(
+                gettext_noop("%(what)s %(value)s in the %(field)s is not a finite number%(where)s"),
+                what=Text.of(what),
+                value=value,
+                field=field,
+                where=_where(~finite),
+            ),
             field=field,
             index=_first_index(~finite),
         )
@@ -423,7 +446,13 @@ def _check_distribution_values(t: torch.Tensor, field: str, what: str) -> None:
     if negative.any():
         value = t[negative].flatten()[0].item()
         raise LossInputError(
-            f"{what} {_number(value)} in the {field} is negative" + _where(negative),
+            Text.of(
+                gettext_noop("%(what)s %(value)s in the %(field)s is negative%(where)s"),
+                what=Text.of(what),
+                value=_number(value),
+                field=field,
+                where=_where(negative),
+            ),
             field=field,
             index=_first_index(negative),
         )
@@ -519,8 +548,14 @@ def cross_entropy(
         target = _real(target_tensor, "target").to(z.dtype)
         if ignore_index >= 0:  # F.cross_entropy refuses it (our loss is derived without calling it)
             raise LossInputError(
-                f"ignore_index {ignore_index} cannot be used with class probabilities as the "
-                "target: PyTorch supports ignore_index only for class indices (leave it at -100)",
+                Text.of(
+                    gettext_noop(
+                        "ignore_index %(ignore_index)s cannot be used with class probabilities as "
+                        "the target: PyTorch supports ignore_index only for class indices (leave "
+                        "it at -100)"
+                    ),
+                    ignore_index=ignore_index,
+                ),
                 field="ignore_index",
             )
     else:
@@ -940,12 +975,18 @@ def kl(input: Any, target: Any, *, log_target: bool = False, reduction: str = "m
     """
     log_q = _real(input, "input")
     if log_q.dim() == 0:
-        raise LossInputError("the input must be a list of log-probabilities", field="input")
+        raise LossInputError(
+            gettext_noop("the input must be a list of log-probabilities"), field="input"
+        )
     reduction = _check_reduction(reduction, ("none", "mean", "sum", "batchmean"))
     t = _real(target, "target").to(log_q.dtype)
     if t.shape != log_q.shape:
         raise LossInputError(
-            f"target shape {_shape(t.shape)} does not match input shape {_shape(log_q.shape)}",
+            Text.of(
+                gettext_noop("target shape %(target)s does not match input shape %(input)s"),
+                target=_shape(t.shape),
+                input=_shape(log_q.shape),
+            ),
             field="target",
         )
     log_target = bool(log_target)
@@ -1102,8 +1143,13 @@ def perplexity(
     z = _real(logits, "logits")
     if z.dim() != 2:
         raise LossInputError(
-            f"perplexity needs logits of shape (N, C), one row of scores per token; got shape "
-            f"{_shape(z.shape)} (reshape a batch (B, T, C) to (B·T, C) and pass sequence_ids)",
+            Text.of(
+                gettext_noop(
+                    "perplexity needs logits of shape (N, C), one row of scores per token; got "
+                    "shape %(shape)s (reshape a batch (B, T, C) to (B·T, C) and pass sequence_ids)"
+                ),
+                shape=_shape(z.shape),
+            ),
             field="logits",
         )
     ignore_index = _check_ignore_index(ignore_index)
@@ -1112,22 +1158,31 @@ def perplexity(
     tokens = z.shape[0]
     ids = None
     if sequence_ids is not None:
-        ids = _whole_numbers(sequence_ids, "sequence_ids", "sequence id")
+        ids = _whole_numbers(sequence_ids, "sequence_ids", gettext_noop("sequence id"))
         if ids.shape != (tokens,):
             raise LossInputError(
-                f"sequence_ids has shape {_shape(ids.shape)} but there are {tokens} tokens: "
-                "give one sequence id per token",
+                Text.of(
+                    gettext_noop(
+                        "sequence_ids has shape %(shape)s but there are %(tokens)s tokens: "
+                        "give one sequence id per token"
+                    ),
+                    shape=_shape(ids.shape),
+                    tokens=tokens,
+                ),
                 field="sequence_ids",
             )
     if sample_seed is not None and (
         isinstance(sample_seed, bool) or not isinstance(sample_seed, int) or sample_seed < 0
     ):
-        raise LossInputError("sample_seed must be a whole number ≥ 0", field="sample_seed")
+        raise LossInputError(
+            gettext_noop("sample_seed must be a whole number ≥ 0"), field="sample_seed"
+        )
     if sample_seed is not None and sample_seed >= 2**63:
-        raise LossInputError("sample_seed must be below 2**63", field="sample_seed")
+        raise LossInputError(gettext_noop("sample_seed must be below 2**63"), field="sample_seed")
     if sample_seed is not None and z.shape[1] > 2**24:
         raise LossInputError(
-            "torch.multinomial samples from at most 2**24 classes", field="sample_seed"
+            gettext_noop("torch.multinomial samples from at most 2**24 classes"),
+            field="sample_seed",
         )
 
     work = _Working()
@@ -1263,8 +1318,13 @@ def perplexity(
         broken = ~torch.isfinite(probabilities.sum(-1))  # a nan anywhere makes the sum nan
         if broken.any():
             raise LossInputError(
-                "cannot sample from a row of the logits whose probabilities are nan (every logit "
-                "-inf, or a nan/+inf)" + _where(broken),
+                Text.of(
+                    gettext_noop(
+                        "cannot sample from a row of the logits whose probabilities are nan "
+                        "(every logit -inf, or a nan/+inf)%(where)s"
+                    ),
+                    where=_where(broken),
+                ),
                 field="logits",
             )
         generator = torch.Generator().manual_seed(sample_seed)
@@ -1339,7 +1399,11 @@ def binary_cross_entropy_with_logits(
     y = _real(target, "target").to(x.dtype)
     if y.shape != x.shape:
         raise LossInputError(
-            f"target shape {_shape(y.shape)} does not match logits shape {_shape(x.shape)}",
+            Text.of(
+                gettext_noop("target shape %(target)s does not match logits shape %(logits)s"),
+                target=_shape(y.shape),
+                logits=_shape(x.shape),
+            ),
             field="target",
         )
     w = _broadcastable(weight, x, "weight")
@@ -1416,8 +1480,14 @@ def _broadcastable(value: Any, x: torch.Tensor, field: str) -> torch.Tensor | No
         fits = False
     if not fits:
         raise LossInputError(
-            f"{field} shape {_shape(t.shape)} cannot be broadcast to the logits shape "
-            f"{_shape(x.shape)}",
+            Text.of(
+                gettext_noop(
+                    "%(field)s shape %(shape)s cannot be broadcast to the logits shape %(logits)s"
+                ),
+                field=field,
+                shape=_shape(t.shape),
+                logits=_shape(x.shape),
+            ),
             field=field,
         )
     return t
@@ -1482,11 +1552,11 @@ def _tensor(value: Any, field: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach()
     if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
-        raise LossInputError(f"the {field} must be numbers", field=field)
+        raise LossInputError(_must_be_numbers(field), field=field)
     try:
         return torch.as_tensor(value)
     except (TypeError, ValueError, RuntimeError, OverflowError):
-        raise LossInputError(f"the {field} must be numbers", field=field) from None
+        raise LossInputError(_must_be_numbers(field), field=field) from None
 
 
 def _real(value: Any, field: str) -> torch.Tensor:
@@ -1494,7 +1564,11 @@ def _real(value: Any, field: str) -> torch.Tensor:
     t = _tensor(value, field)
     if t.is_complex():
         raise LossInputError(
-            f"the {field} hold complex numbers; losses need real numbers", field=field
+            Text.of(
+                gettext_noop("the %(field)s hold complex numbers; losses need real numbers"),
+                field=field,
+            ),
+            field=field,
         )
     if t.numel() == 0:
         raise LossInputError(_empty(field), field=field)
@@ -1506,7 +1580,9 @@ def _real(value: Any, field: str) -> torch.Tensor:
 def _whole_numbers(value: Any, field: str, what: str) -> torch.Tensor:
     t = _tensor(value, field)
     if t.is_complex():
-        raise LossInputError(f"the {field} must be whole numbers", field=field)
+        raise LossInputError(
+            Text.of(gettext_noop("the %(field)s must be whole numbers"), field=field), field=field
+        )
     if t.numel() == 0:
         raise LossInputError(_empty(field), field=field)
     if t.is_floating_point():
@@ -1514,7 +1590,11 @@ def _whole_numbers(value: Any, field: str, what: str) -> torch.Tensor:
         if not whole.all():
             value = t[~whole].flatten()[0].item()
             raise LossInputError(
-                f"{what} {_number(value)} is not a whole number",
+                Text.of(
+                    gettext_noop("%(what)s %(value)s is not a whole number"),
+                    what=Text.of(what),
+                    value=_number(value),
+                ),
                 field=field,
                 index=_first_index(~whole),
             )
@@ -1524,8 +1604,18 @@ def _whole_numbers(value: Any, field: str, what: str) -> torch.Tensor:
 def _class_dim(x: torch.Tensor, field: str) -> int:
     if x.dim() == 0:
         raise LossInputError(
-            f"the {field} {'need' if field.endswith('s') else 'needs'} a class dimension: "
-            "C numbers for one example, or N rows of C numbers",
+            Text.of(
+                gettext_noop(
+                    "the %(field)s need a class dimension: C numbers for one example, or N rows "
+                    "of C numbers"
+                )
+                if field.endswith("s")
+                else gettext_noop(
+                    "the %(field)s needs a class dimension: C numbers for one example, or N rows "
+                    "of C numbers"
+                ),
+                field=field,
+            ),
             field=field,
         )
     return 0 if x.dim() == 1 else 1
@@ -1535,7 +1625,7 @@ def _index_target(
     x: torch.Tensor, target: Any, ignore_index: int, *, probability_hint: bool = False
 ) -> torch.Tensor:
     """Class indices of the right shape, each in range or equal to ignore_index."""
-    t = _whole_numbers(target, "target", "target")
+    t = _whole_numbers(target, "target", gettext_noop("target"))
     class_dim = 0 if x.dim() == 1 else 1
     classes = x.shape[class_dim]
     expected = () if x.dim() == 1 else (x.shape[0], *x.shape[2:])
@@ -1543,28 +1633,52 @@ def _index_target(
         t = t.reshape(())  # one example: a target [3] means the class index 3
     if tuple(t.shape) != expected:
         if x.dim() == 2 and t.dim() == 1:
-            message = f"target shape {_shape(t.shape)} does not match input batch ({x.shape[0]})"
+            template = gettext_noop(
+                "target shape %(target)s does not match input batch (%(batch)s)%(hint)s"
+            )
         elif x.dim() == 1:
-            message = (
-                f"target shape {_shape(t.shape)} does not fit one example of {classes} classes: "
-                "give a single class index"
+            template = gettext_noop(
+                "target shape %(target)s does not fit one example of %(classes)s classes: "
+                "give a single class index%(hint)s"
             )
         else:
-            message = (
-                f"target shape {_shape(t.shape)} does not match input shape {_shape(x.shape)}: "
-                f"class indices need shape {_shape(expected)}, the input shape without its "
-                "class dimension"
+            template = gettext_noop(
+                "target shape %(target)s does not match input shape %(input)s: class indices "
+                "need shape %(expected)s, the input shape without its class dimension%(hint)s"
             )
-        if probability_hint:
-            message += f" (or give class probabilities of shape {_shape(x.shape)})"
+        hint = (
+            Text.of(
+                gettext_noop(" (or give class probabilities of shape %(shape)s)"),
+                shape=_shape(x.shape),
+            )
+            if probability_hint
+            else ""
+        )
+        message = Text.of(
+            template,
+            target=_shape(t.shape),
+            batch=x.shape[0],
+            classes=classes,
+            input=_shape(x.shape),
+            expected=_shape(expected),
+            hint=hint,
+        )
         raise LossInputError(message, field="target")
     valid = (t == ignore_index) | ((t >= 0) & (t < classes))
     if not valid.all():
         bad = int(t[~valid].flatten()[0])
         allowed = "0" if classes == 1 else f"0–{classes - 1}"
         raise LossInputError(
-            f"target {bad} is out of range for {classes} classes "
-            f"(valid: {allowed}, or ignore_index {ignore_index})",
+            Text.of(
+                gettext_noop(
+                    "target %(value)s is out of range for %(classes)s classes (valid: %(allowed)s, "
+                    "or ignore_index %(ignore_index)s)"
+                ),
+                value=bad,
+                classes=classes,
+                allowed=allowed,
+                ignore_index=ignore_index,
+            ),
             field="target",
             index=_first_index(~valid),
         )
@@ -1577,12 +1691,23 @@ def _class_weight(weight: Any, classes: int, dtype: torch.dtype) -> torch.Tensor
     w = _real(weight, "weight")
     if w.dim() != 1 or w.numel() != classes:
         raise LossInputError(
-            f"input has {classes} classes but weight has {w.numel()} values"
-            + ("" if w.dim() == 1 else f" (shape {_shape(w.shape)}; give one value per class)"),
+            Text.of(
+                gettext_noop(
+                    "input has %(classes)s classes but weight has %(count)s values%(shape)s"
+                ),
+                classes=classes,
+                count=w.numel(),
+                shape=""
+                if w.dim() == 1
+                else Text.of(
+                    gettext_noop(" (shape %(shape)s; give one value per class)"),
+                    shape=_shape(w.shape),
+                ),
+            ),
             field="weight",
         )
     if not torch.isfinite(w).all():
-        raise LossInputError("the weight must be finite numbers", field="weight")
+        raise LossInputError(gettext_noop("the weight must be finite numbers"), field="weight")
     return w.to(dtype)
 
 
@@ -1595,12 +1720,25 @@ def _class_view(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 def _check_dim(x: torch.Tensor, dim: Any) -> int:
     if isinstance(dim, bool) or not isinstance(dim, int):
-        raise LossInputError("dim must be a whole number", field="dim")
+        raise LossInputError(gettext_noop("dim must be a whole number"), field="dim")
     rank = max(x.dim(), 1)
     if not -rank <= dim < rank:
         raise LossInputError(
-            f"dim {dim} is out of range for logits with {x.dim()} dimension"
-            f"{'' if x.dim() == 1 else 's'} (valid: {-rank} to {rank - 1})",
+            Text.of(
+                gettext_noop(
+                    "dim %(dim)s is out of range for logits with %(rank)s dimension (valid: "
+                    "%(low)s to %(high)s)"
+                )
+                if x.dim() == 1
+                else gettext_noop(
+                    "dim %(dim)s is out of range for logits with %(rank)s dimensions (valid: "
+                    "%(low)s to %(high)s)"
+                ),
+                dim=dim,
+                rank=x.dim(),
+                low=-rank,
+                high=rank - 1,
+            ),
             field="dim",
         )
     return dim
@@ -1608,22 +1746,34 @@ def _check_dim(x: torch.Tensor, dim: Any) -> int:
 
 def _check_reduction(reduction: Any, allowed: Sequence[str]) -> str:
     if reduction not in allowed:
-        raise LossInputError(f"reduction must be one of {', '.join(allowed)}", field="reduction")
+        raise LossInputError(
+            Text.of(
+                gettext_noop("reduction must be one of %(allowed)s"), allowed=", ".join(allowed)
+            ),
+            field="reduction",
+        )
     return reduction
 
 
 def _check_ignore_index(ignore_index: Any) -> int:
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise LossInputError("ignore_index must be a whole number", field="ignore_index")
+        raise LossInputError(
+            gettext_noop("ignore_index must be a whole number"), field="ignore_index"
+        )
     return ignore_index
 
 
 def _check_label_smoothing(label_smoothing: Any) -> float:
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, int | float):
-        raise LossInputError("label_smoothing must be a number", field="label_smoothing")
+        raise LossInputError(
+            gettext_noop("label_smoothing must be a number"), field="label_smoothing"
+        )
     if not 0.0 <= label_smoothing <= 1.0:
         raise LossInputError(
-            f"label_smoothing must be between 0 and 1 (got {label_smoothing:g})",
+            Text.of(
+                gettext_noop("label_smoothing must be between 0 and 1 (got %(value)s)"),
+                value=f"{label_smoothing:g}",
+            ),
             field="label_smoothing",
         )
     return float(label_smoothing)
@@ -1635,7 +1785,9 @@ def _call(function: Callable[..., torch.Tensor], *args: Any, **kwargs: Any) -> t
         return function(*args, **kwargs)
     except RuntimeError as error:
         raise LossInputError(
-            "PyTorch could not compute this for these inputs; please check their shapes"
+            gettext_noop(
+                "PyTorch could not compute this for these inputs; please check their shapes"
+            )
         ) from error
 
 
@@ -1661,8 +1813,14 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def _empty(field: str) -> str:
-    return f"the {field} {'are' if field.endswith('s') else 'is'} empty"
+def _empty(field: str) -> Text:
+    if field.endswith("s"):
+        return Text.of(gettext_noop("the %(field)s are empty"), field=field)
+    return Text.of(gettext_noop("the %(field)s is empty"), field=field)
+
+
+def _must_be_numbers(field: str) -> Text:
+    return Text.of(gettext_noop("the %(field)s must be numbers"), field=field)
 
 
 # --- code snippets ----------------------------------------------------------------------------

@@ -34,6 +34,8 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 
+from lossdemos.messages import Text, gettext_noop
+
 __all__ = [
     "InputError",
     "TooMany",
@@ -87,13 +89,20 @@ def parse_tensor(
     ``"target 1.5 is not a whole number"``.
     """
     if not isinstance(text, str):
-        raise InputError(f"the {field} must be text", field=field)
+        raise InputError(
+            Text.of(gettext_noop("the %(field)s must be text"), field=field), field=field
+        )
     text = _normalise(text)
     body, scalar = _unwrap(text, field)
     if "..." in body:
         raise InputError(
-            f"the {field} were abbreviated with '...' when printed; print them in full "
-            "(torch.set_printoptions(profile='full')) or upload a .npy file",
+            Text.of(
+                gettext_noop(
+                    "the %(field)s were abbreviated with '...' when printed; print them in full "
+                    "(torch.set_printoptions(profile='full')) or upload a .npy file"
+                ),
+                field=field,
+            ),
             field=field,
         )
     values, shape = _read_numbers(body.encode("utf-8"), field, max_numbers)
@@ -119,12 +128,23 @@ def _unwrap(text: str, field: str) -> tuple[str, bool]:
     if "[" not in inner:  # a 0-d tensor: tensor(2.5000) or tensor(2.5000, dtype=torch.float64)
         scalar = re.match(r"\s*([^,()\s]*)\s*(?:,[^()]*)?\)\s*$", inner)
         if scalar is None or not scalar.group(1):
-            raise InputError(f"could not read the pasted tensor in the {field}", field=field)
+            raise InputError(
+                Text.of(
+                    gettext_noop("could not read the pasted tensor in the %(field)s"), field=field
+                ),
+                field=field,
+            )
         return scalar.group(1), True
     start, end = inner.index("["), inner.rindex("]") + 1
     if inner[:start].strip() or not _WRAPPER_TAIL.fullmatch(inner[end:]):
         raise InputError(
-            f"could not read the pasted tensor in the {field}: unexpected text around the numbers",
+            Text.of(
+                gettext_noop(
+                    "could not read the pasted tensor in the %(field)s: unexpected text around "
+                    "the numbers"
+                ),
+                field=field,
+            ),
             field=field,
         )
     return inner[start:end], False
@@ -142,7 +162,7 @@ def _read_numbers(data: bytes, field: str, max_numbers: int) -> tuple[np.ndarray
     starts, ends = edges[0::2], edges[1::2]
     if len(starts) > max_numbers:
         raise TooMany(
-            f"too many numbers: {len(starts):,} (limit {max_numbers:,})",
+            _too_many(len(starts), max_numbers),
             field=field,
             count=len(starts),
             limit=max_numbers,
@@ -151,7 +171,12 @@ def _read_numbers(data: bytes, field: str, max_numbers: int) -> tuple[np.ndarray
         raise InputError(_empty(field), field=field)
     squeezed = data.translate(None, delete=_WHITESPACE)
     if b",," in squeezed or b"[," in squeezed or squeezed.startswith(b","):
-        raise InputError(f"the {field} have an empty value between two commas", field=field)
+        raise InputError(
+            Text.of(
+                gettext_noop("the %(field)s have an empty value between two commas"), field=field
+            ),
+            field=field,
+        )
     brackets = np.flatnonzero(np.frombuffer(data.translate(_IS_BRACKET), dtype=np.bool_))
     if len(brackets):
         shape = _bracket_shape(data, byte, brackets, starts, field)
@@ -175,12 +200,15 @@ def _bracket_shape(
     depth = np.cumsum(np.where(is_open, 1, -1))  # depth after each bracket
     if depth.min() < 0:
         raise InputError(
-            f"the {field} have a ']' without a matching '['",
+            Text.of(gettext_noop("the %(field)s have a ']' without a matching '['"), field=field),
             field=field,
             character=int(brackets[np.argmax(depth < 0)]) + 1,
         )
     if depth[-1] != 0:
-        raise InputError(f"the {field} have a '[' that is never closed", field=field)
+        raise InputError(
+            Text.of(gettext_noop("the %(field)s have a '[' that is never closed"), field=field),
+            field=field,
+        )
     innermost = int(depth.max())
     # The bracket just before each number tells its depth and (if innermost) its row.
     before = np.searchsorted(brackets, starts) - 1
@@ -189,15 +217,21 @@ def _bracket_shape(
     if len(stray):
         token = _token(data, int(starts[stray[0]]))
         raise InputError(
-            f"'{token}' in the {field} is not nested like the other numbers: "
-            "every row must be a list of numbers at the same depth",
+            Text.of(
+                gettext_noop(
+                    "'%(token)s' in the %(field)s is not nested like the other numbers: "
+                    "every row must be a list of numbers at the same depth"
+                ),
+                token=token,
+                field=field,
+            ),
             field=field,
         )
     opens = brackets[is_open]
     open_depth = depth[is_open]
     row_number = np.cumsum(is_open & (depth == innermost)) - 1  # per bracket
     row_lengths = np.bincount(row_number[before], minlength=int(row_number[-1]) + 1)
-    _check_equal(row_lengths, field, "row {n}", "value")
+    _check_equal(row_lengths, field)
     shape: list[int] = []
     for level in range(1, innermost):
         parents = opens[open_depth == level]
@@ -205,7 +239,7 @@ def _bracket_shape(
         counts = np.bincount(
             np.searchsorted(parents, children, side="right") - 1, minlength=len(parents)
         )
-        _check_equal(counts, field, f"list {{n}} at depth {level}", "item")
+        _check_equal(counts, field, depth=level)
         shape.append(int(counts[0]))
     top_level = int((open_depth == 1).sum())
     if top_level > 1:  # several lists one after another: an implicit outer list
@@ -220,14 +254,15 @@ def _line_shape(byte: np.ndarray, starts: np.ndarray, field: str) -> tuple[int, 
     _lines, row_lengths = np.unique(line_of_token, return_counts=True)
     if len(row_lengths) == 1:
         return (int(row_lengths[0]),)
-    _check_equal(row_lengths, field, "row {n}", "value")
+    _check_equal(row_lengths, field)
     return (len(row_lengths), int(row_lengths[0]))
 
 
-def _check_equal(lengths: np.ndarray, field: str, what: str, unit: str) -> None:
+def _check_equal(lengths: np.ndarray, field: str, depth: int | None = None) -> None:
     """All lists must be equally long; name the first one that is not, against the usual length.
 
-    ``what`` names one list, with ``{n}`` for its 1-based number: ``"row {n}"``.
+    Without ``depth`` the lists are rows of values ("row 2 has 2 values, the others have 3");
+    with it, lists of lists at that depth ("list 2 at depth 1 has 1 item, the others have 2").
     """
     if len(lengths) == 0 or (lengths == lengths[0]).all():
         return
@@ -236,8 +271,27 @@ def _check_equal(lengths: np.ndarray, field: str, what: str, unit: str) -> None:
     expected = int(lengths[0]) if lengths[0] in usual else int(usual[0])
     odd = int(np.argmax(lengths != expected))
     found = int(lengths[odd])
+    if depth is None:
+        count = _plural(found, gettext_noop("%(n)s value"), gettext_noop("%(n)s values"))
+        message = Text.of(
+            gettext_noop("row %(row)s has %(count)s, the others have %(expected)s"),
+            row=odd + 1,
+            count=count,
+            expected=expected,
+        )
+    else:
+        count = _plural(found, gettext_noop("%(n)s item"), gettext_noop("%(n)s items"))
+        message = Text.of(
+            gettext_noop(
+                "list %(n)s at depth %(depth)s has %(count)s, the others have %(expected)s"
+            ),
+            n=odd + 1,
+            depth=depth,
+            count=count,
+            expected=expected,
+        )
     raise InputError(
-        f"{what.format(n=odd + 1)} has {_plural(found, unit)}, the others have {expected}",
+        message,
         field=field,
         row=odd + 1,
     )
@@ -256,7 +310,11 @@ def _convert_one_by_one(
             values[i] = float(token)
         except ValueError:
             raise InputError(
-                f"'{token}' is not a number ({_place(i, shape, field)})",
+                Text.of(
+                    gettext_noop("'%(token)s' is not a number (%(place)s)"),
+                    token=token,
+                    place=_place(i, shape, field),
+                ),
                 field=field,
                 **_location(i, shape),
             ) from None
@@ -279,21 +337,37 @@ def _location(flat_index: int, shape: Sequence[int]) -> dict[str, Any]:
     return {"index": index}
 
 
-def _place(flat_index: int, shape: Sequence[int], field: str) -> str:
+def _place(flat_index: int, shape: Sequence[int], field: str) -> Text:
     location = _location(flat_index, shape)
     if "position" in location:
-        return f"position {location['position']}"
+        return Text.of(gettext_noop("position %(position)s"), position=location["position"])
     if "row" in location:
-        return f"row {location['row']}, column {location['column']}"
-    return f"at {field}" + "".join(f"[{i}]" for i in location["index"])
+        return Text.of(
+            gettext_noop("row %(row)s, column %(column)s"),
+            row=location["row"],
+            column=location["column"],
+        )
+    index = "".join(f"[{i}]" for i in location["index"])
+    return Text.of(gettext_noop("at %(field)s%(index)s"), field=field, index=index)
 
 
-def _plural(n: int, unit: str) -> str:
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+def _plural(n: int, singular: str, plural: str) -> Text:
+    """``n`` with its unit; both forms are marked for translation by the caller."""
+    return Text.of(singular if n == 1 else plural, n=n)
 
 
-def _empty(field: str) -> str:
-    return f"the {field} {'are' if field.endswith('s') else 'is'} empty"
+def _too_many(count: int, limit: int) -> Text:
+    return Text.of(
+        gettext_noop("too many numbers: %(count)s (limit %(limit)s)"),
+        count=f"{count:,}",
+        limit=f"{limit:,}",
+    )
+
+
+def _empty(field: str) -> Text:
+    if field.endswith("s"):
+        return Text.of(gettext_noop("the %(field)s are empty"), field=field)
+    return Text.of(gettext_noop("the %(field)s is empty"), field=field)
 
 
 def _to_tensor(values: np.ndarray, field: str, dtype: torch.dtype) -> torch.Tensor:
@@ -307,8 +381,16 @@ def _to_tensor(values: np.ndarray, field: str, dtype: torch.dtype) -> torch.Tens
             i = int(np.argmax(overflow))
             limit = np.finfo(cast.dtype).max
             raise InputError(
-                f"{values.flat[i]:g} in the {field} is too large for {cast.dtype} "
-                f"(the largest is about {limit:.2g})",
+                Text.of(
+                    gettext_noop(
+                        "%(value)s in the %(field)s is too large for %(dtype)s (the largest is "
+                        "about %(limit)s)"
+                    ),
+                    value=f"{values.flat[i]:g}",
+                    field=field,
+                    dtype=str(cast.dtype),
+                    limit=f"{limit:.2g}",
+                ),
                 field=field,
                 **_location(i, values.shape),
             )
@@ -317,12 +399,21 @@ def _to_tensor(values: np.ndarray, field: str, dtype: torch.dtype) -> torch.Tens
     if not whole.all():
         i = int(np.argmin(whole))
         raise InputError(
-            f"{field} {_format_number(values.flat[i])} is not a whole number",
+            Text.of(
+                gettext_noop("%(field)s %(value)s is not a whole number"),
+                field=field,
+                value=_format_number(values.flat[i]),
+            ),
             field=field,
             **_location(i, values.shape),
         )
     if np.abs(values).max() > 2**53:
-        raise InputError(f"{field} has a value too large to be a class index", field=field)
+        raise InputError(
+            Text.of(
+                gettext_noop("%(field)s has a value too large to be a class index"), field=field
+            ),
+            field=field,
+        )
     return torch.from_numpy(values.astype(np.int64)).to(dtype)
 
 
@@ -361,7 +452,11 @@ def parse_json_tensor(
         return parse_tensor(value, field=field, dtype=dtype, max_numbers=max_numbers)
     if isinstance(value, bool) or not isinstance(value, int | float | list):
         raise InputError(
-            f"the {field} must be a number or a list of numbers, not {_json_kind(value)}",
+            Text.of(
+                gettext_noop("the %(field)s must be a number or a list of numbers, not %(kind)s"),
+                field=field,
+                kind=_json_kind(value),
+            ),
             field=field,
         )
     try:
@@ -370,7 +465,7 @@ def parse_json_tensor(
         _raise_json_structure_error(value, field)
     if array.size > max_numbers:
         raise TooMany(
-            f"too many numbers: {array.size:,} (limit {max_numbers:,})",
+            _too_many(int(array.size), max_numbers),
             field=field,
             count=int(array.size),
             limit=max_numbers,
@@ -408,7 +503,7 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"  # as JSON spells them
     if isinstance(value, dict):
-        return "an object"
+        return Text.of(gettext_noop("an object"))
     return f"'{value}'" if isinstance(value, str) else type(value).__name__
 
 
@@ -432,7 +527,11 @@ def _json_values_one_by_one(array: np.ndarray, field: str) -> np.ndarray:
                 number = None
         if number is None:
             raise InputError(
-                f"{_json_kind(item)} is not a number ({_place(i, array.shape, field)})",
+                Text.of(
+                    gettext_noop("%(kind)s is not a number (%(place)s)"),
+                    kind=_json_kind(item),
+                    place=_place(i, array.shape, field),
+                ),
                 field=field,
                 **_location(i, array.shape),
             )
@@ -449,8 +548,14 @@ def _raise_json_structure_error(value: Any, field: str) -> NoReturn:
         if any(is_list) and not all(is_list):
             odd = next(item for item in level if not isinstance(item, list))
             raise InputError(
-                f"{_json_kind(odd)} in the {field} is not nested like the other numbers: "
-                "every row must be a list of numbers at the same depth",
+                Text.of(
+                    gettext_noop(
+                        "%(kind)s in the %(field)s is not nested like the other numbers: "
+                        "every row must be a list of numbers at the same depth"
+                    ),
+                    kind=_json_kind(odd),
+                    field=field,
+                ),
                 field=field,
             )
         if not any(is_list):
@@ -458,12 +563,15 @@ def _raise_json_structure_error(value: Any, field: str) -> NoReturn:
         lengths = np.array([len(item) for item in level])
         innermost = not any(isinstance(x, list) for item in level for x in item)
         if innermost:
-            _check_equal(lengths, field, "row {n}", "value")
+            _check_equal(lengths, field)
         else:  # same words as the text path: the lists inside one at depth d
-            _check_equal(lengths, field, f"list {{n}} at depth {depth + 1}", "item")
+            _check_equal(lengths, field, depth=depth + 1)
         level = [x for item in level for x in item]
         depth += 1
-    raise InputError(f"the {field} are not a rectangular list of numbers", field=field)
+    raise InputError(
+        Text.of(gettext_noop("the %(field)s are not a rectangular list of numbers"), field=field),
+        field=field,
+    )
 
 
 # --- targets ----------------------------------------------------------------------------------
@@ -518,7 +626,13 @@ def load_npy(
     buffer = memoryview(data)
     if buffer[:2].tobytes() == b"PK":
         raise InputError(
-            f"the {field} file is an .npz archive; upload one array saved with np.save (.npy)",
+            Text.of(
+                gettext_noop(
+                    "the %(field)s file is an .npz archive; upload one array saved with np.save "
+                    "(.npy)"
+                ),
+                field=field,
+            ),
             field=field,
         )
     # The header is at most ~10 kB (numpy's own limit); copy only that much for the reader.
@@ -534,23 +648,38 @@ def load_npy(
     except Exception:  # noqa: BLE001 - numpy's header reader fails in many ways (ValueError,
         # SyntaxError, tokenize.TokenError, EOFError, ...); to the user they all mean the same
         raise InputError(
-            f"the {field} file is not a valid .npy file (save it with np.save)", field=field
+            Text.of(
+                gettext_noop("the %(field)s file is not a valid .npy file (save it with np.save)"),
+                field=field,
+            ),
+            field=field,
         ) from None
     if dtype.hasobject:
         raise InputError(
-            f"the {field} file holds Python objects, which are refused (they would need pickle); "
-            "save a numeric array",
+            Text.of(
+                gettext_noop(
+                    "the %(field)s file holds Python objects, which are refused (they would need "
+                    "pickle); save a numeric array"
+                ),
+                field=field,
+            ),
             field=field,
         )
     if dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in "biuf":
         raise InputError(
-            f"the {field} file holds {dtype} values; upload real numbers (float or int)",
+            Text.of(
+                gettext_noop(
+                    "the %(field)s file holds %(dtype)s values; upload real numbers (float or int)"
+                ),
+                field=field,
+                dtype=str(dtype),
+            ),
             field=field,
         )
     count = math.prod(shape)
     if count > max_numbers:
         raise TooMany(
-            f"too many numbers: {count:,} (limit {max_numbers:,})",
+            _too_many(count, max_numbers),
             field=field,
             count=count,
             limit=max_numbers,
@@ -561,8 +690,15 @@ def load_npy(
     available = len(buffer) - offset
     if available < count * dtype.itemsize:
         raise InputError(
-            f"the {field} file is truncated: the header promises {count * dtype.itemsize:,} bytes "
-            f"of data but only {available:,} follow",
+            Text.of(
+                gettext_noop(
+                    "the %(field)s file is truncated: the header promises %(promised)s bytes of "
+                    "data but only %(available)s follow"
+                ),
+                field=field,
+                promised=f"{count * dtype.itemsize:,}",
+                available=f"{available:,}",
+            ),
             field=field,
         )
     array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset)

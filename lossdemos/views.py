@@ -211,7 +211,7 @@ def likelihood(request: HttpRequest) -> dict[str, Any]:
             max_numbers=LIKELIHOOD_LIMIT,
         ).flatten()
     except InputError as exc:
-        form.add_error("outcomes", exc.message)
+        form.add_error("outcomes", presenters.translated(exc.message))
         return context
     not_binary = (outcomes != 0) & (outcomes != 1)
     if bool(not_binary.any()):

@@ -89,3 +89,38 @@ def test_api_answers_warnings_and_notes_in_the_requested_language(client):
     assert "the input: log-probabilities of the model" in [
         step.get("note") for step in english["steps"]
     ]
+
+
+def test_api_answers_a_located_input_error_in_chinese(client):
+    response = post(client, "softmax", {"logits": "1 2 3\n4 5"}, HTTP_ACCEPT_LANGUAGE="zh")
+
+    assert response.status_code == 422
+    assert response.json()["error"] == "第 2 行有 2 个值，其他行有 3 个"
+    assert response.json()["field"] == "logits"
+
+
+def test_api_answers_a_loss_error_in_chinese_with_its_values(client):
+    body = {"logits": [[1, 2, 3]], "target": [7]}
+    response = post(client, "cross-entropy", body, HTTP_ACCEPT_LANGUAGE="zh-CN")
+
+    assert response.status_code == 422
+    assert response.json()["error"] == (
+        "目标 7 超出了 3 个类别的范围（有效值：0–2，或 ignore_index -100）"
+    )
+
+
+def test_api_errors_stay_english_without_accept_language(client):
+    ragged = post(client, "softmax", {"logits": "1 2 3\n4 5"})
+    out_of_range = post(client, "cross-entropy", {"logits": [[1, 2, 3]], "target": [7]})
+
+    assert ragged.json()["error"] == "row 2 has 2 values, the others have 3"
+    assert out_of_range.json()["error"] == (
+        "target 7 is out of range for 3 classes (valid: 0–2, or ignore_index -100)"
+    )
+
+
+def test_chinese_coin_demo_names_the_bad_outcome_in_chinese(client):
+    query = {"outcomes": "1 0 x 1"}
+    page = text_of(client.get("/losses/nll/", query, HTTP_ACCEPT_LANGUAGE="zh-CN"))
+
+    assert "'x' 不是数字（第 3 个）" in page
