@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from lossdemos import operations
 from lossdemos.parsing import InputError, load_npy
+from lossdemos.presenters import translated
 
 TENSOR_HELP = _(
     "Numbers separated by spaces or commas, one row per line; JSON lists or pasted "
@@ -92,10 +93,10 @@ class DemoForm(forms.Form):
             tensors = self._uploaded_tensors() if self.upload else {}
             self.computation = operations.compute(self.op, self.values(), tensors=tensors)
         except InputError as exc:
-            self._add_located_error(exc.location.get("field"), exc.message)
+            self._add_located_error(exc.location.get("field"), translated(exc.message))
         except operations.LossInputError as exc:
-            message = str(getattr(exc, "message", None) or exc)
-            self._add_located_error(exc.location.get("field"), message)
+            message = getattr(exc, "message", None) or str(exc)
+            self._add_located_error(exc.location.get("field"), translated(message))
         return cleaned
 
     def _add_located_error(self, field: str | None, message: str) -> None:

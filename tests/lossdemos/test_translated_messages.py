@@ -124,3 +124,21 @@ def test_chinese_coin_demo_names_the_bad_outcome_in_chinese(client):
     page = text_of(client.get("/losses/nll/", query, HTTP_ACCEPT_LANGUAGE="zh-CN"))
 
     assert "'x' 不是数字（第 3 个）" in page
+
+
+def test_chinese_cross_entropy_page_shows_a_ragged_row_error_in_chinese(client):
+    page = text_of(
+        client.get(
+            "/losses/cross-entropy/",
+            {"logits": "2 1 0.1\n1 2.5", "target": "0 1"},
+            HTTP_ACCEPT_LANGUAGE="zh-CN",
+        )
+    )
+    assert "第 2 行有 2 个值" in page
+
+
+def test_english_cross_entropy_page_keeps_the_english_ragged_row_error(client):
+    page = text_of(
+        client.get("/losses/cross-entropy/", {"logits": "2 1 0.1\n1 2.5", "target": "0 1"})
+    )
+    assert "row 2 has 2 values" in page
