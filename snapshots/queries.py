@@ -281,25 +281,35 @@ def library_links(user, filters: LibraryFilters | None = None) -> QuerySet[Link]
 LIBRARY_COUNT_CACHE_SECONDS = 24 * 3600
 
 
-def _count_follows_revision(filters: LibraryFilters) -> bool:
-    """True when every filter reads only what the revision token tracks: links, tags, visibility.
+def _count_token(links: QuerySet[Link], filters: LibraryFilters) -> str | None:
+    """The revision token(s) a count under these filters depends on, or None if not tracked.
 
-    A search depends on the search index, a state on captures, `unread` and the domain on link
-    fields saved without a new token; their counts are always computed afresh.
+    The library token covers links, tags and visibility; the search index has its own token. A
+    capture state, `unread` and the domain depend on link fields saved without a new token, so
+    their counts are always computed afresh.
     """
-    return not (filters.q or filters.domain or filters.state or filters.unread is not None)
+    from snapshots import search
+
+    if filters.domain or filters.state or filters.unread is not None:
+        return None
+    token = revision.current(links.db)
+    if token is None or not filters.q:
+        return token
+    index_token = search.index_revision() if links.db == "default" else None
+    return None if index_token is None else f"{token}|{index_token}"
 
 
 def library_count(links: QuerySet[Link], filters: LibraryFilters) -> int:
     """How many links `library_links(user, filters)` holds: exact, cached when that is safe.
 
     Counting a tag carried by half of 100,000 links costs 40-60 ms on SQLite and more on
-    PostgreSQL, paid again on every page of the listing. For filters the revision token covers
-    (none, tags, visibility) the count is cached under the token, so it is never stale: any
-    change to links, tags or visibility writes a new token and the next count is computed.
+    PostgreSQL (over a second for a common search term there), paid again on every page of the
+    listing. For filters the revision tokens cover (tags, visibility, search) the count is
+    cached under them, so it is never stale: any change to links, tags, visibility or the search
+    index writes a new token and the next count is computed.
     """
     filters = filters.cleaned()
-    token = revision.current(links.db) if _count_follows_revision(filters) else None
+    token = _count_token(links, filters)
     if token is None:
         return links.count()
     try:

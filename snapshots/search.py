@@ -33,6 +33,9 @@ from django.db.models import BigIntegerField, F, Func, QuerySet
 from django.db.models.expressions import RawSQL
 
 TABLE = "snapshots_link_search"
+# Row 2 of the library revision table (migration 0006) holds the search index's own token.
+REVISION_TABLE = "snapshots_library_revision"
+REVISION_ROW = 2
 GRAMS_TABLE = "snapshots_link_search_grams"  # SQLite only; PostgreSQL keeps a grams column
 # Letters of scripts written without spaces: kana, bopomofo, CJK ideographs, Hangul syllables.
 _CJK_RUN = re.compile(
@@ -65,6 +68,36 @@ _BATCH = 500
 
 def _vendor() -> str:
     return connection.vendor
+
+
+def index_revision() -> str | None:
+    """The search index's revision token: a new one is written with every change to the index.
+
+    None before migration 0006 (then nothing keyed by it is cached).
+    """
+    from snapshots import revision
+
+    if revision.current(connection.alias) is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT token FROM {REVISION_TABLE} WHERE id = %s", [REVISION_ROW])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _bump_index_revision() -> None:
+    """Write a new index token, in the same transaction as the index change it marks."""
+    import uuid
+
+    from snapshots import revision
+
+    if revision.current(connection.alias) is None:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {REVISION_TABLE} SET token = %s WHERE id = %s",
+            [uuid.uuid4().hex, REVISION_ROW],
+        )
 
 
 def search_terms(q: str) -> list[str]:
@@ -268,6 +301,8 @@ def _key_column() -> str:
 
 def remove_links(ids: Iterable[int]) -> None:
     ids = [int(i) for i in ids]
+    if ids:
+        _bump_index_revision()
     with connection.cursor() as cursor:
         for chunk in _chunks(ids):
             marks = ", ".join(["%s"] * len(chunk))
@@ -277,6 +312,8 @@ def remove_links(ids: Iterable[int]) -> None:
 
 
 def _insert(rows: list[tuple[int, str]]) -> None:
+    if rows:
+        _bump_index_revision()
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _BATCH):
             batch = rows[start : start + _BATCH]
@@ -328,6 +365,7 @@ def reindex_all(*, batch_size: int = 2000, progress: Callable[[int], None] | Non
 
 def _reindex_all(Link, batch_size: int, progress: Callable[[int], None] | None) -> int:
     postgres = _vendor() == "postgresql"
+    _bump_index_revision()
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {TABLE}")
         if not postgres:
@@ -387,6 +425,7 @@ def term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
 __all__ = [
     "compose_document",
     "filter_links",
+    "index_revision",
     "matching_ids_sql",
     "reindex_all",
     "reindex_link",

@@ -119,10 +119,27 @@ def test_library_count_is_remembered_until_a_link_or_tag_changes(user):
     assert library_count(library_links(user, filters), filters) == 3
 
 
-def test_search_counts_are_always_counted_afresh(user):
-    # The search index changes with captures, which write no new revision token.
+def test_search_count_is_remembered_until_the_search_index_changes(user):
     add_links(user, 2)
-    filters = LibraryFilters(q="entropy")
+    filters = LibraryFilters(q="zebra")
+    assert library_count(library_links(user, filters), filters) == 0
+    with CaptureQueriesContext(connection) as captured:
+        assert library_count(library_links(user, filters), filters) == 0
+    assert not any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)
+
+    # A capture rewrites the link's search document without touching links or tags.
+    link = visible_links(user).first()
+    Snapshot.objects.create(
+        link=link, status=Snapshot.Status.SUCCEEDED, text="a zebra", finished=timezone.now()
+    )
+    reindex_links([link.pk])
+    assert library_count(library_links(user, filters), filters) == 1
+
+
+def test_unread_counts_are_always_counted_afresh(user):
+    # `unread` is saved without a new revision token, so its count is never remembered.
+    add_links(user, 2)
+    filters = LibraryFilters(unread=True)
     assert library_count(library_links(user, filters), filters) == 2
     with CaptureQueriesContext(connection) as captured:
         assert library_count(library_links(user, filters), filters) == 2
