@@ -14,7 +14,7 @@ from datetime import date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -137,16 +137,8 @@ def _filter_chips(filters: LibraryFilters, tag_page: str | None) -> list[dict]:
     return chips
 
 
-def _query_without_nul(query: QueryDict) -> QueryDict:
-    """The GET parameters with NUL characters removed: PostgreSQL refuses them in any text value."""
-    cleaned = QueryDict(mutable=True)
-    for key, values in query.lists():
-        cleaned.setlist(key.replace("\x00", ""), [value.replace("\x00", "") for value in values])
-    return cleaned
-
-
 def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> HttpResponse:
-    filters = LibraryFilters.from_query(_query_without_nul(request.GET))
+    filters = LibraryFilters.from_query(request.GET)
     if tag_page is not None and tag_page.name.casefold() not in {
         t.casefold() for t in filters.tags
     }:
