@@ -35,6 +35,17 @@ def _load_url_configuration():
     import kb.urls  # noqa: F401
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request handled in this thread (say in Chinese)
+    leaves its language active, which would make later tests depend on the order they run in."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()
+
+
 def chromium_path() -> str | None:
     return (
         os.environ.get("KB_CHROMIUM")

@@ -20,7 +20,7 @@ from django.core.files.storage import storages
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from snapshots.capture.inline import Asset, assemble
 from snapshots.capture.store import BlobStore
@@ -187,7 +187,9 @@ def recover_stuck_snapshots(older_than: timedelta = STUCK_AFTER) -> RecoveryResu
         elif claim.update(
             status=Snapshot.Status.FAILED,
             finished=timezone.now(),
-            error=_(
+            # Stored in English like every capture error: the database must not depend on the
+            # language a request left active in this thread.
+            error=gettext_noop(
                 "the capture was interrupted %(count)d times (the worker stopped) and was given up"
             )
             % {"count": attempts},
