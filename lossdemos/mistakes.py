@@ -14,10 +14,12 @@ from typing import Any
 import torch
 from django import forms
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from lossdemos import losses, presenters
 from lossdemos.content import Section
+from lossdemos.messages import Text, gettext_noop
 from lossdemos.operations import one_thread
 from lossdemos.parsing import InputError, parse_target, parse_tensor
 
@@ -65,7 +67,7 @@ def _step_views(trace: Any) -> list[presenters.StepView]:
             formula=presenters.formula_mathml(getattr(step, "formula", "") or ""),
             latex=getattr(step, "formula", "") or "",
             table=presenters.table(step.value),
-            note=str(getattr(step, "note", "") or ""),
+            note=presenters.translated(getattr(step, "note", "") or ""),
         )
         for step in trace.steps
     ]
@@ -76,7 +78,9 @@ def side(verdict: str, call: str, run: Callable[[], Any]) -> Side:
     try:
         trace = run()
     except losses.LossInputError as exc:
-        return Side(verdict, call, error=str(getattr(exc, "message", None) or exc))
+        # translated now: the comparisons are computed for this request, in its language
+        message = getattr(exc, "message", None) or str(exc)
+        return Side(verdict, call, error=presenters.translated(message))
     except (RuntimeError, ValueError, IndexError) as exc:  # torch's own error for a wrong shape
         return Side(verdict, call, error=str(exc).splitlines()[0])
     return Side(
@@ -156,7 +160,9 @@ class Mistake:
                     comparison.right.id = f"code-{self.id}-right-{i}"
             except InputError as exc:
                 name = exc.location.get("field")
-                form.add_error(name if name in form.fields else None, exc.message)
+                form.add_error(
+                    name if name in form.fields else None, presenters.translated(exc.message)
+                )
         errors = [
             (form.add_prefix(name) if name != "__all__" else "", str(message))
             for name, messages in form.errors.items()
@@ -170,7 +176,10 @@ class Mistake:
         for spec in self.fields:
             text = cleaned.get(spec.name) or ""
             if not text.strip():
-                raise InputError(f"the {spec.name} are missing", field=spec.name)
+                raise InputError(
+                    Text.of(gettext_noop("the %(field)s are missing"), field=spec.name),
+                    field=spec.name,
+                )
             if spec.target:
                 tensor = parse_target(text, field=spec.name, max_numbers=budget)
                 tensor = tensor.long() if not tensor.is_floating_point() else tensor
@@ -247,14 +256,20 @@ def _class_dim(t: dict[str, torch.Tensor]) -> list[Comparison]:
     def permuted():
         if nlc.dim() != 3:
             raise losses.LossInputError(
-                f"this example needs logits shaped (N, L, C); these are {tuple(nlc.shape)}"
+                Text.of(
+                    gettext_noop("this example needs logits shaped (N, L, C); these are %(shape)s"),
+                    shape=str(tuple(nlc.shape)),
+                )
             )
         return losses.cross_entropy(nlc.permute(0, 2, 1), target)
 
     def unsqueezed():
         if cl.dim() != 2:
             raise losses.LossInputError(
-                f"this example needs a (C, L) tensor; this one is {tuple(cl.shape)}"
+                Text.of(
+                    gettext_noop("this example needs a (C, L) tensor; this one is %(shape)s"),
+                    shape=str(tuple(cl.shape)),
+                )
             )
         return losses.cross_entropy(cl.unsqueeze(0), cl_target.unsqueeze(0))
 
@@ -308,13 +323,13 @@ def _log_softmax_underflow(t: dict[str, torch.Tensor]) -> list[Comparison]:
                     name="softmax",
                     formula=r"p_i = \frac{e^{z_i}}{\sum_j e^{z_j}}",
                     value=probabilities,
-                    note="tiny probabilities round to exactly 0 in float32",
+                    note=gettext_noop("tiny probabilities round to exactly 0 in float32"),
                 ),
                 losses.Step(
                     name="log",
                     formula=r"\log p_i",
                     value=logged,
-                    note="log(0) = -inf: the information is gone",
+                    note=gettext_noop("log(0) = -inf: the information is gone"),
                 ),
             ],
             f"import torch\nlogits = {literal(logits)}\n"
@@ -350,16 +365,19 @@ def _perplexity_mean(t: dict[str, torch.Tensor]) -> list[Comparison]:
             mean,
             [
                 losses.Step(
-                    name="per-sequence perplexity",
+                    # a label in words, not an engine key: run during the request, so gettext
+                    name=gettext("per-sequence perplexity"),
                     formula=r"\mathrm{PPL}_s = \exp\bigl(\tfrac{1}{n_s}\sum_{t \in s} \ell_t\bigr)",
                     value=per_sequence,
                     note="",
                 ),
                 losses.Step(
-                    name="their mean",
+                    name=gettext("their mean"),
                     formula=r"\tfrac{1}{S}\sum_s \mathrm{PPL}_s",
                     value=mean,
-                    note="short sequences weigh as much as long ones, and exp is convex",
+                    note=gettext_noop(
+                        "short sequences weigh as much as long ones, and exp is convex"
+                    ),
                 ),
             ],
             trace.code + "\n# the mistake: per_sequence.mean() instead of the corpus value",

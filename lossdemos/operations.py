@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from lossdemos import losses
+from lossdemos.messages import Text, gettext_noop
 from lossdemos.parsing import InputError, TooMany, parse_json_tensor, parse_target
 
 JSON_NUMBER_LIMIT = 1_000_000
@@ -67,7 +68,11 @@ class Inputs:
         if self.remaining < 0:
             used = self.max_numbers - self.remaining
             raise TooMany(
-                f"too many numbers: {used:,} in this request (limit {self.max_numbers:,})",
+                Text.of(
+                    gettext_noop("too many numbers: %(count)s in this request (limit %(limit)s)"),
+                    count=f"{used:,}",
+                    limit=f"{self.max_numbers:,}",
+                ),
                 field=name,
                 count=used,
                 limit=self.max_numbers,
@@ -83,7 +88,9 @@ class Inputs:
             raw = self.values.get(name)
             if _absent(raw):
                 if required:
-                    raise InputError(f"the {name} are missing", field=name)
+                    raise InputError(
+                        Text.of(gettext_noop("the %(field)s are missing"), field=name), field=name
+                    )
                 return None
             tensor = parse_json_tensor(raw, field=name, dtype=dtype, max_numbers=self.max_numbers)
             self._count(tensor, name)
@@ -102,7 +109,9 @@ class Inputs:
         else:
             raw = self.values.get(name)
             if _absent(raw):
-                raise InputError(f"the {name} is missing", field=name)
+                raise InputError(
+                    Text.of(gettext_noop("the %(field)s is missing"), field=name), field=name
+                )
             tensor = parse_target(
                 raw, field=name, input_shape=input_shape, max_numbers=self.max_numbers
             )
@@ -121,16 +130,27 @@ class Inputs:
         if _absent(raw):
             return default
         if isinstance(raw, bool):
-            raise InputError(f"{name} must be a whole number", field=name)
+            raise InputError(
+                Text.of(gettext_noop("%(field)s must be a whole number"), field=name), field=name
+            )
         try:
             number = float(raw) if isinstance(raw, str) else raw
             if not isinstance(number, int | float) or number != int(number):
                 raise ValueError
             number = int(number)
         except (ValueError, TypeError, OverflowError):
-            raise InputError(f"{name} must be a whole number, not {raw!r}", field=name) from None
+            raise InputError(
+                Text.of(
+                    gettext_noop("%(field)s must be a whole number, not %(value)s"),
+                    field=name,
+                    value=repr(raw),
+                ),
+                field=name,
+            ) from None
         if abs(number) > 2**62:
-            raise InputError(f"{name} is too large", field=name)
+            raise InputError(
+                Text.of(gettext_noop("%(field)s is too large"), field=name), field=name
+            )
         return number
 
     def number(
@@ -145,15 +165,34 @@ class Inputs:
         if _absent(raw):
             return default
         if isinstance(raw, bool):
-            raise InputError(f"{name} must be a number", field=name)
+            raise InputError(
+                Text.of(gettext_noop("%(field)s must be a number"), field=name), field=name
+            )
         try:
             number = float(raw)
         except (ValueError, TypeError, OverflowError):
-            raise InputError(f"{name} must be a number, not {raw!r}", field=name) from None
+            raise InputError(
+                Text.of(
+                    gettext_noop("%(field)s must be a number, not %(value)s"),
+                    field=name,
+                    value=repr(raw),
+                ),
+                field=name,
+            ) from None
         if not math.isfinite(number):
-            raise InputError(f"{name} must be a finite number", field=name)
+            raise InputError(
+                Text.of(gettext_noop("%(field)s must be a finite number"), field=name), field=name
+            )
         if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-            raise InputError(f"{name} must be between {minimum:g} and {maximum:g}", field=name)
+            raise InputError(
+                Text.of(
+                    gettext_noop("%(field)s must be between %(minimum)s and %(maximum)s"),
+                    field=name,
+                    minimum=f"{minimum:g}",
+                    maximum=f"{maximum:g}",
+                ),
+                field=name,
+            )
         return number
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -164,7 +203,15 @@ class Inputs:
         if name == "base" and value in ("2.0", 2):
             value = "2"
         if value not in choices:
-            raise InputError(f"{name} must be one of {', '.join(choices)}, not {raw!r}", field=name)
+            raise InputError(
+                Text.of(
+                    gettext_noop("%(field)s must be one of %(choices)s, not %(value)s"),
+                    field=name,
+                    choices=", ".join(choices),
+                    value=repr(raw),
+                ),
+                field=name,
+            )
         return value
 
     def flag(self, name: str, default: bool = False) -> bool:
@@ -177,7 +224,9 @@ class Inputs:
             return True
         if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "off", "no"):
             return False
-        raise InputError(f"{name} must be true or false", field=name)
+        raise InputError(
+            Text.of(gettext_noop("%(field)s must be true or false"), field=name), field=name
+        )
 
 
 # --- the ops ------------------------------------------------------------------------------------
@@ -205,11 +254,15 @@ def _entropy(inputs: Inputs) -> Computation:
         if name in inputs.tensors or not _absent(inputs.values.get(name))
     ]
     if len(given) != 1:
-        raise InputError(
-            "give exactly one of probs, counts or logits"
-            + (f" (got {', '.join(given)})" if given else ""),
-            field=given[1] if len(given) > 1 else "probs",
+        message = (
+            Text.of(
+                gettext_noop("give exactly one of probs, counts or logits (got %(given)s)"),
+                given=", ".join(given),
+            )
+            if given
+            else gettext_noop("give exactly one of probs, counts or logits")
         )
+        raise InputError(message, field=given[1] if len(given) > 1 else "probs")
     source = given[0]
     base = inputs.choice("base", "e", BASES)
     tensor = inputs.tensor(source)
@@ -372,7 +425,7 @@ def _in_base(computation: Computation, inputs: Inputs) -> Computation:
         name="in_bits",
         formula=r"\ell_{\text{bits}} = \ell_{\text{nats}} / \ln 2",
         value=in_bits,
-        note="the same loss measured with log base 2",
+        note=gettext_noop("the same loss measured with log base 2"),
     )
     computation.trace = dataclasses.replace(trace, result=in_bits, steps=[*trace.steps, step])
     return computation
