@@ -213,6 +213,8 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "rq_scheduler": {"level": "WARNING"},
+        # it logs a warning for every malformed upload, which the API already answers with a 422
+        "python_multipart": {"level": "ERROR"},
     },
 }
 

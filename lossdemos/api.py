@@ -14,16 +14,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from django.core.exceptions import RequestDataTooBig
-from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest, HttpResponse
-from django.http.multipartparser import MultiPartParserError
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field, WithJsonSchema
 
 from lossdemos import operations, presenters
+from lossdemos.messages import Text, gettext_noop
 from lossdemos.parsing import InputError, TooMany, load_npy
+from lossdemos.uploads import read_multipart
 
 router = Router(tags=["losses"])
 
@@ -164,54 +163,11 @@ class ErrorOut(Schema):
 
 # --- requests -----------------------------------------------------------------------------------
 
-NPY_HEADER_ALLOWANCE = 1 << 20
+# Every .npy number at its widest (8 bytes) plus room for headers and text fields (a JSON target of
+# a million numbers is ~10 MB).
+MULTIPART_BYTE_LIMIT = operations.NPY_NUMBER_LIMIT * 8 + (64 << 20)
 # An answer's JSON grows ~20 bytes a number: 2,000,000 numbers is already a 40 MB answer.
 RESULT_NUMBER_LIMIT = 2_000_000
-
-
-class _NpyInMemory(FileUploadHandler):
-    """Keeps uploaded .npy files in memory (a writable buffer the tensor can share) up to a limit.
-
-    Django would spill files over 8 MB to disk and copy them back. Each file's buffer is allocated
-    once at the body's length (growing one chunk by chunk copies it over and over), as an
-    uninitialised numpy array: ``bytearray(n)`` would first zero all 65 MB page by page, while
-    numpy's allocation is filled only by the upload's own bytes (and gets huge pages on Linux). The
-    big chunk size keeps the multipart parser's Python loop short for a 65 MB upload.
-    """
-
-    chunk_size = 4 << 20
-
-    def __init__(self, request: HttpRequest, max_bytes: int) -> None:
-        super().__init__(request)
-        self.max_bytes = max_bytes
-        self.body_length = 0
-        self.files: dict[str, np.ndarray] = {}
-        self.filled = 0
-        self.too_large: str | None = None
-
-    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        self.body_length = content_length or 0
-
-    def new_file(self, field_name, *args, **kwargs) -> None:
-        super().new_file(field_name, *args, **kwargs)
-        self.files[field_name] = np.empty(min(self.body_length, self.max_bytes), dtype=np.uint8)
-        self.filled = 0
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
-        buffer = self.files[self.field_name]
-        end = self.filled + len(raw_data)
-        if end > self.max_bytes:
-            self.too_large = self.field_name
-            raise StopUpload(connection_reset=False)
-        if end > len(buffer):  # no Content-Length to size it by
-            buffer = np.concatenate((buffer, np.empty(end - len(buffer), dtype=np.uint8)))
-            self.files[self.field_name] = buffer
-        buffer[self.filled : end] = np.frombuffer(raw_data, dtype=np.uint8)
-        self.filled = end
-
-    def file_complete(self, file_size: int):
-        self.files[self.field_name] = self.files[self.field_name][: self.filled]
-        return None  # the bytes stay in self.files; Django gets no file object
 
 
 def _error(status: int, message: str, **extra: Any) -> HttpResponse:
@@ -227,48 +183,55 @@ def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[s
     """The body as (values, tensors from .npy files). Raises InputError / TooMany."""
     content_type = request.content_type or ""
     if content_type == "multipart/form-data":
-        handler = _NpyInMemory(request, operations.NPY_NUMBER_LIMIT * 8 + NPY_HEADER_ALLOWANCE)
-        request.upload_handlers = [handler]
-        try:
-            values = {key: request.POST.get(key) for key in request.POST}
-        except MultiPartParserError as exc:
-            raise InputError(f"the multipart body could not be read: {exc}", field="body") from None
-        if handler.too_large:
-            raise TooMany(
-                f"the {handler.too_large} file is larger than "
-                f"{operations.NPY_NUMBER_LIMIT:,} numbers allow",
-                field=handler.too_large,
-            )
+        form = read_multipart(request, max_bytes=MULTIPART_BYTE_LIMIT)
         allowed = operations.NPY_FIELDS[op]
         tensors = {}
-        for name, data in handler.files.items():
+        for name, data in form.files.items():
             if name not in allowed:
                 raise InputError(
-                    f"'{name}' cannot be an uploaded file here; files are accepted for "
-                    + ", ".join(allowed),
+                    Text.of(
+                        gettext_noop(
+                            "'%(field)s' cannot be an uploaded file here; files are accepted for "
+                            "%(fields)s"
+                        ),
+                        field=name,
+                        fields=", ".join(allowed),
+                    ),
                     field=name,
                 )
             tensors[name] = load_npy(data, field=name, max_numbers=operations.NPY_NUMBER_LIMIT)
-        return values, tensors
+        return form.values, tensors
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise UnsupportedMediaType(
-            f"send JSON (Content-Type: application/json) or multipart/form-data, "
-            f"not {content_type}",
+            Text.of(
+                gettext_noop(
+                    "send JSON (Content-Type: application/json) or multipart/form-data, not "
+                    "%(content_type)s"
+                ),
+                content_type=content_type,
+            ),
             field="body",
         )
     try:
         raw = request.body
     except RequestDataTooBig:
         raise TooMany(
-            "the JSON body is too large; send big tensors as .npy files (multipart/form-data)",
+            gettext_noop(
+                "the JSON body is too large; send big tensors as .npy files (multipart/form-data)"
+            ),
             field="body",
         ) from None
     try:
         values = json.loads(raw or b"{}")
     except (ValueError, RecursionError) as exc:
-        raise InputError(f"the body is not valid JSON: {exc}", field="body") from None
+        raise InputError(
+            Text.of(gettext_noop("the body is not valid JSON: %(reason)s"), reason=str(exc)),
+            field="body",
+        ) from None
     if not isinstance(values, dict):
-        raise InputError("the body must be a JSON object of named fields", field="body")
+        raise InputError(
+            gettext_noop("the body must be a JSON object of named fields"), field="body"
+        )
     return values, {}
 
 
@@ -277,7 +240,12 @@ def _check_fields(values: dict[str, Any], tensors: dict[str, Any], body: type[_B
     for name in (*values, *tensors):
         if name not in known:
             raise InputError(
-                f"unknown field '{name}'; this op takes {', '.join(known)}", field=str(name)
+                Text.of(
+                    gettext_noop("unknown field '%(field)s'; this op takes %(fields)s"),
+                    field=str(name),
+                    fields=", ".join(known),
+                ),
+                field=str(name),
             )
 
 
@@ -310,13 +278,16 @@ def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
         return _error(422, _message(exc), field=exc.location.get("field"), location=exc.location)
     size = computation.trace.result.numel()
     if size > RESULT_NUMBER_LIMIT:
-        return _error(
-            413,
-            f"the result would hold {size:,} numbers, more than the {RESULT_NUMBER_LIMIT:,} an "
-            "answer carries: reduce it (reduction 'mean' or 'sum'), send fewer rows, or run the "
-            "PyTorch snippet locally",
-            field="result",
+        message = Text.of(
+            gettext_noop(
+                "the result would hold %(size)s numbers, more than the %(limit)s an answer "
+                "carries: reduce it (reduction 'mean' or 'sum'), send fewer rows, or run the "
+                "PyTorch snippet locally"
+            ),
+            size=f"{size:,}",
+            limit=f"{RESULT_NUMBER_LIMIT:,}",
         )
+        return _error(413, presenters.translated(message), field="result")
     return _json_response(answer(computation))
 
 

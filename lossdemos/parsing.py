@@ -28,6 +28,7 @@ import io
 import math
 import re
 import unicodedata
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -620,8 +621,8 @@ def load_npy(
     The header is read first, so object, structured, string and complex arrays, and arrays with more
     than ``max_numbers`` values, are refused before any data is touched. Floating arrays keep their
     dtype; integer and boolean arrays become ``int64``. Fortran order is fine. The tensor shares the
-    buffer when ``data`` is writable (a bytearray, or a uint8 array as the API's upload handler
-    fills) and in native byte order; otherwise one copy is made.
+    buffer (even read-only bytes such as a request body) when the values are float in native byte
+    order or already int64; otherwise one copy converts them.
     """
     buffer = memoryview(data)
     if buffer[:2].tobytes() == b"PK":
@@ -704,6 +705,14 @@ def load_npy(
     array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset)
     array = array.reshape(shape, order="F" if fortran_order else "C")
     wanted = dtype.newbyteorder("=") if dtype.kind == "f" else np.dtype(np.int64)
-    if array.dtype != wanted or not array.flags.writeable:
+    if array.dtype != wanted:
         array = array.astype(wanted, order="K")  # one copy, keeping Fortran order
-    return torch.from_numpy(array)
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    # A view of immutable bytes (the request body): shared, not copied — a 65 MB upload would
+    # otherwise cost a copy as long as np.load itself. torch warns that writing to such a tensor
+    # is undefined; nothing here writes to an input (the engine's in-place steps all work on
+    # tensors it made itself), which tests/lossdemos/test_parsing.py checks.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)

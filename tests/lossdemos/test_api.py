@@ -288,3 +288,119 @@ def test_openapi_documents_every_op_with_json_and_multipart_bodies(client):
         assert {"200", "413", "422"} <= set(operation["responses"])
         assert '"NaN"' in operation["description"]
     assert "per_sequence" in json.dumps(schema["paths"]["/api/losses/perplexity"])
+
+
+# --- multipart bodies, read in place ------------------------------------------------------------
+
+
+def post_multipart(client, op, body: bytes, boundary="kb-test-boundary", **extra):
+    return client.post(
+        f"/api/losses/{op}",
+        data=body,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        **extra,
+    )
+
+
+def multipart(*parts: tuple[str, bytes, str | None], boundary="kb-test-boundary") -> bytes:
+    """A multipart body by hand: (name, content, filename or None) per part."""
+    body = b""
+    for name, content, filename in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + content
+        body += b"\r\n"
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def npy_bytes(array) -> bytes:
+    return npy_file(array).getvalue()
+
+
+def test_multipart_from_curl_style_parts_gives_pytorchs_numbers(client):
+    logits = np.array([[2, 1, 0.1], [1, 2.5, 0.5]], dtype=np.float32)
+    body = multipart(
+        ("logits", npy_bytes(logits), "logits.npy"),
+        ("target", npy_bytes(np.array([0, 1])), "target.npy"),
+        ("reduction", b"none", None),
+    )
+
+    response = post_multipart(client, "cross-entropy", body)
+
+    assert response.status_code == 200
+    assert response.json()["result"] == pytest.approx([0.4170, 0.3064], abs=5e-5)
+
+
+def test_an_npy_file_that_contains_the_boundary_prefix_is_read_whole(client):
+    # float32 values whose bytes spell "\r\n--kb-" : the parser must not cut the file there
+    tricky = np.frombuffer(b"\r\n--kb-test-bou" + b"\x00" * 1, dtype=np.float32)
+    body = multipart(("logits", npy_bytes(tricky), "logits.npy"))
+
+    response = post_multipart(client, "softmax", body)
+
+    assert response.status_code == 200
+    assert len(response.json()["result"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "words"),
+    [
+        (b'--b\r\nContent-Disposition: form-data; name="logits"\r\n\r\n1 2', None, "closing"),
+        (b"no boundary at all", None, "could not be read"),
+        (b"--b\r\nContent-Disposition: form-data\r\n\r\n1 2\r\n--b--\r\n", None, "no field name"),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="logits"\r\n\r\n\xff\xfe\r\n--b--\r\n',
+            None,
+            "not UTF-8",
+        ),
+        (b"--b--\r\n", "multipart/form-data", "no boundary"),
+        (b"--b\r\n" + b"x" * 200 + b"\r\n\r\n", None, "could not be read"),
+    ],
+)
+def test_malformed_multipart_bodies_answer_422_with_a_sentence(client, body, content_type, words):
+    response = client.post(
+        "/api/losses/softmax",
+        data=body,
+        content_type=content_type or "multipart/form-data; boundary=b",
+    )
+
+    assert response.status_code == 422
+    assert words in response.json()["error"]
+
+
+def test_too_many_multipart_parts_are_refused(client):
+    body = multipart(*[(f"f{i}", b"1", None) for i in range(100)])
+
+    response = post_multipart(client, "softmax", body)
+
+    assert response.status_code == 422
+    assert "more than 64 parts" in response.json()["error"]
+
+
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(client):
+    class Unreadable(io.BytesIO):
+        def read(self, *args):
+            raise AssertionError("the body was read")
+
+    request_body = Unreadable(b"")
+    response = client.generic(
+        "POST",
+        "/api/losses/softmax",
+        CONTENT_TYPE="multipart/form-data; boundary=b",
+        CONTENT_LENGTH=str(500_000_000),
+        **{"wsgi.input": request_body},
+    )
+
+    assert response.status_code == 413
+    assert "500,000,000 bytes" in response.json()["error"]
+
+
+def test_multipart_errors_in_chinese(client):
+    response = client.post(
+        "/api/losses/softmax",
+        data=b'--b\r\nContent-Disposition: form-data; name="logits"\r\n\r\n1 2',
+        content_type="multipart/form-data; boundary=b",
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"] == "multipart 请求体在结束边界之前就结束了"

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from lossdemos import operations
 from lossdemos.parsing import (
     InputError,
     TooMany,
@@ -381,6 +382,71 @@ def test_npy_from_a_writable_buffer_shares_memory():
     tensor = load_npy(data, field="logits")
     data[-4:] = np.float32(7).tobytes()
     assert tensor[-1].item() == 7  # no copy was made
+
+
+def read_only_inputs(**arrays: np.ndarray) -> tuple[dict[str, torch.Tensor], list[bytes]]:
+    bodies = [npy_bytes(array) for array in arrays.values()]
+    tensors = {name: load_npy(body, field=name) for name, body in zip(arrays, bodies, strict=True)}
+    return tensors, bodies
+
+
+_rng = np.random.default_rng(5)
+_logits = _rng.standard_normal((6, 4)).astype(np.float32)
+_probs = np.exp(_logits) / np.exp(_logits).sum(1, keepdims=True)
+_classes = np.array([0, 3, 1, -100, 2, 2])
+
+
+@pytest.mark.parametrize(
+    ("op", "arrays", "options"),
+    [
+        ("softmax", {"logits": _logits}, {}),
+        ("log-softmax", {"logits": _logits}, {}),
+        ("entropy", {"probs": _probs}, {"base": "2"}),
+        ("entropy", {"counts": np.array([1, 1, 2])}, {}),
+        ("nll", {"input": np.log(_probs), "target": _classes}, {"reduction": "none"}),
+        (
+            "cross-entropy",
+            {"logits": _logits, "target": _classes, "weight": np.arange(1, 5, dtype=np.float32)},
+            {"label_smoothing": "0.1"},
+        ),
+        ("cross-entropy", {"logits": _logits, "target": _probs}, {"label_smoothing": "0.2"}),
+        ("kl", {"input": np.log(_probs), "target": _probs[::-1].copy()}, {"reduction": "none"}),
+        (
+            "perplexity",
+            {"logits": _logits, "target": _classes, "sequence_ids": np.array([0, 0, 1, 1, 1, 2])},
+            {"base": "2"},
+        ),
+        (
+            "bce-with-logits",
+            {
+                "logits": _logits,
+                "target": _probs,
+                "weight": np.ones(4, dtype=np.float32),
+                "pos_weight": np.full(4, 2.0, dtype=np.float32),
+            },
+            {},
+        ),
+    ],
+)
+def test_no_op_writes_to_an_uploaded_tensor_that_shares_the_request_body(op, arrays, options):
+    # the API builds tensors over the request body's immutable bytes without a copy; that is only
+    # sound while no computation writes to its inputs
+    tensors, bodies = read_only_inputs(**arrays)
+    before = [bytearray(body) for body in bodies]  # copies
+
+    operations.compute(op, options, tensors=tensors)
+
+    assert [bytearray(body) for body in bodies] == before
+
+
+def test_npy_from_read_only_bytes_shares_them_instead_of_copying():
+    body = npy_bytes(np.arange(1000, dtype=np.float32))
+
+    tensor = load_npy(body, field="logits")
+
+    start = np.frombuffer(body, dtype=np.uint8).ctypes.data
+    assert start <= tensor.data_ptr() < start + len(body)
+    assert tensor[999].item() == 999
 
 
 def test_npy_object_arrays_are_refused_without_unpickling():
