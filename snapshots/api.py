@@ -20,6 +20,7 @@ from snapshots.models import Link, Snapshot
 from snapshots.queries import (
     LIBRARY_SORTS,
     LIBRARY_STATES,
+    TAG_LIST,
     LibraryFilters,
     library_links,
     link_excerpts,
@@ -99,7 +100,7 @@ class LinkOut(Schema):
 
     @staticmethod
     def resolve_tags(link: Link) -> list[str]:
-        return [tag.name for tag in link.tags.all()]
+        return link.tag_names
 
     @staticmethod
     def resolve_snapshots(link: Link) -> list[Snapshot]:
@@ -172,7 +173,7 @@ def _with_details(links):
     # Prefetched, not joined: a join would run for every matching link before the LIMIT.
     return links.prefetch_related(
         "owner",
-        "tags",
+        TAG_LIST,
         Prefetch(
             "snapshots",
             queryset=Snapshot.objects.defer("reader_html").order_by("-requested", "-id"),

@@ -65,7 +65,7 @@ class PublicLinksFeed(Feed):
         return item.updated
 
     def item_categories(self, item: Link) -> list[str]:
-        return [tag.name for tag in item.tags.all()]
+        return item.tag_names
 
     def item_author_name(self, item: Link) -> str:
         return item.owner.get_username()

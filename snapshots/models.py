@@ -73,6 +73,18 @@ class Link(models.Model):
             return self.latest_snapshot.title
         return self.url
 
+    @property
+    def tag_names(self) -> list[str]:
+        """The tag names in reading order (case-insensitive A-Z).
+
+        Read from ``queries.TAG_LIST``'s prefetch when the queryset made one (every listing does),
+        else one query.
+        """
+        tags = getattr(self, "prefetched_tags", None)
+        if tags is None:
+            tags = self.tags.all()
+        return sorted((tag.name for tag in tags), key=str.casefold)
+
 
 class Blob(models.Model):
     """Bytes stored once under their SHA-256, shared by every snapshot that uses them."""

@@ -17,6 +17,11 @@ from taggit.models import Tag
 from snapshots import revision
 from snapshots.models import Link, Snapshot
 
+# A page's tags in one query, kept as a list on each link (``Link.tag_names`` reads it). Not a plain
+# prefetch_related("tags"): for that Django asks taggit's manager for a queryset per link, and
+# taggit builds each with a content-type filter (~1.5 ms a link, 80 ms of a 50-link page measured).
+TAG_LIST = Prefetch("tags", to_attr="prefetched_tags")
+
 
 def visible_links(user) -> QuerySet[Link]:
     """A user sees their own links and links others made public; anonymous visitors, public ones."""
@@ -274,7 +279,7 @@ def library_links(user, filters: LibraryFilters | None = None) -> QuerySet[Link]
     return links.prefetch_related(
         Prefetch("latest_snapshot", queryset=Snapshot.objects.defer("text", "reader_html")),
         "owner",
-        "tags",
+        TAG_LIST,
     ).order_by(*_sort_key(filters.sort))
 
 

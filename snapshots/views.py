@@ -93,16 +93,16 @@ def _page_tag_facets(links: list[Link], chosen: set[str]) -> list[dict]:
     would cost a scan of every tagged link on each page view.
     """
     counts: Counter = Counter()
-    tags: dict[str, Tag] = {}
+    names: dict[str, str] = {}
     for link in links:
-        for tag in link.tags.all():
-            key = tag.name.casefold()
+        for name in link.tag_names:
+            key = name.casefold()
             if key in chosen:
                 continue
             counts[key] += 1
-            tags.setdefault(key, tag)
+            names.setdefault(key, name)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TAG_FACETS]
-    return [{"name": tags[key].name, "count": count} for key, count in ranked]
+    return [{"name": names[key], "count": count} for key, count in ranked]
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -543,10 +543,7 @@ def links_export(request: HttpRequest) -> HttpResponse:
         )
     filters = LibraryFilters(tags=form.cleaned_data["tag"])
     links = (
-        library_links(request.user, filters)
-        .filter(owner=request.user)
-        .prefetch_related("tags")
-        .order_by("-created", "-id")
+        library_links(request.user, filters).filter(owner=request.user).order_by("-created", "-id")
     )
     stamp = date.today().isoformat()
     if form.cleaned_data["format"] == "zip":

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from snapshots.models import Link, Snapshot
+from snapshots.queries import TAG_LIST
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def _in_chunks(links) -> Iterator[list[Link]]:
                 Link.objects.filter(pk__in=ids[start : start + _CHUNK])
                 .select_related("latest_snapshot")
                 .defer("latest_snapshot__text", "latest_snapshot__reader_html")
-                .prefetch_related("tags")
+                .prefetch_related(TAG_LIST)
                 .order_by("-created", "-id")
             )
     else:
@@ -60,7 +61,7 @@ def bookmark_entry(link: Link) -> str:
     title = (
         link.title or (link.latest_snapshot.title if link.latest_snapshot_id else "") or link.url
     )
-    tags = ",".join(sorted((tag.name for tag in link.tags.all()), key=str.casefold))
+    tags = ",".join(link.tag_names)
     attributes = [
         f'HREF="{escape(link.url)}"',
         f'ADD_DATE="{_timestamp(link.created)}"',

@@ -56,7 +56,7 @@ def render_page(user, filters):
     page = list(links[:50])
     for link in page:
         # Everything a library row shows.
-        _ = (link.display_title, link.domain, link.owner.username, list(link.tags.all()))
+        _ = (link.display_title, link.domain, link.owner.username, link.tag_names)
         _ = link.latest_snapshot.status if link.latest_snapshot else None
     links.count()
     list(tag_counts(visible_links(user))[:40])
