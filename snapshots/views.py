@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date
+from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Exists, OuterRef
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -63,6 +65,12 @@ from snapshots.services.links import (
     request_capture,
 )
 from snapshots.services.tags import tag_delete, tag_merge, tag_rename
+from snapshots.templatetags.library_tags import (
+    avatar_hue,
+    avatar_letter,
+    query_adding,
+    query_without,
+)
 
 # How many tags the library offers as quick filters (those on the page shown, most used first).
 TAG_FACETS = 30
@@ -103,6 +111,80 @@ def _page_tag_facets(links: list[Link], chosen: set[str]) -> list[dict]:
             names.setdefault(key, name)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TAG_FACETS]
     return [{"name": names[key], "count": count} for key, count in ranked]
+
+
+@dataclass
+class LibraryRow:
+    """What one row of the library shows, worked out in Python.
+
+    A 50-row page rendered through per-row template tags, filters and lookups cost ~0.8 ms a row
+    (measured): most of the page's time. Here each value is computed once, memoised where rows
+    share it (dates, the detail URL pattern), and the template only writes them out.
+    """
+
+    link: Link
+    pk: str  # a string: the template would localise an int on every use
+    title: str
+    detail_url: str
+    domain: str
+    domain_url: str
+    avatar_letter: str
+    avatar_hue: int
+    created_iso: str
+    created_label: str
+    status: str  # pending | running | succeeded | failed | none
+    status_label: str
+    private: bool
+    selectable: bool  # the viewer owns it: bulk edit may select it
+    unread: bool  # shown to its owner only
+    by: str  # the owner's name, for someone else's link
+    excerpt: str
+    tags: list[tuple[str, str]]  # (name, URL of the library narrowed by it)
+
+
+def _library_rows(
+    links: list[Link], excerpts: dict[int, str], user, query: QueryDict
+) -> list[LibraryRow]:
+    detail_pattern = reverse("snapshots:link_detail", args=[0])
+    # every row's domain link: the current filters with this domain instead of any other
+    domain_base = query_without(query, "domain")
+    domain_base += "&" if len(domain_base) > 1 else ""
+    dates: dict[date, str] = {}
+    statuses = dict(Snapshot.Status.choices)
+    signed_in = user.is_authenticated
+    rows = []
+    for link in links:
+        created = timezone.localtime(link.created)
+        day = created.date()
+        if day not in dates:
+            dates[day] = formats.date_format(created, "DATE_FORMAT")
+        snapshot = link.latest_snapshot
+        own = signed_in and link.owner_id == user.pk
+        rows.append(
+            LibraryRow(
+                link=link,
+                pk=str(link.pk),
+                title=link.display_title,
+                detail_url=detail_pattern.replace("/0/", f"/{link.pk}/"),
+                domain=link.domain,
+                domain_url=f"{domain_base}domain={quote(link.domain, safe='')}",
+                avatar_letter=avatar_letter(link.domain),
+                avatar_hue=avatar_hue(link.domain),
+                created_iso=created.isoformat(),
+                created_label=dates[day],
+                status=snapshot.status if snapshot else "none",
+                status_label=statuses.get(snapshot.status, snapshot.status)
+                if snapshot
+                else _("not captured"),
+                private=link.private,
+                selectable=own,
+                unread=own and link.unread,
+                by="" if own else link.owner.get_username(),
+                excerpt=excerpts.get(link.pk, ""),
+                tags=[(name, query_adding(query, "tag", name)) for name in link.tag_names],
+            )
+        )
+    return rows
 
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
@@ -148,8 +230,8 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
     )
     page_links = list(page.object_list)
     excerpts = link_excerpts(page_links, filters.q) if filters.q and page_links else {}
-    rows = [{"link": link, "excerpt": excerpts.get(link.pk, "")} for link in page_links]
     user = request.user
+    rows = _library_rows(page_links, excerpts, user, request.GET)
     chosen = {name.casefold() for name in filters.tags}
     return render(
         request,
@@ -159,7 +241,11 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
             "chips": _filter_chips(filters, tag_page.name if tag_page else None),
             "page": page,
             "rows": rows,
-            "owns_any": user.is_authenticated and any(r["link"].owner_id == user.pk for r in rows),
+            "owns_any": any(row.selectable for row in rows),
+            # said on many rows: translated once
+            "private_label": _("private"),
+            "unread_label": _("unread"),
+            "tags_label": _("Tags"),
             "tag_facets": _page_tag_facets(page_links, chosen),
             "tag_page": tag_page,
             "own_tags": _own_tag_names(user),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django import template
 from django.http import QueryDict
 
@@ -11,28 +13,42 @@ register = template.Library()
 _PAGE = "page"
 
 
+def _encode(pairs) -> str:
+    # QueryDict.urlencode()'s spelling (quote, not quote_plus), without its deepcopy of the query.
+    return "&".join(f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in pairs)
+
+
+def _pairs(query: QueryDict):
+    """The query's (key, value) pairs in order, the page number left out (filters restart paging)."""
+    for key, values in query.lists():
+        if key != _PAGE:
+            for value in values:
+                yield key, value
+
+
 @register.simple_tag
 def query_without(query: QueryDict, key: str, value: str | None = None) -> str:
     """The query string without `key` (or without one of its values): the link of a removable chip."""
-    params = query.copy()
-    params.pop(_PAGE, None)
     if value is None:
-        params.pop(key, None)
+        kept = [(k, v) for k, v in _pairs(query) if k != key]
     else:
-        params.setlist(key, [item for item in params.getlist(key) if item != str(value)])
-    encoded = params.urlencode()
-    return f"?{encoded}" if encoded else "?"
+        kept = [(k, v) for k, v in _pairs(query) if not (k == key and v == str(value))]
+    return "?" + _encode(kept)
 
 
 @register.simple_tag
 def query_adding(query: QueryDict, key: str, value: str) -> str:
-    """The query string with one more value for `key` (a tag added to the filter), page reset."""
-    params = query.copy()
-    params.pop(_PAGE, None)
-    values = params.getlist(key)
-    if str(value) not in values:
-        params.setlist(key, [*values, str(value)])
-    return f"?{params.urlencode()}"
+    """The query string with one more value for `key` (a tag added to the filter), page reset.
+
+    Called for every tag of every row of a library page, so it encodes pairs directly: copying
+    the QueryDict (a deepcopy) for each was a fifth of the page's rendering time.
+    """
+    pairs = list(_pairs(query))
+    if (key, str(value)) not in pairs:
+        # after the key's other values, where QueryDict.setlist would have put it
+        last = max((i for i, (k, _) in enumerate(pairs) if k == key), default=len(pairs) - 1)
+        pairs.insert(last + 1, (key, str(value)))
+    return "?" + _encode(pairs)
 
 
 @register.filter
