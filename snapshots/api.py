@@ -22,7 +22,9 @@ from snapshots.queries import (
     LIBRARY_STATES,
     TAG_LIST,
     LibraryFilters,
+    library_count,
     library_links,
+    library_page,
     link_excerpts,
     tag_counts,
     visible_links,
@@ -264,10 +266,14 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
         sort=query.sort,
         page=query.page,
     )
-    links = library_links(optional_user(request), filters)
-    count = links.count()
+    user = optional_user(request)
+    count = library_count(library_links(user, filters), filters)
     start = (query.page - 1) * query.per_page
-    items = list(_with_details(links)[start : start + query.per_page]) if start < count else []
+    items = (
+        library_page(user, filters, start, start + query.per_page, details=_with_details)
+        if start < count
+        else []
+    )
     if filters.q and items:
         excerpts = link_excerpts(items, filters.q)
         for link in items:

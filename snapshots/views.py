@@ -225,9 +225,7 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
         t.casefold() for t in filters.tags
     }:
         filters.tags = [tag_page.name, *filters.tags]
-    page = LibraryPaginator(library_links(request.user, filters), LINKS_PER_PAGE, filters).get_page(
-        filters.page
-    )
+    page = LibraryPaginator(request.user, filters, LINKS_PER_PAGE).get_page(filters.page)
     page_links = list(page.object_list)
     excerpts = link_excerpts(page_links, filters.q) if filters.q and page_links else {}
     user = request.user

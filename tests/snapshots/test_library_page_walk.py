@@ -1,0 +1,99 @@
+"""A library page found by walking the links in order (library_page) is exactly the full query's slice.
+
+The walk checks tags and search for a window of links and falls back to the indexes when the window
+holds too few matches; whichever way a page is found, it must show the same links in the same order.
+"""
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from snapshots import queries
+from snapshots.models import Link, Snapshot
+from snapshots.queries import LibraryFilters, library_links, library_page
+from snapshots.search import reindex_links
+from snapshots.services.links import link_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def captures_queued_not_run(settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+
+
+@pytest.fixture
+def library(user, other_user):
+    """40 links of two people: tags and words from common to rare, equal dates to test ties."""
+    now = timezone.now()
+    ids = []
+    for i in range(40):
+        tags = ["common"] if i % 4 else []
+        tags += ["half"] if i % 2 else []
+        tags += ["Rare"] if i in (7, 31) else []
+        link, _ = link_create(
+            owner=user if i % 5 else other_user,
+            url=f"https://site{i % 3}.example/{i}",
+            title=f"Note {i}" if i % 6 else "",
+            tags=tags,
+            private=i % 3 == 0,
+            capture=False,
+        )
+        words = ("entropy " if i % 5 < 3 else "") + ("perplexity " if i in (3, 36) else "")
+        snapshot = Snapshot.objects.create(
+            link=link,
+            status=Snapshot.Status.SUCCEEDED,
+            title=f"Captured {i}",
+            text=f"{words}交叉熵 text {i}" if i % 2 else f"{words}plain text {i}",
+        )
+        # pairs of links share a timestamp: the order must still be total (id breaks the tie)
+        Link.objects.filter(pk=link.pk).update(
+            latest_snapshot=snapshot, created=now - timedelta(minutes=i // 2)
+        )
+        ids.append(link.pk)
+    reindex_links(ids)
+    return user
+
+
+FILTERS = [
+    LibraryFilters(tags=["common"]),
+    LibraryFilters(tags=["common", "half"]),
+    LibraryFilters(tags=["rare"]),  # case-insensitive, and rare: the walk falls back
+    LibraryFilters(tags=["common", "nosuchtag"]),
+    LibraryFilters(q="entropy"),
+    LibraryFilters(q="entropy 交叉熵"),
+    LibraryFilters(q="perplexity"),
+    LibraryFilters(q="熵", tags=["half"]),
+    LibraryFilters(q="entropy", tags=["common"], domain="site1.example"),
+    LibraryFilters(tags=["half"], sort="title"),
+    LibraryFilters(tags=["common"], sort="created"),
+    LibraryFilters(q="text", sort="-title", visibility="public"),
+]
+
+
+def expected(user, filters, start, stop):
+    return list(library_links(user, filters).values_list("pk", flat=True)[start:stop])
+
+
+@pytest.mark.parametrize(("first", "most"), [(4, 5000), (1, 3)], ids=["usual", "small-windows"])
+@pytest.mark.parametrize("signed_in", [True, False], ids=["owner", "anonymous"])
+def test_every_page_equals_the_full_querys_slice(library, monkeypatch, first, most, signed_in):
+    monkeypatch.setattr(queries, "WALK_FIRST_WINDOW", first)
+    monkeypatch.setattr(queries, "WALK_MAX_LINKS", most)
+    user = library if signed_in else None
+    for filters, (start, stop) in itertools.product(FILTERS, [(0, 5), (5, 10), (0, 50), (30, 40)]):
+        shown = [link.pk for link in library_page(user, filters, start, stop)]
+        assert shown == expected(user, filters, start, stop), (filters, start, stop)
+
+
+def test_a_page_comes_with_its_row_details_in_a_fixed_number_of_queries(
+    library, django_assert_max_num_queries
+):
+    filters = LibraryFilters(tags=["common", "half"], q="entropy")
+    page = library_page(library, filters, 0, 5)
+    assert page
+    with django_assert_max_num_queries(0):
+        for link in page:
+            _ = (link.latest_snapshot.title, link.owner.username, link.tag_names)
