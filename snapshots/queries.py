@@ -497,7 +497,7 @@ def link_excerpts(links, q: str) -> dict[int, str]:
     if pattern is None or not ids:
         return {}
     excerpts: dict[int, str] = {}
-    for link_id, document in search.stored_documents(ids).items():
+    for link_id, document in search.link_documents(ids).items():
         fields = search.split_document(document)
         for name in EXCERPT_FIELDS:
             found = _excerpt(fields.get(name, ""), pattern)

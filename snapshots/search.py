@@ -7,14 +7,19 @@ The contract, identical on both databases: the query is split on whitespace and 
 appear somewhere in the document as a case-insensitive substring. Substring semantics are what make
 a Chinese word ("交叉熵") findable inside Chinese text written without spaces.
 
+Documents are stored case-folded (str.casefold) and terms folded the same way, so matching is a
+plain LIKE and case-insensitive in every script on both databases. (PostgreSQL's ILIKE lowercases
+each document it checks, 3.5x the cost of LIKE: a second of a common word's count.) Excerpts are
+cut from the links' own text, not from the index.
+
 - Terms of three or more characters use the trigram index. SQLite: an FTS5 table with the
   trigram tokenizer (SQLite ≥ 3.34), queried with MATCH and a quoted phrase, which is a substring
-  match. PostgreSQL: a GIN index with pg_trgm's gin_trgm_ops, queried with ILIKE.
+  match. PostgreSQL: a GIN index with pg_trgm's gin_trgm_ops, queried with LIKE.
 - One- or two-character terms have no trigram. Chinese, Japanese and Korean ones (common: "熵",
   "损失") are answered exactly from a second index of each document's CJK characters and pairs of
   adjacent characters (cjk_grams): SQLite keeps them in an FTS5 table with unicode61 tokens,
   PostgreSQL in a text[] column with a GIN index. Other short terms ("AI", "C#") fall back to
-  LIKE/ILIKE over the stored documents, which scans them. SQLite's LIKE folds case for ASCII only.
+  LIKE over the stored documents, which scans them.
 
 The tables are created by migrations 0002 and 0003 (vendor-aware) and are not Django models: the rows are
 written only by the functions here, which the link services and the capture task call.
@@ -144,12 +149,12 @@ def matching_ids_sql(q: str, within: Sequence[int] | None = None) -> tuple[str, 
     trigram index; one or two Chinese/Japanese/Korean characters to the grams index; anything else
     short (e.g. "AI") to a LIKE scan of the stored documents.
 
-    ``within``: only these links, each document read by its key. PostgreSQL's planner guesses an
-    ILIKE matches a handful of rows and would still start from the trigram index and recheck
+    ``within``: only these links, each document read by its key. PostgreSQL's planner guesses a
+    LIKE matches a handful of rows and would still start from the trigram index and recheck
     every document it names (46,000 for a common word); matching ``document || ''``, which no
     index serves, makes it read just these documents.
     """
-    terms = search_terms(q)
+    terms = [term.casefold() for term in search_terms(q)]
     if not terms:
         return None
     long_terms = [t for t in terms if len(t) >= TRIGRAM]
@@ -182,7 +187,7 @@ def matching_ids_sql(q: str, within: Sequence[int] | None = None) -> tuple[str, 
         return f"SELECT rowid FROM {TABLE} WHERE {' AND '.join(conditions)}", params
     document = "document" if within is None else "(document || '')"
     for term in long_terms + scan_terms:
-        conditions.append(f"{document} ILIKE %s")
+        conditions.append(f"{document} LIKE %s")
         params.append(_like_pattern(term))
     if gram_terms:
         conditions.append("grams @> %s::text[]")
@@ -343,6 +348,7 @@ def _insert(rows: list[tuple[int, str]]) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _BATCH):
             batch = rows[start : start + _BATCH]
+            batch = [(key, document.casefold()) for key, document in batch]
             if _vendor() == "sqlite":
                 cursor.executemany(f"INSERT INTO {TABLE} (rowid, document) VALUES (%s, %s)", batch)
                 cursor.executemany(
@@ -425,18 +431,15 @@ def _reindex_all(Link, batch_size: int, progress: Callable[[int], None] | None) 
     return total
 
 
-def stored_documents(ids: Iterable[int]) -> dict[int, str]:
-    """The indexed documents of these links, for excerpts (one query per 500 ids)."""
-    ids = [int(i) for i in ids]
+def link_documents(ids: Iterable[int]) -> dict[int, str]:
+    """These links' documents in their own letters (the index keeps them folded), for excerpts.
+
+    Four queries per 500 links, whatever the links hold.
+    """
+    ids = sorted({int(i) for i in ids})
     found: dict[int, str] = {}
-    with connection.cursor() as cursor:
-        for chunk in _chunks(ids):
-            marks = ", ".join(["%s"] * len(chunk))
-            cursor.execute(
-                f"SELECT {_key_column()}, document FROM {TABLE} WHERE {_key_column()} IN ({marks})",
-                chunk,
-            )
-            found.update({int(key): document for key, document in cursor.fetchall()})
+    for chunk in _chunks(ids):
+        found.update(_documents_for(chunk))
     return found
 
 
@@ -452,6 +455,7 @@ __all__ = [
     "compose_document",
     "filter_links",
     "index_revision",
+    "link_documents",
     "matching_ids_sql",
     "reindex_all",
     "reindex_link",
@@ -459,5 +463,4 @@ __all__ = [
     "remove_links",
     "search_terms",
     "split_document",
-    "stored_documents",
 ]

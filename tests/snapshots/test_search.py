@@ -267,3 +267,29 @@ def test_reindex_all_rebuilds_the_postgres_indexes(user, library):
         cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'snapshots_link_search'")
         names = {row[0] for row in cursor.fetchall()}
     assert {"snapshots_link_search_document_trgm", "snapshots_link_search_grams_gin"} <= names
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("ωμέγα", "Greek, three or more letters: the trigram index"),
+        ("ωμ", "Greek, two letters: the scan of stored documents"),
+        ("strasse", "ß folds to ss"),
+        ("ÜBER", "accented capitals"),
+    ],
+)
+def test_search_ignores_case_in_every_script_on_both_databases(user, query, why):
+    link, _ = link_create(owner=user, url="https://scripts.example/", title="ΩΜΈΓΑ Straße über")
+    captured(link, "Text.")
+
+    assert found(user, q=query) == ["https://scripts.example/"], why
+
+
+def test_the_excerpt_keeps_the_pages_own_letters(user):
+    link, _ = link_create(owner=user, url="https://case.example/")
+    captured(link, "Shannon defined ENTROPY in 1948; Straße is a street.")
+
+    excerpts = link_excerpts([link], "entropy strasse")
+
+    assert "<mark>ENTROPY</mark>" in excerpts[link.pk]
+    assert "Straße" in excerpts[link.pk]
