@@ -293,3 +293,27 @@ def test_the_excerpt_keeps_the_pages_own_letters(user):
 
     assert "<mark>ENTROPY</mark>" in excerpts[link.pk]
     assert "Straße" in excerpts[link.pk]
+
+
+def test_migration_0007_folds_documents_indexed_before_it(user):
+    import importlib
+    from types import SimpleNamespace
+
+    from django.db import connection
+
+    from snapshots import search
+
+    link, _ = link_create(owner=user, url="https://old.example/", title="Old")
+    key = "rowid" if connection.vendor == "sqlite" else "link_id"
+    with connection.cursor() as cursor:  # a row as the earlier code wrote it: letters unfolded
+        cursor.execute(
+            f"UPDATE {search.TABLE} SET document = %s WHERE {key} = %s", ["ΩΜΈΓΑ Straße", link.pk]
+        )
+    migration = importlib.import_module("snapshots.migrations.0007_search_documents_casefolded")
+
+    migration.fold_documents(None, SimpleNamespace(connection=connection))
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT document FROM {search.TABLE} WHERE {key} = %s", [link.pk])
+        assert cursor.fetchone()[0] == "ωμέγα strasse"
+    assert found(user, q="ΩΜ") == ["https://old.example/"]
