@@ -468,6 +468,21 @@ def seed(owner, other, count: int, rng: random.Random) -> None:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
 
+def cpu_speed() -> str:
+    """How fast Python runs here right now, to compare runs on shared machines.
+
+    Figures from two runs are comparable only when this is too: on the shared machines this
+    bench was written on, it varied 2x within an hour, and every page time with it.
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    elapsed = time.perf_counter() - started
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"a 5M-step Python loop takes {elapsed:.2f} s; load average {load}"
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -561,6 +576,7 @@ def main() -> None:
         f"kb library benchmark — {connection.vendor} "
         f"({ARGS.database_url or os.environ['KB_DATA_DIR']}), seed {ARGS.seed}"
     )
+    print(f"  this machine now: {cpu_speed()}")
     call_command("migrate", verbosity=0, interactive=False)
     users = get_user_model().objects
     owner = users.filter(username="bench").first() or users.create_user(
