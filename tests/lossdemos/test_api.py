@@ -10,13 +10,9 @@ import torch
 import torch.nn.functional as F
 from django.test import Client
 
+from tests.support.pages import post_loss as post
+
 pytestmark = pytest.mark.django_db
-
-
-def post(client, op, body, **extra):
-    return client.post(
-        f"/api/losses/{op}", data=json.dumps(body), content_type="application/json", **extra
-    )
 
 
 def npy_file(array, name="logits.npy"):

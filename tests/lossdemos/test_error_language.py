@@ -5,10 +5,6 @@ The API and the pages read options (ignore_index, reduction, label_smoothing…)
 sentences in Chinese with the field names untouched, an English one the same sentences as before.
 """
 
-import html
-import json
-import re
-
 import pytest
 from django.test import Client
 from django.utils import translation
@@ -16,6 +12,8 @@ from django.utils import translation
 from lossdemos import operations
 from lossdemos.parsing import TooMany
 from lossdemos.presenters import translated
+from tests.support.pages import post_loss as post
+from tests.support.pages import visible_text as text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -26,19 +24,6 @@ CHINESE = {"HTTP_ACCEPT_LANGUAGE": "zh-hans"}
 def client(user):
     # a fresh install redirects every page to the first-account setup; an account exists here
     return Client()
-
-
-def text_of(response) -> str:
-    """The page's visible text: tags stripped, entities decoded, whitespace collapsed."""
-    page = response.content.decode()
-    page = re.sub(r"<(script|style|title)[^>]*>.*?</\1>", " ", page, flags=re.S)
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
-
-
-def post(client, op, body, **extra):
-    return client.post(
-        f"/api/losses/{op}", data=json.dumps(body), content_type="application/json", **extra
-    )
 
 
 CROSS_ENTROPY = {"logits": [[1, 2, 3]], "target": [0]}

@@ -1,13 +1,11 @@
 """The engine's sentences (step notes, warnings, input errors) follow the page's language."""
 
-import html
-import json
-import re
-
 import pytest
 from django.test import Client
 
 from lossdemos.messages import Text, gettext_noop
+from tests.support.pages import post_loss as post
+from tests.support.pages import visible_text as text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -18,19 +16,6 @@ KL_MEAN = {"input": "-1 -0.5", "target": "0.3 0.7", "reduction": "mean"}
 def client(user):
     # a fresh install redirects every page to the first-account setup; an account exists here
     return Client()
-
-
-def text_of(response) -> str:
-    """The page's visible text: tags stripped, entities decoded, whitespace collapsed."""
-    page = response.content.decode()
-    page = re.sub(r"<(script|style|title)[^>]*>.*?</\1>", " ", page, flags=re.S)
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
-
-
-def post(client, op, body, **extra):
-    return client.post(
-        f"/api/losses/{op}", data=json.dumps(body), content_type="application/json", **extra
-    )
 
 
 def test_a_text_is_its_english_sentence_and_keeps_its_template():

@@ -13,6 +13,7 @@ from django.test import Client
 from lossdemos import content
 from lossdemos.views import CONCEPTS
 from snapshots.models import Link
+from tests.support.pages import visible_text as text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -23,13 +24,6 @@ PAGES = ["/losses/", "/losses/mistakes/", *[f"/losses/{slug}/" for slug in CONCE
 def client(user):
     # a fresh install redirects every page to the first-account setup; an account exists here
     return Client()
-
-
-def text_of(response) -> str:
-    """The page's visible text, tags stripped and whitespace collapsed."""
-    html = response.content.decode()
-    html = re.sub(r"<(script|style|title)[^>]*>.*?</\1>", " ", html, flags=re.S)
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
 @pytest.mark.parametrize("url", PAGES)
