@@ -135,6 +135,8 @@ class Snapshot(models.Model):
     published = models.DateField(_("published"), null=True, blank=True)
     published_is_guess = models.BooleanField(_("published date is a guess"), default=False)
     image_url = models.URLField(_("lead image"), max_length=2048, blank=True)
+    # The sha256 of the page icon the capture inlined (one of ``blobs``), or "" when it had none.
+    icon_sha256 = models.CharField(_("icon"), max_length=64, blank=True)
     text = models.TextField(_("main text"), blank=True)
     reader_html = models.TextField(_("reader HTML"), blank=True)
 

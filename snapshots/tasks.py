@@ -173,6 +173,7 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
         "content_type": captured.archive_type[:255],
         "archive_id": stored.archive_sha,
         "stored_bytes": stored.new_bytes,
+        "icon_sha256": "",
     }
     if captured.document is not None:
         document = captured.document
@@ -199,6 +200,8 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
             "image_url": (article.image or "")[:2048],
             "text": article.text or "",
             "reader_html": article.reader_html or "",
+            # one of this snapshot's own blobs, so it is kept exactly as long as the snapshot
+            "icon_sha256": archive.icon if archive.icon in stored.blobs else "",
         }
     with transaction.atomic():
         Blob.objects.bulk_create(

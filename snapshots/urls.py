@@ -28,6 +28,7 @@ urlpatterns = [
     path("snapshots/<int:snapshot_id>/view/", views_archive.view, name="snapshot_view"),
     path("snapshots/<int:snapshot_id>/reader/", views_archive.reader, name="snapshot_reader"),
     path("snapshots/<int:snapshot_id>/download/", views_archive.download, name="snapshot_download"),
+    path("snapshots/<int:snapshot_id>/icon/", views_archive.icon, name="snapshot_icon"),
 ]
 
 # Atom feeds of public links (snapshots/feeds.py).

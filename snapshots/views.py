@@ -130,6 +130,7 @@ class LibraryRow(TypedDict):
     domain_url: str
     avatar_letter: str
     avatar_hue: int
+    icon_url: str  # the captured page icon, shown instead of the letter avatar; "" when none
     created_iso: str
     created_label: str
     status: str  # pending | running | succeeded | failed | none
@@ -147,6 +148,7 @@ def _library_rows(
     links: list[Link], excerpts: dict[int, str], user, query: QueryDict
 ) -> list[LibraryRow]:
     detail_pattern = reverse("snapshots:link_detail", args=[0])
+    icon_pattern = reverse("snapshots:snapshot_icon", args=[0])
     # every row's domain link: the current filters with this domain instead of any other
     domain_base = query_without(query, "domain")
     domain_base += "&" if len(domain_base) > 1 else ""
@@ -173,6 +175,9 @@ def _library_rows(
                 domain_url=f"{domain_base}domain={quote(link.domain, safe='')}",
                 avatar_letter=avatar_letter(link.domain),
                 avatar_hue=avatar_hue(link.domain),
+                icon_url=icon_pattern.replace("/0/", f"/{snapshot.pk}/")
+                if snapshot and snapshot.icon_sha256
+                else "",
                 created_iso=created.isoformat(),
                 created_label=dates[day],
                 status=snapshot.status if snapshot else "none",

@@ -22,6 +22,7 @@ from csp.decorators import csp_exempt
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import parse_etags
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
@@ -29,12 +30,16 @@ from django.views.decorators.http import require_safe
 from kb.api import ApiError, optional_user
 from snapshots.access import can_edit, visible_snapshot_or_404
 from snapshots.models import Snapshot
-from snapshots.services.snapshots import is_archived_page, snapshot_single_file
+from snapshots.services.snapshots import blob_store, is_archived_page, snapshot_single_file
 
 ARCHIVE_CSP = (
     "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:"
 )
 HTML_TYPE = "text/html; charset=utf-8"
+# A captured icon may be an SVG: opened directly it must run nothing and load nothing.
+ICON_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+# Only image types go out as an icon's Content-Type (and nothing a header could choke on).
+_ICON_TYPE = re.compile(r"image/[a-z0-9][a-z0-9.+-]*")
 
 
 def archive_headers(response: HttpResponse) -> HttpResponse:
@@ -98,6 +103,45 @@ def download(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     body = _single_file_or_404(snapshot)
     response = archive_headers(HttpResponse(body, content_type=_served_type(snapshot)))
     response["Content-Disposition"] = _attachment(download_name(snapshot))
+    return response
+
+
+@require_safe
+@csp_exempt()
+def icon(request: HttpRequest, snapshot_id: int) -> HttpResponse:
+    """The page icon the capture inlined (the library shows it instead of the letter avatar).
+
+    Seen by whoever may see the archive; 404 when the snapshot has none or it is not an image.
+    """
+    snapshot = visible_snapshot_or_404(_viewer(request), snapshot_id)
+    sha = snapshot.icon_sha256
+    if not sha:
+        raise Http404("no icon")
+    # Looked up among the snapshot's own blobs: those live exactly as long as the snapshot.
+    content_type = (
+        snapshot.blobs.filter(sha256=sha).values_list("content_type", flat=True).first() or ""
+    )
+    content_type = content_type.split(";", 1)[0].strip().lower()
+    if not _ICON_TYPE.fullmatch(content_type):
+        raise Http404("no icon")
+    etag = f'"{sha}"'
+    # If-None-Match compares weakly (RFC 9110 §13.1.2): W/"x" matches "x"
+    tags = parse_etags(request.headers.get("If-None-Match", ""))
+    if "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags):
+        return _icon_headers(HttpResponse(status=304), etag)
+    try:
+        body = blob_store().read(sha)
+    except OSError as error:  # the blob's file is gone: as if there were no icon
+        raise Http404("icon missing") from error
+    return _icon_headers(HttpResponse(body, content_type=content_type), etag)
+
+
+def _icon_headers(response: HttpResponse, etag: str) -> HttpResponse:
+    response["ETag"] = etag
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = ICON_CSP
+    # A snapshot's icon never changes (a new capture is a new snapshot, a new URL).
+    response["Cache-Control"] = "private, max-age=86400"
     return response
 
 

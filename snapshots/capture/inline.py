@@ -58,6 +58,8 @@ class Archive:
     failed: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     bytes_fetched: int = 0
+    # the sha256 of the page's icon among `assets` (an image), or "" when none was inlined
+    icon: str = ""
 
 
 @dataclass(frozen=True)
@@ -761,6 +763,7 @@ class _Inliner:
         self._sprites: dict[str, str | None] = {}
         self._sprite_parent: etree._Element | None = None
         self._root: etree._Element | None = None
+        self._icon = ""
 
     # ---- outcomes ---------------------------------------------------------------------------
 
@@ -1009,6 +1012,7 @@ class _Inliner:
         _declare_utf8(root)
         skeleton = lxml.html.tostring(root, encoding="unicode", doctype=doctype or None)
         inlined = len(self._inlined_urls)
+        icon = self.assets.get(self._icon)
         return Archive(
             html=skeleton,
             assets=self.assets,
@@ -1016,6 +1020,8 @@ class _Inliner:
             failed=len(self.failures),
             failures=self.failures,
             bytes_fetched=self.bytes_fetched,
+            # the library shows it as an <img>: only ever an image asset of this archive
+            icon=self._icon if icon is not None and icon.content_type.startswith("image/") else "",
         )
 
     def _document_base(self, root: etree._Element, base_url: str) -> str:
@@ -1073,6 +1079,7 @@ class _Inliner:
             if ref:
                 el.set("href", ref)
                 done = True
+                self._icon = ref[len(ASSET_SCHEME) :]
             else:
                 _remove(el)
 
