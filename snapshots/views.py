@@ -384,6 +384,11 @@ def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # While a new capture is queued the list's title falls back to the URL; here the last captured
     # title is known, so use it.
     context["page_title"] = link.title or (captured.title if captured else "") or link.display_title
+    context["icon_url"] = (
+        reverse("snapshots:snapshot_icon", args=[captured.pk])
+        if captured and captured.icon_sha256
+        else ""
+    )
     context["notes_html"] = render_markdown(link.notes) if link.notes else ""
     context["tags"] = sorted(link.tags.names(), key=str.casefold)
     if context["can_compare"]:

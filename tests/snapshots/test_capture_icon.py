@@ -244,3 +244,15 @@ def test_an_icon_that_is_no_image_or_a_data_url_is_not_recorded():
         web,
     )
     assert data.icon == ""
+
+
+@pytest.mark.django_db
+def test_the_link_page_shows_the_icon_next_to_its_title(client, user, server):
+    snapshot = captured(user, server.url("/with-icon"))
+    without = captured(user, server.url("/without-icon"))
+
+    client.force_login(user)
+    html = client.get(reverse("snapshots:link_detail", args=[snapshot.link_id])).content.decode()
+    assert f'<h1><img class="favicon favicon--title" src="{icon_url(snapshot)}" alt=""' in html
+    html = client.get(reverse("snapshots:link_detail", args=[without.link_id])).content.decode()
+    assert 'class="favicon' not in html
