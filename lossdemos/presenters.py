@@ -21,7 +21,7 @@ from django.utils.translation import gettext
 from latex2mathml.converter import convert as latex_to_mathml
 
 from kb.markdown import ATTRIBUTES, MATHML_TAGS
-from lossdemos.messages import Text
+from kb.messages import translated as translate_message
 
 # A step whose tensor has more numbers than this is summarised in JSON instead of listed in full.
 STEP_VALUE_LIMIT = 10_000
@@ -121,21 +121,8 @@ def warning_text(warning: Any) -> str:
 
 
 def translated(message: Any) -> str:
-    """An engine sentence in the active language.
-
-    The engine marks its sentences with ``gettext_noop`` and gives those with values as a
-    :class:`~lossdemos.messages.Text`, so the template is looked up and the values put back in; a
-    value that is itself a ``Text`` (a location such as " (at [1])") is translated the same way.
-    """
-    if isinstance(message, Text):
-        params = {
-            name: translated(value) if isinstance(value, Text) else value
-            for name, value in message.params.items()
-        }
-        return gettext(message.template) % params
-    text = str(message)
-    # gettext("") would answer the catalogue's header, so an empty sentence stays empty.
-    return gettext(text) if text else text
+    """An engine sentence in the active language (see :func:`kb.messages.translated`)."""
+    return translate_message(message)
 
 
 # --- numbers for people -------------------------------------------------------------------------

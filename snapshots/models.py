@@ -8,6 +8,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 
+from kb.messages import from_json, translated
+
 
 class Link(models.Model):
     owner = models.ForeignKey(
@@ -117,6 +119,9 @@ class Snapshot(models.Model):
     )
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     error = models.TextField(_("error"), blank=True)
+    # The same sentence as {"template": ..., "params": {...}} (kb.messages.to_json) so a page can
+    # show it in the reader's language; {} for sentences stored before it existed.
+    error_message = models.JSONField(_("error message"), default=dict, blank=True)
     requested = models.DateTimeField(_("requested"), default=timezone.now)
     started = models.DateTimeField(_("started"), null=True, blank=True)
     finished = models.DateTimeField(_("finished"), null=True, blank=True)
@@ -165,6 +170,12 @@ class Snapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link} @ {self.requested:%Y-%m-%d %H:%M}"
+
+    @property
+    def error_text(self) -> str:
+        """Why the capture failed, in the active language (``error`` stays the English sentence)."""
+        message = from_json(self.error_message) if self.error_message else None
+        return translated(message) if message is not None else self.error
 
     @property
     def is_finished(self) -> bool:

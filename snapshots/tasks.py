@@ -9,7 +9,8 @@ Transient failures (timeouts, broken connections, 429 and 5xx answers) are tried
 ``MAX_ATTEMPTS`` times in all, after ``KB_CAPTURE_RETRY_DELAYS`` seconds; a backend that can
 defer work (database, rq) gets the retry as a new task with ``run_after``, one that cannot
 (immediate) waits in place. Refusals, 4xx answers and oversize pages fail at once. The failure
-sentence (``CaptureError.sentence``) is what the user reads in ``Snapshot.error``.
+sentence (``CaptureError.sentence``) is stored in English in ``Snapshot.error`` (what the API
+sends) and as its template and values in ``Snapshot.error_message``, which the pages translate.
 
 Settings (all optional, read here): ``KB_FETCH_ALLOW_HOSTS``; ``KB_CAPTURE_RETRY_DELAYS``
 (seconds before the 2nd and the 3rd attempt); ``KB_CAPTURE_FETCH_OPTIONS`` (``FetchPolicy``
@@ -33,6 +34,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django_tasks import task
 
+from kb.messages import gettext_noop, to_json
 from snapshots import search
 from snapshots.apps import WORKER_COMMANDS
 from snapshots.capture.fetch import CaptureError, FetchPolicy
@@ -54,8 +56,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETRY_DELAYS = (30.0, 120.0)
 # Waiting in place holds a web request (immediate backend) or a command: never for long.
 MAX_WAIT_IN_PLACE = 5.0
-INTERNAL_ERROR = "the capture failed because of an error in kb; it has been logged"
-STORAGE_ERROR = "the page was fetched but could not be stored; it has been logged"
+INTERNAL_ERROR = gettext_noop("the capture failed because of an error in kb; it has been logged")
+STORAGE_ERROR = gettext_noop("the page was fetched but could not be stored; it has been logged")
 
 
 @task()
@@ -130,7 +132,7 @@ def retry_delay(attempts_made: int) -> float | None:
 
 def release_for_retry(snapshot: Snapshot, sentence: str) -> None:
     Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
-        status=Snapshot.Status.PENDING, error=sentence
+        status=Snapshot.Status.PENDING, error=sentence, error_message=to_json(sentence)
     )
 
 
@@ -167,6 +169,7 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
     fields = {
         "status": Snapshot.Status.SUCCEEDED,
         "error": "",
+        "error_message": {},
         "finished": timezone.now(),
         "final_url": response.final_url[:2048],
         "http_status": response.status,
@@ -228,6 +231,7 @@ def save_failure(snapshot: Snapshot, sentence: str, http_status: int | None = No
     Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
         status=Snapshot.Status.FAILED,
         error=sentence,
+        error_message=to_json(sentence),
         finished=timezone.now(),
         http_status=http_status,
     )

@@ -15,7 +15,8 @@
 
 Bodies are streamed and counted after decompression, so a gzip bomb stops at ``max_bytes``;
 timeouts and an overall deadline bound the time. Failures raise a ``CaptureError`` subclass whose
-``sentence`` is what the user reads. No Django import here: the task layer stores the sentence.
+``sentence`` is what the user reads: English, built with ``gettext_noop`` and ``Text`` (kb.messages)
+so the pages can show it in the reader's language. No Django import here: the task layer stores it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.poolmanager import SSL_KEYWORDS
+
+from kb.messages import Text, gettext_noop
 
 __all__ = [
     "BlockedAddress",
@@ -94,7 +97,8 @@ class CaptureError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take other constructor arguments; rebuild from the sentence and state so the
-        # error survives pickling between a worker and whoever reads its result.
+        # error survives pickling between a worker and whoever reads its result. A Text sentence
+        # pickles as a Text (its own __reduce__), so the restored error can still be translated.
         return (_restore_error, (type(self), self.sentence, self.transient, dict(self.__dict__)))
 
 
@@ -111,12 +115,28 @@ class BlockedAddress(CaptureError):
     """The host is, or resolves to, an address the guard refuses (loopback, private, ...)."""
 
     def __init__(self, host: str, address: str, reason: str, *, spelled: str = "") -> None:
+        # The reason ("a private address") is a sentence of its own, translated with the rest.
+        shown_reason = _as_text(reason)
         if spelled == "name":
-            sentence = f"refused: {host} resolves to {address}, {reason}"
+            sentence = Text.of(
+                gettext_noop("refused: %(host)s resolves to %(address)s, %(reason)s"),
+                host=host,
+                address=address,
+                reason=shown_reason,
+            )
         elif spelled == "numeric":
-            sentence = f"refused: {host} means {address}, {reason}"
+            sentence = Text.of(
+                gettext_noop("refused: %(host)s means %(address)s, %(reason)s"),
+                host=host,
+                address=address,
+                reason=shown_reason,
+            )
         else:
-            sentence = f"refused: {address} is {reason}"
+            sentence = Text.of(
+                gettext_noop("refused: %(address)s is %(reason)s"),
+                address=address,
+                reason=shown_reason,
+            )
         super().__init__(sentence)
         self.host = host
         self.address = address
@@ -125,21 +145,34 @@ class BlockedAddress(CaptureError):
 
 class UnsupportedScheme(CaptureError):
     def __init__(self, scheme: str) -> None:
-        super().__init__(f"refused: only http and https addresses can be captured, not {scheme}:")
+        sentence = Text.of(
+            gettext_noop("refused: only http and https addresses can be captured, not %(scheme)s:"),
+            scheme=scheme,
+        )
+        super().__init__(sentence)
         self.scheme = scheme
 
 
 class InvalidURL(CaptureError):
     def __init__(self, url: str, detail: str = "") -> None:
         shown = url if len(url) <= 200 else url[:200] + "…"
-        sentence = f"{shown!r} is not a valid web address"
-        super().__init__(f"{sentence}: {detail}" if detail else sentence)
+        if detail:
+            sentence = Text.of(
+                gettext_noop("%(url)s is not a valid web address: %(detail)s"),
+                url=repr(shown),
+                detail=_as_text(detail),
+            )
+        else:
+            sentence = Text.of(gettext_noop("%(url)s is not a valid web address"), url=repr(shown))
+        super().__init__(sentence)
         self.url = url
 
 
 class TooLarge(CaptureError):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"the page is larger than {_format_size(limit)}")
+        super().__init__(
+            Text.of(gettext_noop("the page is larger than %(size)s"), size=_format_size(limit))
+        )
         self.limit = limit
 
 
@@ -148,11 +181,17 @@ class FetchTimeout(CaptureError):
 
     def __init__(self, phase: str, seconds: float | None = None) -> None:
         if phase == "connect":
-            sentence = f"the server did not accept a connection within {_format_seconds(seconds)}"
+            sentence = Text.of(
+                gettext_noop("the server did not accept a connection within %(time)s"),
+                time=_format_seconds(seconds),
+            )
         elif phase == "read":
-            sentence = f"the server did not answer within {_format_seconds(seconds)}"
+            sentence = Text.of(
+                gettext_noop("the server did not answer within %(time)s"),
+                time=_format_seconds(seconds),
+            )
         else:
-            sentence = "the capture did not finish within the time allowed"
+            sentence = gettext_noop("the capture did not finish within the time allowed")
         super().__init__(sentence, transient=True)
         self.phase = phase
         self.seconds = seconds
@@ -165,7 +204,9 @@ class ConnectionFailed(CaptureError):
 
 class TooManyRedirects(CaptureError):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"the page redirected more than {limit} times")
+        super().__init__(
+            Text.of(gettext_noop("the page redirected more than %(limit)d times"), limit=limit)
+        )
         self.limit = limit
 
 
@@ -175,28 +216,44 @@ class HTTPStatusError(CaptureError):
             reason = http.HTTPStatus(status).phrase
         except ValueError:
             reason = reason.strip()
-        sentence = f"the server answered {status} {reason}".rstrip()
+        if reason:
+            sentence = Text.of(
+                gettext_noop("the server answered %(status)d %(reason)s"),
+                status=status,
+                reason=reason,
+            )
+        else:
+            sentence = Text.of(gettext_noop("the server answered %(status)d"), status=status)
         super().__init__(sentence, transient=status == 429 or status >= 500)
         self.status = status
 
 
 class DamagedResponse(CaptureError):
-    def __init__(self, sentence: str = "the server sent a damaged compressed body") -> None:
-        super().__init__(sentence)
+    def __init__(self, sentence: str = "") -> None:
+        super().__init__(sentence or gettext_noop("the server sent a damaged compressed body"))
+
+
+def _as_text(sentence: str) -> str:
+    """A marked sentence without values as a ``Text`` so that, as a value, it is translated too."""
+    if isinstance(sentence, Text) or not sentence or "%" in sentence:  # "%" reads as a placeholder
+        return sentence
+    return Text.of(sentence)
 
 
 def _format_size(size: int) -> str:
     for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
         if size >= factor:
-            return f"{size / factor:.3g} {unit}"
-    return f"{size} bytes"
+            return f"{size / factor:.3g} {unit}"  # units read the same in every language
+    return Text.of(gettext_noop("%(count)d bytes"), count=size)
 
 
 def _format_seconds(seconds: float | None) -> str:
     if seconds is None:
-        return "the time allowed"
+        return Text.of(gettext_noop("the time allowed"))
     shown = f"{seconds:.3g}"
-    return f"{shown} second" if shown == "1" else f"{shown} seconds"
+    if shown == "1":
+        return Text.of(gettext_noop("%(seconds)s second"), seconds=shown)
+    return Text.of(gettext_noop("%(seconds)s seconds"), seconds=shown)
 
 
 # --- policy and response ------------------------------------------------------------------------
@@ -316,38 +373,38 @@ def parse_content_type(header: str | None) -> tuple[str, str | None]:
 _IPV4_REFUSED = [
     (ipaddress.ip_network(net), label)
     for net, label in (
-        ("0.0.0.0/32", "an unspecified address"),
-        ("0.0.0.0/8", "a reserved address"),
-        ("127.0.0.0/8", "a loopback address"),
-        ("10.0.0.0/8", "a private address"),
-        ("172.16.0.0/12", "a private address"),
-        ("192.168.0.0/16", "a private address"),
-        ("169.254.0.0/16", "a link-local address"),
-        ("100.64.0.0/10", "a shared (carrier-grade NAT) address"),
-        ("224.0.0.0/4", "a multicast address"),
-        ("255.255.255.255/32", "a broadcast address"),
-        ("240.0.0.0/4", "a reserved address"),
-        ("192.0.0.0/24", "a reserved address"),
-        ("192.88.99.0/24", "a reserved address"),
-        ("192.0.2.0/24", "a documentation address"),
-        ("198.51.100.0/24", "a documentation address"),
-        ("203.0.113.0/24", "a documentation address"),
-        ("198.18.0.0/15", "a benchmarking address"),
+        ("0.0.0.0/32", gettext_noop("an unspecified address")),
+        ("0.0.0.0/8", gettext_noop("a reserved address")),
+        ("127.0.0.0/8", gettext_noop("a loopback address")),
+        ("10.0.0.0/8", gettext_noop("a private address")),
+        ("172.16.0.0/12", gettext_noop("a private address")),
+        ("192.168.0.0/16", gettext_noop("a private address")),
+        ("169.254.0.0/16", gettext_noop("a link-local address")),
+        ("100.64.0.0/10", gettext_noop("a shared (carrier-grade NAT) address")),
+        ("224.0.0.0/4", gettext_noop("a multicast address")),
+        ("255.255.255.255/32", gettext_noop("a broadcast address")),
+        ("240.0.0.0/4", gettext_noop("a reserved address")),
+        ("192.0.0.0/24", gettext_noop("a reserved address")),
+        ("192.88.99.0/24", gettext_noop("a reserved address")),
+        ("192.0.2.0/24", gettext_noop("a documentation address")),
+        ("198.51.100.0/24", gettext_noop("a documentation address")),
+        ("203.0.113.0/24", gettext_noop("a documentation address")),
+        ("198.18.0.0/15", gettext_noop("a benchmarking address")),
     )
 ]
 _IPV6_REFUSED = [
     (ipaddress.ip_network(net), label)
     for net, label in (
-        ("::/128", "an unspecified address"),
-        ("::1/128", "a loopback address"),
-        ("fe80::/10", "a link-local address"),
-        ("fc00::/7", "a private address"),
-        ("fec0::/10", "a site-local address"),
-        ("ff00::/8", "a multicast address"),
-        ("64:ff9b:1::/48", "a private address"),
-        ("2001:db8::/32", "a documentation address"),
-        ("100::/64", "a reserved address"),
-        ("2001::/23", "a reserved address"),
+        ("::/128", gettext_noop("an unspecified address")),
+        ("::1/128", gettext_noop("a loopback address")),
+        ("fe80::/10", gettext_noop("a link-local address")),
+        ("fc00::/7", gettext_noop("a private address")),
+        ("fec0::/10", gettext_noop("a site-local address")),
+        ("ff00::/8", gettext_noop("a multicast address")),
+        ("64:ff9b:1::/48", gettext_noop("a private address")),
+        ("2001:db8::/32", gettext_noop("a documentation address")),
+        ("100::/64", gettext_noop("a reserved address")),
+        ("2001::/23", gettext_noop("a reserved address")),
     )
 ]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -364,7 +421,12 @@ def refusal_reason(address: IPAddress) -> str | None:
         if embedded is not None:
             reason = refusal_reason(embedded)
             if reason is not None:
-                return f"{reason} ({embedded} in {form} form)"
+                return Text.of(
+                    gettext_noop("%(reason)s (%(address)s in %(form)s form)"),
+                    reason=_as_text(reason),
+                    address=str(embedded),
+                    form=form,
+                )
             if form == "IPv4-mapped IPv6" or form == "NAT64":
                 # These reach exactly the embedded IPv4 address, which is public.
                 return None
@@ -375,21 +437,21 @@ def refusal_reason(address: IPAddress) -> str | None:
         if address in network:
             return label
     if address.is_loopback:
-        return "a loopback address"
+        return gettext_noop("a loopback address")
     if address.is_link_local:
-        return "a link-local address"
+        return gettext_noop("a link-local address")
     if address.is_multicast:
-        return "a multicast address"
+        return gettext_noop("a multicast address")
     if address.is_unspecified:
-        return "an unspecified address"
+        return gettext_noop("an unspecified address")
     if address.is_private:
-        return "a private address"
+        return gettext_noop("a private address")
     if address.is_reserved:
-        return "a reserved address"
+        return gettext_noop("a reserved address")
     if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
-        return "a site-local address"
+        return gettext_noop("a site-local address")
     if not address.is_global:
-        return "a non-public address"
+        return gettext_noop("a non-public address")
     return None
 
 
@@ -462,7 +524,7 @@ def check_url(url: str, policy: FetchPolicy) -> Target:
     except ValueError as error:
         raise InvalidURL(url, str(error)) from None
     if not host:
-        raise InvalidURL(url, "it has no host")
+        raise InvalidURL(url, gettext_noop("it has no host"))
     scheme = parts.scheme.lower()
     port = port or DEFAULT_PORTS[scheme]
     allowed = policy.allows(host, port)
@@ -471,7 +533,8 @@ def check_url(url: str, policy: FetchPolicy) -> Target:
         try:
             literal: IPAddress = ipaddress.IPv6Address(host)
         except ValueError:
-            raise InvalidURL(url, f"{host} is not an IPv6 address") from None
+            detail = Text.of(gettext_noop("%(host)s is not an IPv6 address"), host=host)
+            raise InvalidURL(url, detail) from None
         addresses = [literal]
         spelled = "literal"
     elif (numeric := parse_ipv4_spelling(host)) is not None:
@@ -497,7 +560,7 @@ def _split_web_url(url: str) -> SplitResult:
         raise InvalidURL(url, str(error)) from None
     scheme = parts.scheme.lower()
     if not scheme or (scheme not in DEFAULT_PORTS and not parts.netloc and "." in scheme):
-        raise InvalidURL(url, "it should start with http:// or https://")
+        raise InvalidURL(url, gettext_noop("it should start with http:// or https://"))
     if scheme not in DEFAULT_PORTS:
         raise UnsupportedScheme(scheme)
     return parts
@@ -507,10 +570,10 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except UnicodeError:
-        raise InvalidURL(host, "the host name is not valid") from None
+        raise InvalidURL(host, gettext_noop("the host name is not valid")) from None
     except socket.gaierror as error:
         not_found = error.errno in {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)}
-        sentence = f"could not find the server {host}"
+        sentence = Text.of(gettext_noop("could not find the server %(host)s"), host=host)
         raise ConnectionFailed(sentence, transient=not not_found) from None
     addresses: list[IPAddress] = []
     for family, *_, sockaddr in infos:
@@ -635,7 +698,9 @@ class PinnedAdapter(HTTPAdapter):
         scheme, host = host_params["scheme"], host_params["host"]
         port = host_params["port"] or DEFAULT_PORTS.get(scheme)
         if target is None or (target.scheme, target.host, target.port) != (scheme, host, port):
-            raise CaptureError("refused: the address was not checked before connecting")
+            raise CaptureError(
+                gettext_noop("refused: the address was not checked before connecting")
+            )
         if scheme != "https":
             pool_kwargs = {k: v for k, v in pool_kwargs.items() if k not in SSL_KEYWORDS}
         key = (scheme, host, port, target.addresses, tuple(sorted(pool_kwargs.items())))
@@ -656,7 +721,7 @@ class PinnedAdapter(HTTPAdapter):
         return pool
 
     def get_connection(self, url: str, proxies: Mapping[str, str] | None = None) -> Any:
-        raise CaptureError("refused: the address was not checked before connecting")
+        raise CaptureError(gettext_noop("refused: the address was not checked before connecting"))
 
     def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
         return super().request_url(request, {})
@@ -855,14 +920,23 @@ class _Hop:
         except requests.exceptions.SSLError as error:
             if watchdog.fired:
                 raise FetchTimeout("deadline") from None
-            sentence = f"could not make a secure connection to {host}: {_tls_reason(error)}"
+            sentence = Text.of(
+                gettext_noop("could not make a secure connection to %(host)s: %(reason)s"),
+                host=host,
+                reason=_as_text(_tls_reason(error)),
+            )
             raise ConnectionFailed(sentence, transient=False) from None
         except (requests.ConnectionError, OSError) as error:
             if watchdog.fired:
                 raise FetchTimeout("deadline") from None
             raise ConnectionFailed(_connection_sentence(host, error)) from None
         except requests.RequestException as error:
-            raise ConnectionFailed(f"could not fetch from {host}: {_first_line(error)}") from None
+            sentence = Text.of(
+                gettext_noop("could not fetch from %(host)s: %(detail)s"),
+                host=host,
+                detail=_first_line(error),
+            )
+            raise ConnectionFailed(sentence) from None
 
     def read_body(self, answer: requests.Response, target: Target, watchdog: _Watchdog) -> bytes:
         limit = self.policy.max_bytes
@@ -888,7 +962,10 @@ class _Hop:
         except (urllib3.exceptions.HTTPError, OSError):
             if watchdog.fired:
                 raise FetchTimeout("deadline") from None
-            sentence = f"the connection to {target.host} broke off during the download"
+            sentence = Text.of(
+                gettext_noop("the connection to %(host)s broke off during the download"),
+                host=target.host,
+            )
             raise ConnectionFailed(sentence) from None
         if watchdog.fired:  # the shutdown may look like a clean end of the body
             raise FetchTimeout("deadline")
@@ -898,20 +975,27 @@ class _Hop:
 def _connection_sentence(host: str, error: BaseException) -> str:
     text = str(error).lower()
     if "refused" in text:
-        return f"could not connect to {host}: the connection was refused"
-    if "reset" in text or "aborted" in text or "remote end closed" in text:
-        return f"could not connect to {host}: the server closed the connection"
-    if "unreachable" in text:
-        return f"could not connect to {host}: the network is unreachable"
-    return f"could not connect to {host}"
+        template = gettext_noop("could not connect to %(host)s: the connection was refused")
+    elif "reset" in text or "aborted" in text or "remote end closed" in text:
+        template = gettext_noop("could not connect to %(host)s: the server closed the connection")
+    elif "unreachable" in text:
+        template = gettext_noop("could not connect to %(host)s: the network is unreachable")
+    else:
+        template = gettext_noop("could not connect to %(host)s")
+    return Text.of(template, host=host)
 
 
 def _tls_reason(error: BaseException) -> str:
     text = str(error)
     if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
         match = re.search(r"certificate verify failed: ([^(')\]]+)", text)
-        detail = f" ({match.group(1).strip()})" if match else ""
-        return f"the certificate is not valid{detail}"
+        if match:
+            # The detail is OpenSSL's own English ("self-signed certificate"), kept as it is.
+            return Text.of(
+                gettext_noop("the certificate is not valid (%(detail)s)"),
+                detail=match.group(1).strip(),
+            )
+        return gettext_noop("the certificate is not valid")
     if "hostname" in text.lower() and "match" in text.lower():
-        return "the certificate is for another host"
-    return "the TLS handshake failed"
+        return gettext_noop("the certificate is for another host")
+    return gettext_noop("the TLS handshake failed")

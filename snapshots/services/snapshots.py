@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from kb.messages import Text, to_json
 from snapshots.capture.inline import Asset, assemble
 from snapshots.capture.store import BlobStore
 from snapshots.models import Blob, Link, Snapshot
@@ -179,6 +180,14 @@ def recover_stuck_snapshots(older_than: timedelta = STUCK_AFTER) -> RecoveryResu
     requeued: list[int] = []
     failed: list[int] = []
     for snapshot_id, attempts in stuck.values_list("pk", "attempts"):
+        # Stored in English like every capture error: the database must not depend on the
+        # language a request left active in this thread. The page translates error_message.
+        error = Text.of(
+            gettext_noop(
+                "the capture was interrupted %(count)d times (the worker stopped) and was given up"
+            ),
+            count=attempts,
+        )
         claim = Snapshot.objects.filter(pk=snapshot_id, status=Snapshot.Status.RUNNING)
         if attempts < MAX_ATTEMPTS:
             if claim.update(status=Snapshot.Status.PENDING):
@@ -187,12 +196,8 @@ def recover_stuck_snapshots(older_than: timedelta = STUCK_AFTER) -> RecoveryResu
         elif claim.update(
             status=Snapshot.Status.FAILED,
             finished=timezone.now(),
-            # Stored in English like every capture error: the database must not depend on the
-            # language a request left active in this thread.
-            error=gettext_noop(
-                "the capture was interrupted %(count)d times (the worker stopped) and was given up"
-            )
-            % {"count": attempts},
+            error=error,
+            error_message=to_json(error),
         ):
             failed.append(snapshot_id)
     if requeued or failed:
