@@ -17,6 +17,7 @@ from snapshots.capture.fetch import BlockedAddress, HTTPStatusError
 from snapshots.models import Link, Snapshot
 from snapshots.services.snapshots import snapshot_request
 from snapshots.tasks import capture_snapshot
+from tests.support.capture import capture_from
 from tests.support.pages import visible_text
 from tests.support.servers import LocalHTTPServer
 
@@ -35,16 +36,7 @@ def server():
 
 @pytest.fixture(autouse=True)
 def capture_settings(settings, server, tmp_path):
-    settings.KB_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{server.port}"]
-    settings.KB_CAPTURE_RETRY_DELAYS = (0, 0)
-    settings.KB_CAPTURE_FETCH_OPTIONS = {"connect_timeout": 1.0, "read_timeout": 0.5}
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "blobs")},
-        },
-    }
+    capture_from(settings, server, tmp_path)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from snapshots.capture.inline import inline
 from snapshots.models import Blob, Link, Snapshot
 from snapshots.services.snapshots import snapshot_request
 from snapshots.tasks import capture_snapshot
+from tests.support.capture import capture_from
 from tests.support.images import gif, png
 from tests.support.servers import LocalHTTPServer
 
@@ -46,17 +47,7 @@ def server():
 
 @pytest.fixture(autouse=True)
 def capture_settings(settings, server, tmp_path):
-    settings.KB_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{server.port}"]
-    settings.KB_CAPTURE_RETRY_DELAYS = (0, 0)
-    settings.KB_CAPTURE_FETCH_OPTIONS = {"connect_timeout": 1.0, "read_timeout": 0.5}
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "blobs")},
-        },
-    }
-    return settings
+    return capture_from(settings, server, tmp_path)
 
 
 def captured(user, url: str, private: bool = True) -> Snapshot:

@@ -24,6 +24,7 @@ from snapshots.services.snapshots import (
 )
 from snapshots.tasks import capture_snapshot, run_capture, start_stuck_capture_watch
 from tests.support.archive_checks import network_references
+from tests.support.capture import capture_from
 from tests.support.servers import LocalHTTPServer
 
 pytestmark = pytest.mark.django_db
@@ -56,17 +57,7 @@ def server():
 
 @pytest.fixture(autouse=True)
 def capture_settings(settings, server, tmp_path):
-    settings.KB_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{server.port}"]
-    settings.KB_CAPTURE_RETRY_DELAYS = (0, 0)
-    settings.KB_CAPTURE_FETCH_OPTIONS = {"connect_timeout": 1.0, "read_timeout": 0.5}
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "blobs")},
-        },
-    }
-    return settings
+    return capture_from(settings, server, tmp_path)
 
 
 @pytest.fixture
