@@ -88,9 +88,7 @@ class Inputs:
             raw = self.values.get(name)
             if _absent(raw):
                 if required:
-                    raise InputError(
-                        Text.of(gettext_noop("the %(field)s are missing"), field=name), field=name
-                    )
+                    raise _refused(name, gettext_noop("the %(field)s are missing"))
                 return None
             tensor = parse_json_tensor(raw, field=name, dtype=dtype, max_numbers=self.max_numbers)
             self._count(tensor, name)
@@ -109,9 +107,7 @@ class Inputs:
         else:
             raw = self.values.get(name)
             if _absent(raw):
-                raise InputError(
-                    Text.of(gettext_noop("the %(field)s is missing"), field=name), field=name
-                )
+                raise _refused(name, gettext_noop("the %(field)s is missing"))
             tensor = parse_target(
                 raw, field=name, input_shape=input_shape, max_numbers=self.max_numbers
             )
@@ -130,27 +126,20 @@ class Inputs:
         if _absent(raw):
             return default
         if isinstance(raw, bool):
-            raise InputError(
-                Text.of(gettext_noop("%(field)s must be a whole number"), field=name), field=name
-            )
+            raise _refused(name, gettext_noop("%(field)s must be a whole number"))
         try:
             number = float(raw) if isinstance(raw, str) else raw
             if not isinstance(number, int | float) or number != int(number):
                 raise ValueError
             number = int(number)
         except (ValueError, TypeError, OverflowError):
-            raise InputError(
-                Text.of(
-                    gettext_noop("%(field)s must be a whole number, not %(value)s"),
-                    field=name,
-                    value=repr(raw),
-                ),
-                field=name,
+            raise _refused(
+                name,
+                gettext_noop("%(field)s must be a whole number, not %(value)s"),
+                value=repr(raw),
             ) from None
         if abs(number) > 2**62:
-            raise InputError(
-                Text.of(gettext_noop("%(field)s is too large"), field=name), field=name
-            )
+            raise _refused(name, gettext_noop("%(field)s is too large"))
         return number
 
     def number(
@@ -165,33 +154,23 @@ class Inputs:
         if _absent(raw):
             return default
         if isinstance(raw, bool):
-            raise InputError(
-                Text.of(gettext_noop("%(field)s must be a number"), field=name), field=name
-            )
+            raise _refused(name, gettext_noop("%(field)s must be a number"))
         try:
             number = float(raw)
         except (ValueError, TypeError, OverflowError):
-            raise InputError(
-                Text.of(
-                    gettext_noop("%(field)s must be a number, not %(value)s"),
-                    field=name,
-                    value=repr(raw),
-                ),
-                field=name,
+            raise _refused(
+                name,
+                gettext_noop("%(field)s must be a number, not %(value)s"),
+                value=repr(raw),
             ) from None
         if not math.isfinite(number):
-            raise InputError(
-                Text.of(gettext_noop("%(field)s must be a finite number"), field=name), field=name
-            )
+            raise _refused(name, gettext_noop("%(field)s must be a finite number"))
         if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-            raise InputError(
-                Text.of(
-                    gettext_noop("%(field)s must be between %(minimum)s and %(maximum)s"),
-                    field=name,
-                    minimum=f"{minimum:g}",
-                    maximum=f"{maximum:g}",
-                ),
-                field=name,
+            raise _refused(
+                name,
+                gettext_noop("%(field)s must be between %(minimum)s and %(maximum)s"),
+                minimum=f"{minimum:g}",
+                maximum=f"{maximum:g}",
             )
         return number
 
@@ -203,14 +182,11 @@ class Inputs:
         if name == "base" and value in ("2.0", 2):
             value = "2"
         if value not in choices:
-            raise InputError(
-                Text.of(
-                    gettext_noop("%(field)s must be one of %(choices)s, not %(value)s"),
-                    field=name,
-                    choices=", ".join(choices),
-                    value=repr(raw),
-                ),
-                field=name,
+            raise _refused(
+                name,
+                gettext_noop("%(field)s must be one of %(choices)s, not %(value)s"),
+                choices=", ".join(choices),
+                value=repr(raw),
             )
         return value
 
@@ -224,9 +200,12 @@ class Inputs:
             return True
         if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "off", "no"):
             return False
-        raise InputError(
-            Text.of(gettext_noop("%(field)s must be true or false"), field=name), field=name
-        )
+        raise _refused(name, gettext_noop("%(field)s must be true or false"))
+
+
+def _refused(name: str, template: str, **params: Any) -> InputError:
+    """The refusal of field ``name``: its sentence names it as %(field)s, and locates it."""
+    return InputError(Text.of(template, field=name, **params), field=name)
 
 
 # --- the ops ------------------------------------------------------------------------------------
