@@ -1,50 +1,15 @@
-"""The one NinjaAPI of the site: authentication and the error shape every route shares.
+"""The one NinjaAPI of the site: both apps' routers and the error shape every route shares.
 
-Errors are always a 4xx with `{"error": "<sentence>", ...}` (ARCHITECTURE §6); apps add routers to `api`.
+Errors are always a 4xx with `{"error": "<sentence>", ...}` (ARCHITECTURE §6); who is calling is `kb/api_auth.py`.
 """
 
-from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import HttpBearer, SessionAuth
 
-from kb.models import ApiToken
-
-
-class BearerToken(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str):
-        user = ApiToken.user_for_key(token)
-        if user is not None:
-            request.user = user
-        return user
-
-
-class ApiError(Exception):
-    """Raise from any route to answer `{"error": message, **extra}` with the given status."""
-
-    def __init__(self, status: int, message: str, **extra):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.extra = extra
-
-
-# Session auth keeps CSRF; bearer tokens are for scripts and other clients.
-WRITE_AUTH = [BearerToken(), SessionAuth(csrf=True)]
-
-
-def optional_user(request: HttpRequest):
-    """The caller for read routes that also answer anonymous visitors (public links only)."""
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        user = ApiToken.user_for_key(header[7:].strip())
-        if user is None:
-            raise ApiError(401, _("The API token is not valid."))
-        request.user = user
-        return user
-    return request.user if request.user.is_authenticated else None
-
+from kb.api_auth import ApiError
+from lossdemos.api import router as losses_router
+from snapshots.api import router as library_router
 
 api = NinjaAPI(
     title="kb API",
@@ -91,13 +56,7 @@ def api_error(request, exc: ApiError):
     return api.create_response(request, {"error": exc.message, **exc.extra}, status=exc.status)
 
 
-def register_routers() -> None:
-    """Apps own their routers; the root URLconf calls this once."""
-    from lossdemos.api import router as losses_router
-    from snapshots.api import router as library_router
+api.add_router("", library_router)
+api.add_router("/losses", losses_router)
 
-    api.add_router("", library_router)
-    api.add_router("/losses", losses_router)
-
-
-__all__ = ["WRITE_AUTH", "ApiError", "api", "optional_user", "register_routers"]
+__all__ = ["api"]

@@ -3,9 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from kb import views
-from kb.api import api, register_routers
-
-register_routers()
+from kb.api import api
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
-from kb.api import WRITE_AUTH, ApiError, optional_user
+from kb.api_auth import WRITE_AUTH, ApiError, optional_user
 from snapshots.models import Link, Snapshot
 from snapshots.queries import (
     LIBRARY_SORTS,

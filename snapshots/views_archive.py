@@ -27,7 +27,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from kb.api import ApiError, optional_user
+from kb.api_auth import ApiError, optional_user
 from snapshots.access import can_edit, visible_snapshot_or_404
 from snapshots.models import Snapshot
 from snapshots.services.snapshots import blob_store, is_archived_page, snapshot_single_file
