@@ -19,9 +19,11 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field, WithJsonSchema
 
+from kb.messages import Text, gettext_noop
 from lossdemos import operations, presenters
-from lossdemos.messages import Text, gettext_noop
-from lossdemos.parsing import InputError, TooMany, load_npy
+from lossdemos.errors import InputError, LossInputError, TooMany
+from lossdemos.limits import NPY_FIELDS, NPY_NUMBER_LIMIT
+from lossdemos.parsing import load_npy
 from lossdemos.uploads import read_multipart
 
 router = Router(tags=["losses"])
@@ -165,7 +167,7 @@ class ErrorOut(Schema):
 
 # Every .npy number at its widest (8 bytes) plus room for headers and text fields (a JSON target of
 # a million numbers is ~10 MB).
-MULTIPART_BYTE_LIMIT = operations.NPY_NUMBER_LIMIT * 8 + (64 << 20)
+MULTIPART_BYTE_LIMIT = NPY_NUMBER_LIMIT * 8 + (64 << 20)
 # An answer's JSON grows ~20 bytes a number: 2,000,000 numbers is already a 40 MB answer.
 RESULT_NUMBER_LIMIT = 2_000_000
 
@@ -184,7 +186,7 @@ def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[s
     content_type = request.content_type or ""
     if content_type == "multipart/form-data":
         form = read_multipart(request, max_bytes=MULTIPART_BYTE_LIMIT)
-        allowed = operations.NPY_FIELDS[op]
+        allowed = NPY_FIELDS[op]
         tensors = {}
         for name, data in form.files.items():
             if name not in allowed:
@@ -199,7 +201,7 @@ def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[s
                     ),
                     field=name,
                 )
-            tensors[name] = load_npy(data, field=name, max_numbers=operations.NPY_NUMBER_LIMIT)
+            tensors[name] = load_npy(data, field=name, max_numbers=NPY_NUMBER_LIMIT)
         return form.values, tensors
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise UnsupportedMediaType(
@@ -274,7 +276,7 @@ def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
         return _error(413, _message(exc), field=exc.location.get("field"), location=exc.location)
     except InputError as exc:
         return _error(422, _message(exc), field=exc.location.get("field"), location=exc.location)
-    except operations.LossInputError as exc:
+    except LossInputError as exc:
         return _error(422, _message(exc), field=exc.location.get("field"), location=exc.location)
     size = computation.trace.result.numel()
     if size > RESULT_NUMBER_LIMIT:
@@ -309,7 +311,7 @@ _NAN_NOTE = (
 
 def _request_body(body: type[_Body]) -> dict[str, Any]:
     schema = body.model_json_schema()
-    files = operations.NPY_FIELDS[_OP_OF[body]]
+    files = NPY_FIELDS[_OP_OF[body]]
     multipart = {
         "type": "object",
         "properties": {

@@ -13,7 +13,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from lossdemos import operations
-from lossdemos.parsing import InputError, load_npy
+from lossdemos.errors import InputError, LossInputError
+from lossdemos.limits import NPY_NUMBER_LIMIT
+from lossdemos.parsing import load_npy
 from lossdemos.presenters import translated
 
 TENSOR_HELP = _(
@@ -74,14 +76,14 @@ class DemoForm(forms.Form):
             upload = self.cleaned_data.get(f"{name}_file")
             if not upload:
                 continue
-            limit = operations.NPY_NUMBER_LIMIT * 8 + (1 << 20)
+            limit = NPY_NUMBER_LIMIT * 8 + (1 << 20)
             if upload.size > limit:
                 raise InputError(
-                    f"the {name} file is larger than {operations.NPY_NUMBER_LIMIT:,} numbers allow",
+                    f"the {name} file is larger than {NPY_NUMBER_LIMIT:,} numbers allow",
                     field=name,
                 )
             tensors[name] = load_npy(
-                bytearray(upload.read()), field=name, max_numbers=operations.NPY_NUMBER_LIMIT
+                bytearray(upload.read()), field=name, max_numbers=NPY_NUMBER_LIMIT
             )
         return tensors
 
@@ -94,7 +96,7 @@ class DemoForm(forms.Form):
             self.computation = operations.compute(self.op, self.values(), tensors=tensors)
         except InputError as exc:
             self._add_located_error(exc.location.get("field"), translated(exc.message))
-        except operations.LossInputError as exc:
+        except LossInputError as exc:
             message = getattr(exc, "message", None) or str(exc)
             self._add_located_error(exc.location.get("field"), translated(message))
         return cleaned
