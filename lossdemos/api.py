@@ -19,11 +19,10 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field, WithJsonSchema
 
-from kb.messages import Text, gettext_noop
-from lossdemos import operations, presenters
+from kb.messages import Text, gettext_noop, translated
+from lossdemos import engine
 from lossdemos.errors import InputError, LossInputError, TooMany
 from lossdemos.limits import NPY_FIELDS, NPY_NUMBER_LIMIT
-from lossdemos.parsing import load_npy
 from lossdemos.uploads import read_multipart
 
 router = Router(tags=["losses"])
@@ -201,7 +200,7 @@ def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[s
                     ),
                     field=name,
                 )
-            tensors[name] = load_npy(data, field=name, max_numbers=NPY_NUMBER_LIMIT)
+            tensors[name] = engine.load_npy(data, field=name, max_numbers=NPY_NUMBER_LIMIT)
         return form.values, tensors
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise UnsupportedMediaType(
@@ -251,25 +250,11 @@ def _check_fields(values: dict[str, Any], tensors: dict[str, Any], body: type[_B
             )
 
 
-def answer(computation: operations.Computation) -> dict[str, Any]:
-    """The JSON answer for a computation (ARCHITECTURE §6)."""
-    trace = computation.trace
-    payload: dict[str, Any] = {
-        "result": presenters.json_value(trace.result),
-        "steps": [presenters.step_json(step) for step in trace.steps],
-        "code": trace.code,
-        "warnings": [presenters.warning_text(w) for w in trace.warnings],
-    }
-    for name, value in computation.extra.items():
-        payload[name] = presenters.json_value(value)
-    return payload
-
-
 def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
     try:
         values, tensors = _read_request(request, op)
         _check_fields(values, tensors, body)
-        computation = operations.compute(op, values, tensors=tensors)
+        computation = engine.compute(op, values, tensors=tensors)
     except UnsupportedMediaType as exc:
         return _error(415, _message(exc), field="body", location=exc.location)
     except TooMany as exc:
@@ -289,13 +274,13 @@ def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
             size=f"{size:,}",
             limit=f"{RESULT_NUMBER_LIMIT:,}",
         )
-        return _error(413, presenters.translated(message), field="result")
-    return _json_response(answer(computation))
+        return _error(413, translated(message), field="result")
+    return _json_response(engine.json_answer(computation))
 
 
 def _message(exc: Exception) -> str:
     """The error's sentence in the request's language (the engine marks its sentences)."""
-    return presenters.translated(getattr(exc, "message", None) or str(exc))
+    return translated(getattr(exc, "message", None) or str(exc))
 
 
 # --- routes -----------------------------------------------------------------------------------
