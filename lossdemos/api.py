@@ -7,6 +7,11 @@ way to send a (512, 32000) float32 tensor) and whose other fields are text. The 
 No authentication and no CSRF: these routes are pure functions of the body — they read no cookie, see
 no user and change nothing — so a forged cross-site request gains nothing. (django-ninja exempts its
 views from Django's CSRF middleware and checks CSRF only for cookie-authenticated routes.)
+
+Input the engine refuses is raised as :class:`kb.api_auth.ApiError` — 415, 413 or 422 with
+``{"error", "field", "location"}`` — which ``kb/api.py`` answers as it answers the library's errors.
+The schemas here are plain pydantic, and the engine is reached through :mod:`lossdemos.engine`, so
+importing this router does not import torch.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field, WithJsonSchema
 
+from kb.api_auth import ApiError
 from kb.messages import Text, gettext_noop, translated
 from lossdemos import engine
 from lossdemos.errors import InputError, LossInputError, TooMany
@@ -171,13 +177,9 @@ MULTIPART_BYTE_LIMIT = NPY_NUMBER_LIMIT * 8 + (64 << 20)
 RESULT_NUMBER_LIMIT = 2_000_000
 
 
-def _error(status: int, message: str, **extra: Any) -> HttpResponse:
-    return _json_response({"error": message, **extra}, status=status)
-
-
-def _json_response(payload: dict[str, Any], status: int = 200) -> HttpResponse:
+def _json_response(payload: dict[str, Any]) -> HttpResponse:
     body = json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-    return HttpResponse(body, status=status, content_type="application/json")
+    return HttpResponse(body, content_type="application/json")
 
 
 def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -255,14 +257,8 @@ def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
         values, tensors = _read_request(request, op)
         _check_fields(values, tensors, body)
         computation = engine.compute(op, values, tensors=tensors)
-    except UnsupportedMediaType as exc:
-        return _error(415, _message(exc), field="body", location=exc.location)
-    except TooMany as exc:
-        return _error(413, _message(exc), field=exc.location.get("field"), location=exc.location)
-    except InputError as exc:
-        return _error(422, _message(exc), field=exc.location.get("field"), location=exc.location)
-    except LossInputError as exc:
-        return _error(422, _message(exc), field=exc.location.get("field"), location=exc.location)
+    except (InputError, LossInputError) as exc:
+        raise _refusal(exc) from exc
     size = computation.trace.result.numel()
     if size > RESULT_NUMBER_LIMIT:
         message = Text.of(
@@ -274,13 +270,20 @@ def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
             size=f"{size:,}",
             limit=f"{RESULT_NUMBER_LIMIT:,}",
         )
-        return _error(413, translated(message), field="result")
+        raise ApiError(413, translated(message), field="result")
     return _json_response(engine.json_answer(computation))
 
 
-def _message(exc: Exception) -> str:
-    """The error's sentence in the request's language (the engine marks its sentences)."""
-    return translated(getattr(exc, "message", None) or str(exc))
+def _refusal(exc: InputError | LossInputError) -> ApiError:
+    """Refused input as the API answers it: the sentence in the request's language, and where."""
+    if isinstance(exc, UnsupportedMediaType):
+        status = 415
+    elif isinstance(exc, TooMany):
+        status = 413
+    else:
+        status = 422
+    message = translated(exc.message)
+    return ApiError(status, message, field=exc.location.get("field"), location=exc.location)
 
 
 # --- routes -----------------------------------------------------------------------------------
