@@ -1,8 +1,8 @@
 """The loss engine, imported when a loss is first computed: the one seam between the web and torch.
 
-Importing torch costs a process about 210 MB and a few CPU-seconds. The URL configuration imports
+Importing torch costs a process about 200 MB and over a CPU-second. The URL configuration imports
 the loss pages, their forms and the loss API in every process — each web worker, every
-``manage.py`` command (the system checks load the URLconf), the capture worker — and most of those
+``manage.py`` command (the system checks load the URLconf), the task worker — and most of those
 never compute a loss. So those modules import only torch-free ones (:mod:`lossdemos.errors`,
 :mod:`lossdemos.limits`, Django, kb) and reach the torch-backed modules — :mod:`lossdemos.operations`
 (with ``losses`` and ``parsing``), :mod:`lossdemos.presenters`, :mod:`lossdemos.mistakes` and
@@ -10,9 +10,9 @@ never compute a loss. So those modules import only torch-free ones (:mod:`lossde
 when called: the first loss page or API call in a process pays for torch, and later calls find the
 module already in ``sys.modules``.
 
-This is the one place in kb, snapshots and lossdemos where a function imports a project module.
-``tests/lossdemos/test_torch_seam.py`` proves that a web worker serving the library, and the
-``manage.py`` commands, never import torch.
+Nowhere else in kb, snapshots or lossdemos does a function import a project module.
+``tests/lossdemos/test_torch_seam.py`` proves that a gunicorn worker serving the library,
+``manage.py check`` and ``manage.py capture`` run without torch.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The loss engine's refusals, without torch, so that pages, forms and the API can catch them.
 
-:mod:`lossdemos.parsing` raises :class:`InputError` (and :class:`TooMany`) for input that cannot
-become a tensor; :mod:`lossdemos.losses` raises :class:`LossInputError` for tensors a loss cannot
-take. Both carry the sentence a reader will see and a ``location`` that says where. They live here,
-apart from the torch-backed modules that raise them, because the URL configuration imports the code
-that catches them in every process, and most processes never compute a loss (see
-:mod:`lossdemos.engine`).
+The input readers (``parsing``, ``operations``, ``uploads``) raise :class:`InputError`, and
+:class:`TooMany` past a number limit, for input that cannot become a tensor; :mod:`lossdemos.losses`
+raises :class:`LossInputError` for tensors a loss cannot take. Each carries the sentence a reader
+will see and a ``location`` that says where. They live apart from the torch-backed modules that
+raise them because the URL configuration imports the code that catches them in every process, and
+most processes never compute a loss (see :mod:`lossdemos.engine`).
 """
 
 from __future__ import annotations
