@@ -7,6 +7,11 @@ way to send a (512, 32000) float32 tensor) and whose other fields are text. The 
 No authentication and no CSRF: these routes are pure functions of the body — they read no cookie, see
 no user and change nothing — so a forged cross-site request gains nothing. (django-ninja exempts its
 views from Django's CSRF middleware and checks CSRF only for cookie-authenticated routes.)
+
+Input the engine refuses is raised as :class:`kb.api_auth.ApiError` — 415, 413 or 422 with
+``{"error", "field", "location"}`` — which ``kb/api.py`` answers as it answers the library's errors.
+The schemas here are plain pydantic, and the engine is reached through :mod:`lossdemos.engine`, so
+importing this router does not import torch.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Router, Schema
 from pydantic import ConfigDict, Field, WithJsonSchema
 
-from lossdemos import operations, presenters
-from lossdemos.messages import Text, gettext_noop
-from lossdemos.parsing import InputError, TooMany, load_npy
+from kb.api_auth import ApiError
+from kb.messages import Text, gettext_noop, translated
+from lossdemos import engine
+from lossdemos.errors import InputError, LossInputError, TooMany
+from lossdemos.limits import NPY_FIELDS, NPY_NUMBER_LIMIT
 from lossdemos.uploads import read_multipart
 
 router = Router(tags=["losses"])
@@ -165,18 +172,14 @@ class ErrorOut(Schema):
 
 # Every .npy number at its widest (8 bytes) plus room for headers and text fields (a JSON target of
 # a million numbers is ~10 MB).
-MULTIPART_BYTE_LIMIT = operations.NPY_NUMBER_LIMIT * 8 + (64 << 20)
+MULTIPART_BYTE_LIMIT = NPY_NUMBER_LIMIT * 8 + (64 << 20)
 # An answer's JSON grows ~20 bytes a number: 2,000,000 numbers is already a 40 MB answer.
 RESULT_NUMBER_LIMIT = 2_000_000
 
 
-def _error(status: int, message: str, **extra: Any) -> HttpResponse:
-    return _json_response({"error": message, **extra}, status=status)
-
-
-def _json_response(payload: dict[str, Any], status: int = 200) -> HttpResponse:
+def _json_response(payload: dict[str, Any]) -> HttpResponse:
     body = json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-    return HttpResponse(body, status=status, content_type="application/json")
+    return HttpResponse(body, content_type="application/json")
 
 
 def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -184,7 +187,7 @@ def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[s
     content_type = request.content_type or ""
     if content_type == "multipart/form-data":
         form = read_multipart(request, max_bytes=MULTIPART_BYTE_LIMIT)
-        allowed = operations.NPY_FIELDS[op]
+        allowed = NPY_FIELDS[op]
         tensors = {}
         for name, data in form.files.items():
             if name not in allowed:
@@ -199,7 +202,7 @@ def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[s
                     ),
                     field=name,
                 )
-            tensors[name] = load_npy(data, field=name, max_numbers=operations.NPY_NUMBER_LIMIT)
+            tensors[name] = engine.load_npy(data, field=name, max_numbers=NPY_NUMBER_LIMIT)
         return form.values, tensors
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise UnsupportedMediaType(
@@ -249,33 +252,13 @@ def _check_fields(values: dict[str, Any], tensors: dict[str, Any], body: type[_B
             )
 
 
-def answer(computation: operations.Computation) -> dict[str, Any]:
-    """The JSON answer for a computation (ARCHITECTURE §6)."""
-    trace = computation.trace
-    payload: dict[str, Any] = {
-        "result": presenters.json_value(trace.result),
-        "steps": [presenters.step_json(step) for step in trace.steps],
-        "code": trace.code,
-        "warnings": [presenters.warning_text(w) for w in trace.warnings],
-    }
-    for name, value in computation.extra.items():
-        payload[name] = presenters.json_value(value)
-    return payload
-
-
 def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
     try:
         values, tensors = _read_request(request, op)
         _check_fields(values, tensors, body)
-        computation = operations.compute(op, values, tensors=tensors)
-    except UnsupportedMediaType as exc:
-        return _error(415, _message(exc), field="body", location=exc.location)
-    except TooMany as exc:
-        return _error(413, _message(exc), field=exc.location.get("field"), location=exc.location)
-    except InputError as exc:
-        return _error(422, _message(exc), field=exc.location.get("field"), location=exc.location)
-    except operations.LossInputError as exc:
-        return _error(422, _message(exc), field=exc.location.get("field"), location=exc.location)
+        computation = engine.compute(op, values, tensors=tensors)
+    except (InputError, LossInputError) as exc:
+        raise _refusal(exc) from exc
     size = computation.trace.result.numel()
     if size > RESULT_NUMBER_LIMIT:
         message = Text.of(
@@ -287,13 +270,20 @@ def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
             size=f"{size:,}",
             limit=f"{RESULT_NUMBER_LIMIT:,}",
         )
-        return _error(413, presenters.translated(message), field="result")
-    return _json_response(answer(computation))
+        raise ApiError(413, translated(message), field="result")
+    return _json_response(engine.json_answer(computation))
 
 
-def _message(exc: Exception) -> str:
-    """The error's sentence in the request's language (the engine marks its sentences)."""
-    return presenters.translated(getattr(exc, "message", None) or str(exc))
+def _refusal(exc: InputError | LossInputError) -> ApiError:
+    """Refused input as the API answers it: the sentence in the request's language, and where."""
+    if isinstance(exc, UnsupportedMediaType):
+        status = 415
+    elif isinstance(exc, TooMany):
+        status = 413
+    else:
+        status = 422
+    message = translated(exc.message)
+    return ApiError(status, message, field=exc.location.get("field"), location=exc.location)
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -309,7 +299,7 @@ _NAN_NOTE = (
 
 def _request_body(body: type[_Body]) -> dict[str, Any]:
     schema = body.model_json_schema()
-    files = operations.NPY_FIELDS[_OP_OF[body]]
+    files = NPY_FIELDS[_OP_OF[body]]
     multipart = {
         "type": "object",
         "properties": {

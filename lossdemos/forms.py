@@ -1,20 +1,24 @@
 """The demo forms: GET forms whose field names are the API's, so a URL carries the whole calculation.
 
-Each form runs its op in ``clean()`` through :mod:`lossdemos.operations`; an input problem becomes an
+Each form runs its op in ``clean()`` through :mod:`lossdemos.engine`; an input problem becomes an
 error on the field it names ("row 3 has 4 values, the others have 5"), never an exception. With
 ``upload=True`` (a POST form) the tensor fields may also come as ``.npy`` files.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from lossdemos import operations
-from lossdemos.parsing import InputError, load_npy
-from lossdemos.presenters import translated
+from kb.messages import translated
+from lossdemos import engine
+from lossdemos.errors import InputError, LossInputError
+from lossdemos.limits import NPY_NUMBER_LIMIT
+
+if TYPE_CHECKING:  # importing operations here would import torch (see lossdemos.engine)
+    from lossdemos.operations import Computation
 
 TENSOR_HELP = _(
     "Numbers separated by spaces or commas, one row per line; JSON lists or pasted "
@@ -51,7 +55,7 @@ class DemoForm(forms.Form):
     def __init__(self, *args: Any, upload: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.upload = upload
-        self.computation: operations.Computation | None = None
+        self.computation: Computation | None = None
         if upload:
             for name in self.tensor_fields:
                 self.fields[f"{name}_file"] = forms.FileField(
@@ -74,14 +78,14 @@ class DemoForm(forms.Form):
             upload = self.cleaned_data.get(f"{name}_file")
             if not upload:
                 continue
-            limit = operations.NPY_NUMBER_LIMIT * 8 + (1 << 20)
+            limit = NPY_NUMBER_LIMIT * 8 + (1 << 20)
             if upload.size > limit:
                 raise InputError(
-                    f"the {name} file is larger than {operations.NPY_NUMBER_LIMIT:,} numbers allow",
+                    f"the {name} file is larger than {NPY_NUMBER_LIMIT:,} numbers allow",
                     field=name,
                 )
-            tensors[name] = load_npy(
-                bytearray(upload.read()), field=name, max_numbers=operations.NPY_NUMBER_LIMIT
+            tensors[name] = engine.load_npy(
+                bytearray(upload.read()), field=name, max_numbers=NPY_NUMBER_LIMIT
             )
         return tensors
 
@@ -91,12 +95,9 @@ class DemoForm(forms.Form):
             return cleaned
         try:
             tensors = self._uploaded_tensors() if self.upload else {}
-            self.computation = operations.compute(self.op, self.values(), tensors=tensors)
-        except InputError as exc:
+            self.computation = engine.compute(self.op, self.values(), tensors=tensors)
+        except (InputError, LossInputError) as exc:
             self._add_located_error(exc.location.get("field"), translated(exc.message))
-        except operations.LossInputError as exc:
-            message = getattr(exc, "message", None) or str(exc)
-            self._add_located_error(exc.location.get("field"), translated(message))
         return cleaned
 
     def _add_located_error(self, field: str | None, message: str) -> None:

@@ -44,7 +44,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lossdemos.messages import Text, gettext_noop
+from kb.messages import Text, gettext_noop
+from lossdemos.errors import LossInputError
 
 __all__ = [
     "KL_MEAN_WARNING",
@@ -73,15 +74,6 @@ KL_MEAN_WARNING = gettext_noop(
 )
 
 _SUM_TOLERANCE = 1e-3  # how far a row of probabilities may sum from 1 before we say so
-
-
-class LossInputError(ValueError):
-    """Input a loss cannot take. ``message`` is for the user; ``location`` says where."""
-
-    def __init__(self, message: str, *, field: str | None = None, **location: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.location: dict[str, Any] = {"field": field, **location} if field else dict(location)
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,14 @@ from typing import Any
 
 import torch
 
+from kb.messages import Text, gettext_noop
 from lossdemos import losses
-from lossdemos.messages import Text, gettext_noop
+from lossdemos.limits import ENTROPY_SOURCES, JSON_NUMBER_LIMIT
 from lossdemos.parsing import InputError, TooMany, parse_json_tensor, parse_target
 
-JSON_NUMBER_LIMIT = 1_000_000
-NPY_NUMBER_LIMIT = 50_000_000
 REDUCTIONS = ("none", "mean", "sum")
 KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 BASES = ("e", "2")
-
-LossInputError = losses.LossInputError
 
 
 @dataclass
@@ -223,9 +220,6 @@ def _log_softmax(inputs: Inputs) -> Computation:
     return Computation("log-softmax", inputs.run(losses.log_softmax, logits, dim=dim))
 
 
-ENTROPY_SOURCES = ("probs", "counts", "logits")
-
-
 def _entropy(inputs: Inputs) -> Computation:
     given = [
         name
@@ -339,17 +333,6 @@ OPERATIONS: dict[str, Callable[[Inputs], Computation]] = {
     "kl": _kl,
     "perplexity": _perplexity,
     "bce-with-logits": _bce_with_logits,
-}
-# Fields that may come as an .npy upload instead of JSON, per op.
-NPY_FIELDS = {
-    "softmax": ("logits",),
-    "log-softmax": ("logits",),
-    "entropy": ENTROPY_SOURCES,
-    "nll": ("input", "target", "weight"),
-    "cross-entropy": ("logits", "target", "weight"),
-    "kl": ("input", "target"),
-    "perplexity": ("logits", "target", "sequence_ids"),
-    "bce-with-logits": ("logits", "target", "weight", "pos_weight"),
 }
 
 

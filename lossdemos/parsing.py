@@ -35,7 +35,8 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 
-from lossdemos.messages import Text, gettext_noop
+from kb.messages import Text, gettext_noop
+from lossdemos.errors import InputError, TooMany
 
 __all__ = [
     "InputError",
@@ -45,19 +46,6 @@ __all__ = [
     "parse_target",
     "parse_tensor",
 ]
-
-
-class InputError(ValueError):
-    """Input that cannot become a tensor. ``message`` is for the user; ``location`` says where."""
-
-    def __init__(self, message: str, *, field: str, **location: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.location: dict[str, Any] = {"field": field, **location}
-
-
-class TooMany(InputError):
-    """More numbers than the limit allows (HTTP 413)."""
 
 
 # --- text -------------------------------------------------------------------------------------

@@ -120,6 +120,20 @@ def warning_text(warning: Any) -> str:
     return translated(getattr(warning, "message", warning))
 
 
+def json_answer(computation: Any) -> dict[str, Any]:
+    """The API's answer for one computation (ARCHITECTURE §6), as :func:`page_results` is the page's."""
+    trace = computation.trace
+    answer: dict[str, Any] = {
+        "result": json_value(trace.result),
+        "steps": [step_json(step) for step in trace.steps],
+        "code": trace.code,
+        "warnings": [warning_text(w) for w in trace.warnings],
+    }
+    for name, value in computation.extra.items():
+        answer[name] = json_value(value)
+    return answer
+
+
 def translated(message: Any) -> str:
     """An engine sentence in the active language (see :func:`kb.messages.translated`)."""
     return translate_message(message)

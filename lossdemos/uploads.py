@@ -17,8 +17,8 @@ from django.http import HttpRequest
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from lossdemos.messages import Text, gettext_noop
-from lossdemos.parsing import InputError, TooMany
+from kb.messages import Text, gettext_noop
+from lossdemos.errors import InputError, TooMany
 
 # A form of a few fields; anything near this is not a loss request.
 MAX_PARTS = 64

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -21,11 +20,12 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from kb.messages import translated
+from lossdemos import engine
 from lossdemos import forms as demo_forms
-from lossdemos import mistakes as mistake_demos
-from lossdemos import presenters
 from lossdemos.content import explanation
-from lossdemos.parsing import InputError, parse_tensor
+from lossdemos.errors import InputError
+from snapshots.queries import links_for_concept
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,6 @@ CONCEPTS: dict[str, Concept] = {
 
 def _links_for(request: HttpRequest, slug: str) -> dict[str, Any]:
     """The reader's library links tagged with this concept, and where to add one."""
-    from snapshots.queries import links_for_concept
-
     tags = list(settings.KB_CONCEPT_TAGS.get(slug, []))
     links = list(links_for_concept(request.user, tags)[:20]) if tags else []
     add_url = reverse("snapshots:link_add")
@@ -131,7 +129,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "lossdemos/index.html",
-        {"cards": cards, "intro": explanation("index"), "mistakes": mistake_demos.MISTAKES},
+        {"cards": cards, "intro": explanation("index"), "mistakes": engine.mistakes()},
     )
 
 
@@ -186,14 +184,13 @@ def concept_page(request: HttpRequest, slug: str) -> HttpResponse:
 def _results(form: demo_forms.DemoForm) -> dict[str, Any]:
     if form.computation is None or form.errors:
         return {"results": None, "errors": form.field_errors(), "error_form": form}
-    return {"results": presenters.page_results(form.computation), "errors": []}
+    return {"results": engine.page_results(form.computation), "errors": []}
 
 
 # --- the maximum-likelihood demo (NLL page) ----------------------------------------------------
 
 LIKELIHOOD_EXAMPLE = "1 0 1 1 0 1 1"
 LIKELIHOOD_SECTION = "coin-demo"
-LIKELIHOOD_LIMIT = 10_000
 
 
 def likelihood(request: HttpRequest) -> dict[str, Any]:
@@ -204,50 +201,10 @@ def likelihood(request: HttpRequest) -> dict[str, Any]:
     if not form.is_valid():
         return context
     try:
-        outcomes = parse_tensor(
-            form.cleaned_data["outcomes"],
-            field="outcomes",
-            dtype=torch.float64,
-            max_numbers=LIKELIHOOD_LIMIT,
-        ).flatten()
+        context["likelihood"] = engine.coin_likelihood(form.cleaned_data["outcomes"])
     except InputError as exc:
-        form.add_error("outcomes", presenters.translated(exc.message))
-        return context
-    not_binary = (outcomes != 0) & (outcomes != 1)
-    if bool(not_binary.any()):
-        position = int(torch.nonzero(not_binary)[0])
-        form.add_error(
-            "outcomes",
-            _("outcome %(n)d is %(value)s; enter only 0 and 1")
-            % {"n": position + 1, "value": f"{float(outcomes[position]):g}"},
-        )
-        return context
-    context["likelihood"] = _likelihood_curve(outcomes)
+        form.add_error("outcomes", translated(exc.message))
     return context
-
-
-def _likelihood_curve(outcomes: torch.Tensor) -> dict[str, Any]:
-    n = outcomes.numel()
-    heads = outcomes.sum()
-    p_hat = outcomes.mean()  # the maximum-likelihood estimate
-    p = torch.linspace(0.001, 0.999, 999, dtype=torch.float64)
-
-    def nll(q: torch.Tensor) -> torch.Tensor:
-        # NLL(p) = -[k log p + (n - k) log(1 - p)]; xlogy makes 0·log 0 = 0, so all heads (or all
-        # tails) still has its minimum at 1 (or 0)
-        return -(torch.xlogy(heads, q) + torch.xlogy(n - heads, 1 - q))
-
-    curve = nll(p)
-    best_on_grid = p[torch.argmin(curve)]
-    nll_at_p_hat = nll(p_hat)
-    return {
-        "count": n,
-        "heads": int(heads),
-        "p_hat": presenters.format_number(float(p_hat)),
-        "grid_minimum": presenters.format_number(float(best_on_grid)),
-        "nll_at_p_hat": presenters.format_number(float(nll_at_p_hat)),
-        "chart": presenters.nll_curve(p, curve, float(p_hat), float(nll_at_p_hat)),
-    }
 
 
 # --- common mistakes ----------------------------------------------------------------------------
@@ -260,7 +217,7 @@ def mistakes(request: HttpRequest) -> HttpResponse:
     chosen = request.GET.get("mistake")
     fragment = request.GET.get("fragment") == "mistake"
     sections = []
-    for mistake in mistake_demos.MISTAKES:
+    for mistake in engine.mistakes():
         if fragment and mistake.id != chosen:
             continue
         data = request.GET if mistake.id == chosen else None

@@ -28,11 +28,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def _load_url_configuration():
-    """Import the URLconf (and with it torch) once per test process, before any test's clock runs.
-
-    Otherwise the first request a browser test makes pays several seconds of imports and can time out.
+    """Import the URLconf and the loss engine (torch) once per test process, before any test's clock
+    runs. The site imports the engine on the first loss page (lossdemos/engine.py); here that first
+    request would pay several seconds of imports and a browser test could time out.
     """
     import kb.urls  # noqa: F401
+    from lossdemos import engine
+
+    engine.load()
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,28 @@
+"""How much a loss request may carry, and which of its fields may come as ``.npy`` files.
+
+Without torch: the API's schema and the forms read these at import time, in processes that may
+never compute a loss (see :mod:`lossdemos.engine`). :mod:`lossdemos.operations` counts a request's
+numbers against the JSON limit; the API and the forms give the .npy limit to ``load_npy``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ENTROPY_SOURCES", "JSON_NUMBER_LIMIT", "NPY_FIELDS", "NPY_NUMBER_LIMIT"]
+
+JSON_NUMBER_LIMIT = 1_000_000
+NPY_NUMBER_LIMIT = 50_000_000
+
+# Entropy reads exactly one of these.
+ENTROPY_SOURCES = ("probs", "counts", "logits")
+
+# Fields that may come as an .npy upload instead of JSON, per op.
+NPY_FIELDS = {
+    "softmax": ("logits",),
+    "log-softmax": ("logits",),
+    "entropy": ENTROPY_SOURCES,
+    "nll": ("input", "target", "weight"),
+    "cross-entropy": ("logits", "target", "weight"),
+    "kl": ("input", "target"),
+    "perplexity": ("logits", "target", "sequence_ids"),
+    "bce-with-logits": ("logits", "target", "weight", "pos_weight"),
+}
