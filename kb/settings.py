@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "template_partials",
     "csp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -74,6 +76,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "kb.middleware.FirstUserSetupMiddleware",
     "kb.middleware.ApiErrorsAsJson",
+    # last, as django-axes asks: it turns a locked-out sign-in into kb.accounts' refusal page
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "kb.urls"
@@ -120,6 +124,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (kb/accounts.py): 10 failures for one account, or from one address, refuse every
+# attempt there, the right password too, for 15 minutes after the last one.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "kb.accounts.client_address"
+AXES_LOCKOUT_CALLABLE = "kb.accounts.sign_in_locked_out"
+AXES_VERBOSE = False
+# How many reverse proxies in front of kb append to X-Forwarded-For (0: use the connection's address).
+KB_PROXY_COUNT = int(os.environ.get("KB_PROXY_COUNT", "0") or 0)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -149,7 +169,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "kb.storage.StaticFilesStorage"
         ),
     },
 }
@@ -201,6 +221,8 @@ if env_flag("KB_HTTPS"):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # Browsers that once saw kb over HTTPS never try plain HTTP again (a year; the site only).
+    SECURE_HSTS_SECONDS = 365 * 24 * 3600
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024  # a 1,000,000-number JSON body fits
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
