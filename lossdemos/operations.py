@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
+from kb.messages import Text, gettext_noop
 from lossdemos import losses
-from lossdemos.messages import Text, gettext_noop
 from lossdemos.parsing import InputError, TooMany, parse_json_tensor, parse_target
 
 JSON_NUMBER_LIMIT = 1_000_000

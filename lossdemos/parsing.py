@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 
-from lossdemos.messages import Text, gettext_noop
+from kb.messages import Text, gettext_noop
 
 __all__ = [
     "InputError",
