@@ -27,7 +27,46 @@ import torch
 
 from kb.messages import Text, gettext_noop
 
-__all__ = ["SUM_TOLERANCE", "LossInputError"]
+__all__ = [
+    "SUM_TOLERANCE",
+    "LossInputError",
+    "any_above",
+    "any_below",
+    "any_equal",
+    "any_tensor",
+    "base_is_two",
+    "broadcastable",
+    "call_pytorch",
+    "check_class_dim",
+    "check_dim",
+    "check_ignore_index",
+    "check_label_smoothing",
+    "check_one_source",
+    "check_reduction",
+    "check_samplable",
+    "check_sample_seed",
+    "class_dim_of",
+    "class_target",
+    "defined_logits",
+    "distribution",
+    "finite_max",
+    "finite_min",
+    "first_index",
+    "has_nan",
+    "index_target",
+    "kl_input",
+    "number_text",
+    "real_tensor",
+    "sequence_id_tensor",
+    "shape_text",
+    "sum_off_one",
+    "target_like",
+    "token_logits",
+    "value_range",
+    "weight_per_class",
+    "where_text",
+    "whole_number_tensor",
+]
 
 SUM_TOLERANCE = 1e-3  # how far a row of probabilities may sum from 1 before we say so
 
