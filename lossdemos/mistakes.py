@@ -17,9 +17,9 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from kb.messages import Text, gettext_noop
 from lossdemos import losses, presenters
 from lossdemos.content import Section
-from lossdemos.messages import Text, gettext_noop
 from lossdemos.operations import one_thread
 from lossdemos.parsing import InputError, parse_target, parse_tensor
 

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from lossdemos.messages import Text, gettext_noop
+from kb.messages import Text, gettext_noop
 from tests.support.pages import post_loss as post
 from tests.support.pages import visible_text as text_of
 
