@@ -284,12 +284,6 @@ class FetchPolicy:
         normalized = frozenset(e.strip().lower() for e in entries if e and e.strip())
         object.__setattr__(self, "allow_hosts", normalized)
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> FetchPolicy:
-        """The policy ``KB_FETCH_ALLOW_HOSTS`` (comma list) asks for; other fields from kwargs."""
-        allow = environ.get("KB_FETCH_ALLOW_HOSTS", "")
-        return cls(allow_hosts=frozenset(allow.split(",")), **overrides)
-
     def with_deadline(self, seconds: float) -> FetchPolicy:
         """A copy whose deadline is ``seconds`` from now."""
         return replace(self, deadline=time.monotonic() + seconds)

@@ -368,14 +368,6 @@ def test_malformed_allow_list_entry_opens_nothing(entry):
     assert not policy.allows("::1", 80)
 
 
-def test_policy_reads_allow_hosts_from_environment():
-    environ = {"KB_FETCH_ALLOW_HOSTS": "intranet.example, 127.0.0.1:8123,,"}
-    policy = FetchPolicy.from_env(environ, read_timeout=3.0)
-    assert policy.allow_hosts == frozenset({"intranet.example", "127.0.0.1:8123"})
-    assert policy.read_timeout == 3.0
-    assert FetchPolicy.from_env({}).allow_hosts == frozenset()
-
-
 # --- redirects ----------------------------------------------------------------------------------
 
 
