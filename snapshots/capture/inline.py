@@ -28,7 +28,8 @@ import lxml.html
 from lxml import etree
 from w3lib.encoding import resolve_encoding
 
-from snapshots.capture.fetch import CaptureError, Response
+from snapshots.capture.errors import CaptureError
+from snapshots.capture.fetch import Response
 
 __all__ = ["ASSET_REF", "Archive", "Asset", "Fetcher", "Limits", "assemble", "inline"]
 

@@ -21,24 +21,20 @@ from functools import cache
 import pytest
 import requests
 
-from snapshots.capture.fetch import (
+from snapshots.capture.errors import (
     BlockedAddress,
     CaptureError,
     ConnectionFailed,
     DamagedResponse,
-    FetchPolicy,
     FetchTimeout,
     HTTPStatusError,
     InvalidURL,
     TooLarge,
     TooManyRedirects,
     UnsupportedScheme,
-    fetch,
-    new_session,
-    parse_content_type,
-    parse_ipv4_spelling,
-    refusal_reason,
 )
+from snapshots.capture.fetch import FetchPolicy, fetch, new_session, parse_content_type
+from snapshots.capture.guard import parse_ipv4_spelling, refusal_reason
 from tests.support.servers import (
     LocalHTTPServer,
     TcpListener,
