@@ -62,20 +62,12 @@ class BlockedAddress(CaptureError):
     def __init__(self, host: str, address: str, reason: str, *, spelled: str = "") -> None:
         # The reason ("a private address") is a sentence of its own, translated with the rest.
         shown_reason = as_text(reason)
-        if spelled == "name":
-            sentence = Text.of(
-                gettext_noop("refused: %(host)s resolves to %(address)s, %(reason)s"),
-                host=host,
-                address=address,
-                reason=shown_reason,
-            )
-        elif spelled == "numeric":
-            sentence = Text.of(
-                gettext_noop("refused: %(host)s means %(address)s, %(reason)s"),
-                host=host,
-                address=address,
-                reason=shown_reason,
-            )
+        if spelled in ("name", "numeric"):
+            if spelled == "name":
+                template = gettext_noop("refused: %(host)s resolves to %(address)s, %(reason)s")
+            else:
+                template = gettext_noop("refused: %(host)s means %(address)s, %(reason)s")
+            sentence = Text.of(template, host=host, address=address, reason=shown_reason)
         else:
             sentence = Text.of(
                 gettext_noop("refused: %(address)s is %(reason)s"),

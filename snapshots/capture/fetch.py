@@ -37,17 +37,7 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.poolmanager import SSL_KEYWORDS
 
 from kb.messages import Text, gettext_noop
-from snapshots.capture.errors import (
-    CaptureError,
-    ConnectionFailed,
-    DamagedResponse,
-    FetchTimeout,
-    HTTPStatusError,
-    InvalidURL,
-    TooLarge,
-    TooManyRedirects,
-    as_text,
-)
+from snapshots.capture import errors
 from snapshots.capture.guard import DEFAULT_PORTS, AllowList, Target, check_url, split_web_url
 
 __all__ = [
@@ -247,7 +237,7 @@ class PinnedAdapter(HTTPAdapter):
         scheme, host = host_params["scheme"], host_params["host"]
         port = host_params["port"] or DEFAULT_PORTS.get(scheme)
         if target is None or (target.scheme, target.host, target.port) != (scheme, host, port):
-            raise CaptureError(
+            raise errors.CaptureError(
                 gettext_noop("refused: the address was not checked before connecting")
             )
         if scheme != "https":
@@ -270,7 +260,9 @@ class PinnedAdapter(HTTPAdapter):
         return pool
 
     def get_connection(self, url: str, proxies: Mapping[str, str] | None = None) -> Any:
-        raise CaptureError(gettext_noop("refused: the address was not checked before connecting"))
+        raise errors.CaptureError(
+            gettext_noop("refused: the address was not checked before connecting")
+        )
 
     def request_url(self, request: requests.PreparedRequest, proxies: Any) -> str:
         return super().request_url(request, {})
@@ -378,12 +370,12 @@ def fetch(url: str, policy: FetchPolicy, *, session: requests.Session | None = N
                     location = session.get_redirect_target(answer)
                     if location is not None:
                         if len(redirects) >= policy.max_redirects:
-                            raise TooManyRedirects(policy.max_redirects)
+                            raise errors.TooManyRedirects(policy.max_redirects)
                         redirects.append(target.url)
                         current = urljoin(target.url, location)
                         continue
                     if not 200 <= answer.status_code < 300:
-                        raise HTTPStatusError(answer.status_code, answer.reason or "")
+                        raise errors.HTTPStatusError(answer.status_code, answer.reason or "")
                     body = hop.read_body(answer, target, watchdog)
                 finally:
                     answer.close()
@@ -409,9 +401,9 @@ def _prepare(session: requests.Session, url: str, policy: FetchPolicy) -> reques
     try:
         return session.prepare_request(requests.Request("GET", url, headers=headers))
     except (requests.RequestException, urllib3.exceptions.LocationParseError) as error:
-        raise InvalidURL(url, _first_line(error)) from None
+        raise errors.InvalidURL(url, _first_line(error)) from None
     except (UnicodeError, ValueError) as error:
-        raise InvalidURL(url, _first_line(error)) from None
+        raise errors.InvalidURL(url, _first_line(error)) from None
 
 
 def _first_line(error: BaseException) -> str:
@@ -428,18 +420,18 @@ class _Hop:
         if policy.deadline is not None:
             self.remaining = policy.deadline - time.monotonic()
             if self.remaining <= 0:
-                raise FetchTimeout("deadline")
+                raise errors.FetchTimeout("deadline")
         self.connect_cut = self.remaining is not None and self.remaining < connect
         self.read_cut = self.remaining is not None and self.remaining < read
         self.connect = min(connect, self.remaining) if self.connect_cut else connect
         self.read = min(read, self.remaining) if self.read_cut else read
 
-    def timeout(self, phase: str) -> FetchTimeout:
+    def timeout(self, phase: str) -> errors.FetchTimeout:
         if phase == "connect":
             cut, seconds = self.connect_cut, self.connect
         else:
             cut, seconds = self.read_cut, self.read
-        return FetchTimeout("deadline") if cut else FetchTimeout(phase, seconds)
+        return errors.FetchTimeout("deadline") if cut else errors.FetchTimeout(phase, seconds)
 
     def send(
         self,
@@ -458,66 +450,70 @@ class _Hop:
                 cert=session.cert,
                 proxies={},
             )
-        except CaptureError:
+        except errors.CaptureError:
             raise
         except requests.ConnectTimeout:
             raise (
-                FetchTimeout("deadline") if watchdog.fired else self.timeout("connect")
+                errors.FetchTimeout("deadline") if watchdog.fired else self.timeout("connect")
             ) from None
         except requests.ReadTimeout:
-            raise (FetchTimeout("deadline") if watchdog.fired else self.timeout("read")) from None
+            raise (
+                errors.FetchTimeout("deadline") if watchdog.fired else self.timeout("read")
+            ) from None
         except requests.exceptions.SSLError as error:
             if watchdog.fired:
-                raise FetchTimeout("deadline") from None
+                raise errors.FetchTimeout("deadline") from None
             sentence = Text.of(
                 gettext_noop("could not make a secure connection to %(host)s: %(reason)s"),
                 host=host,
-                reason=as_text(_tls_reason(error)),
+                reason=errors.as_text(_tls_reason(error)),
             )
-            raise ConnectionFailed(sentence, transient=False) from None
+            raise errors.ConnectionFailed(sentence, transient=False) from None
         except (requests.ConnectionError, OSError) as error:
             if watchdog.fired:
-                raise FetchTimeout("deadline") from None
-            raise ConnectionFailed(_connection_sentence(host, error)) from None
+                raise errors.FetchTimeout("deadline") from None
+            raise errors.ConnectionFailed(_connection_sentence(host, error)) from None
         except requests.RequestException as error:
             sentence = Text.of(
                 gettext_noop("could not fetch from %(host)s: %(detail)s"),
                 host=host,
                 detail=_first_line(error),
             )
-            raise ConnectionFailed(sentence) from None
+            raise errors.ConnectionFailed(sentence) from None
 
     def read_body(self, answer: requests.Response, target: Target, watchdog: _Watchdog) -> bytes:
         limit = self.policy.max_bytes
         declared = answer.headers.get("Content-Length", "")
         if declared.strip().isdigit() and int(declared) > limit:
-            raise TooLarge(limit)
+            raise errors.TooLarge(limit)
         body = bytearray()
         try:
             for chunk in answer.raw.stream(CHUNK_SIZE, decode_content=True):
                 body += chunk
                 if len(body) > limit:
-                    raise TooLarge(limit)
+                    raise errors.TooLarge(limit)
                 if self.policy.deadline is not None and time.monotonic() >= self.policy.deadline:
-                    raise FetchTimeout("deadline")
-        except CaptureError:
+                    raise errors.FetchTimeout("deadline")
+        except errors.CaptureError:
             raise
         except urllib3.exceptions.ReadTimeoutError:
-            raise (FetchTimeout("deadline") if watchdog.fired else self.timeout("read")) from None
+            raise (
+                errors.FetchTimeout("deadline") if watchdog.fired else self.timeout("read")
+            ) from None
         except urllib3.exceptions.DecodeError:
             if watchdog.fired:
-                raise FetchTimeout("deadline") from None
-            raise DamagedResponse() from None
+                raise errors.FetchTimeout("deadline") from None
+            raise errors.DamagedResponse() from None
         except (urllib3.exceptions.HTTPError, OSError):
             if watchdog.fired:
-                raise FetchTimeout("deadline") from None
+                raise errors.FetchTimeout("deadline") from None
             sentence = Text.of(
                 gettext_noop("the connection to %(host)s broke off during the download"),
                 host=target.host,
             )
-            raise ConnectionFailed(sentence) from None
+            raise errors.ConnectionFailed(sentence) from None
         if watchdog.fired:  # the shutdown may look like a clean end of the body
-            raise FetchTimeout("deadline")
+            raise errors.FetchTimeout("deadline")
         return bytes(body)
 
 

@@ -24,13 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from kb.messages import Text, gettext_noop
-from snapshots.capture.errors import (
-    BlockedAddress,
-    ConnectionFailed,
-    InvalidURL,
-    UnsupportedScheme,
-    as_text,
-)
+from snapshots.capture import errors
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -68,9 +62,9 @@ def check_url(url: str, allow_list: AllowList) -> Target:
     try:
         host, port = parts.hostname, parts.port
     except ValueError as error:
-        raise InvalidURL(url, str(error)) from None
+        raise errors.InvalidURL(url, str(error)) from None
     if not host:
-        raise InvalidURL(url, gettext_noop("it has no host"))
+        raise errors.InvalidURL(url, gettext_noop("it has no host"))
     scheme = parts.scheme.lower()
     port = port or DEFAULT_PORTS[scheme]
     allowed = allow_list.allows(host, port)
@@ -80,7 +74,7 @@ def check_url(url: str, allow_list: AllowList) -> Target:
             literal: IPAddress = ipaddress.IPv6Address(host)
         except ValueError:
             detail = Text.of(gettext_noop("%(host)s is not an IPv6 address"), host=host)
-            raise InvalidURL(url, detail) from None
+            raise errors.InvalidURL(url, detail) from None
         addresses = [literal]
         spelled = "literal"
     elif (numeric := parse_ipv4_spelling(host)) is not None:
@@ -95,7 +89,7 @@ def check_url(url: str, allow_list: AllowList) -> Target:
             reason = refusal_reason(address)
             if reason is not None:
                 shown = host if spelled == "literal" else str(address)
-                raise BlockedAddress(host, shown, reason, spelled=spelled)
+                raise errors.BlockedAddress(host, shown, reason, spelled=spelled)
     return Target(url, scheme, host, port, tuple(str(a) for a in addresses))
 
 
@@ -103,12 +97,12 @@ def split_web_url(url: str) -> SplitResult:
     try:
         parts = urlsplit(url)
     except ValueError as error:
-        raise InvalidURL(url, str(error)) from None
+        raise errors.InvalidURL(url, str(error)) from None
     scheme = parts.scheme.lower()
     if not scheme or (scheme not in DEFAULT_PORTS and not parts.netloc and "." in scheme):
-        raise InvalidURL(url, gettext_noop("it should start with http:// or https://"))
+        raise errors.InvalidURL(url, gettext_noop("it should start with http:// or https://"))
     if scheme not in DEFAULT_PORTS:
-        raise UnsupportedScheme(scheme)
+        raise errors.UnsupportedScheme(scheme)
     return parts
 
 
@@ -116,11 +110,11 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except UnicodeError:
-        raise InvalidURL(host, gettext_noop("the host name is not valid")) from None
+        raise errors.InvalidURL(host, gettext_noop("the host name is not valid")) from None
     except socket.gaierror as error:
         not_found = error.errno in {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)}
         sentence = Text.of(gettext_noop("could not find the server %(host)s"), host=host)
-        raise ConnectionFailed(sentence, transient=not not_found) from None
+        raise errors.ConnectionFailed(sentence, transient=not not_found) from None
     addresses: list[IPAddress] = []
     for family, *_, sockaddr in infos:
         if family not in (socket.AF_INET, socket.AF_INET6):
@@ -129,15 +123,17 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise ConnectionFailed(f"could not find the server {host}", transient=False)
+        raise errors.ConnectionFailed(f"could not find the server {host}", transient=False)
     return addresses
 
 
 # --- which addresses are refused ----------------------------------------------------------------
 
-_IPV4_REFUSED = [
+# An address is only ever in a network of its own version.
+_REFUSED = [
     (ipaddress.ip_network(net), label)
     for net, label in (
+        # IPv4
         ("0.0.0.0/32", gettext_noop("an unspecified address")),
         ("0.0.0.0/8", gettext_noop("a reserved address")),
         ("127.0.0.0/8", gettext_noop("a loopback address")),
@@ -155,11 +151,7 @@ _IPV4_REFUSED = [
         ("198.51.100.0/24", gettext_noop("a documentation address")),
         ("203.0.113.0/24", gettext_noop("a documentation address")),
         ("198.18.0.0/15", gettext_noop("a benchmarking address")),
-    )
-]
-_IPV6_REFUSED = [
-    (ipaddress.ip_network(net), label)
-    for net, label in (
+        # IPv6
         ("::/128", gettext_noop("an unspecified address")),
         ("::1/128", gettext_noop("a loopback address")),
         ("fe80::/10", gettext_noop("a link-local address")),
@@ -172,6 +164,16 @@ _IPV6_REFUSED = [
         ("2001::/23", gettext_noop("a reserved address")),
     )
 ]
+# What Python's ipaddress flags beyond the table, asked in this order.
+_FLAGGED = {
+    "is_loopback": gettext_noop("a loopback address"),
+    "is_link_local": gettext_noop("a link-local address"),
+    "is_multicast": gettext_noop("a multicast address"),
+    "is_unspecified": gettext_noop("an unspecified address"),
+    "is_private": gettext_noop("a private address"),
+    "is_reserved": gettext_noop("a reserved address"),
+    "is_site_local": gettext_noop("a site-local address"),
+}
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
@@ -188,33 +190,19 @@ def refusal_reason(address: IPAddress) -> str | None:
             if reason is not None:
                 return Text.of(
                     gettext_noop("%(reason)s (%(address)s in %(form)s form)"),
-                    reason=as_text(reason),
+                    reason=errors.as_text(reason),
                     address=str(embedded),
                     form=form,
                 )
             if form == "IPv4-mapped IPv6" or form == "NAT64":
                 # These reach exactly the embedded IPv4 address, which is public.
                 return None
-        table = _IPV6_REFUSED
-    else:
-        table = _IPV4_REFUSED
-    for network, label in table:
+    for network, label in _REFUSED:
         if address in network:
             return label
-    if address.is_loopback:
-        return gettext_noop("a loopback address")
-    if address.is_link_local:
-        return gettext_noop("a link-local address")
-    if address.is_multicast:
-        return gettext_noop("a multicast address")
-    if address.is_unspecified:
-        return gettext_noop("an unspecified address")
-    if address.is_private:
-        return gettext_noop("a private address")
-    if address.is_reserved:
-        return gettext_noop("a reserved address")
-    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
-        return gettext_noop("a site-local address")
+    for flag, label in _FLAGGED.items():
+        if getattr(address, flag, False):  # IPv4 addresses have no is_site_local
+            return label
     if not address.is_global:
         return gettext_noop("a non-public address")
     return None
