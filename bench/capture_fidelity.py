@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from _corpus import DEFAULT_INLINING, capture, corpus_or_exit, inlining_pages, serve
 
-from snapshots.capture.fetch import CaptureError
+from snapshots.capture.errors import CaptureError
 from snapshots.capture.pipeline import single_file
 
 VIEWPORT = {"width": 1280, "height": 2000}

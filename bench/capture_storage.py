@@ -17,19 +17,26 @@ import tempfile
 from _corpus import DEFAULT_INLINING, capture, corpus_or_exit, inlining_pages, serve
 from django.conf import settings
 
-from snapshots.capture.store import BlobStore, StoreResult
+from snapshots.capture.pipeline import Capture
+from snapshots.capture.store import BlobStore
 
 settings.configure()  # FileSystemStorage reads a few defaults; no database is used
 
 from django.core.files.storage import FileSystemStorage  # noqa: E402
 
 
-def store_capture(store: BlobStore, captured) -> StoreResult:
+def store_capture(store: BlobStore, captured: Capture) -> int:
+    """Store a capture as ``snapshots.tasks.store_blobs`` does (assets, then the archive); new bytes."""
     if captured.document is not None:
-        return store.put_many([captured.document.body])
-    bodies = [asset.body for asset in captured.archive.assets.values()]
-    bodies.append(captured.archive.html.encode("utf-8"))
-    return store.put_many(bodies)
+        bodies = [captured.document.body]
+    else:
+        bodies = [asset.body for asset in captured.archive.assets.values()]
+        bodies.append(captured.archive.html.encode("utf-8"))
+    new_bytes = 0
+    for body in bodies:
+        _, written = store.put(body)
+        new_bytes += len(body) if written else 0
+    return new_bytes
 
 
 def main() -> None:
@@ -43,8 +50,8 @@ def main() -> None:
         for path in inlining_pages(root):
             name = path.relative_to(root).as_posix()
             store = BlobStore(FileSystemStorage(location=f"{folder}/{name}"))
-            first = store_capture(store, capture(f"{base}/{name}", base)).new_bytes
-            second = store_capture(store, capture(f"{base}/{name}", base)).new_bytes
+            first = store_capture(store, capture(f"{base}/{name}", base))
+            second = store_capture(store, capture(f"{base}/{name}", base))
             total_first += first
             total_second += second
             share = second / first if first else 0.0

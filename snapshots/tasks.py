@@ -37,8 +37,9 @@ from django_tasks import task
 from kb.messages import gettext_noop, to_json
 from snapshots import search
 from snapshots.apps import WORKER_COMMANDS
-from snapshots.capture.fetch import CaptureError, FetchPolicy
-from snapshots.capture.inline import Limits
+from snapshots.capture.collector import Limits
+from snapshots.capture.errors import CaptureError
+from snapshots.capture.fetch import FetchPolicy
 from snapshots.capture.pipeline import Capture, capture_page, default_policy, single_file
 from snapshots.capture.store import BlobStore
 from snapshots.models import Blob, Link, Snapshot

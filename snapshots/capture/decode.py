@@ -1,4 +1,4 @@
-"""Bytes of a fetched page → text, without mojibake; and the UTF-8 declaration of the archive.
+"""Bytes of a fetched page → text, without mojibake.
 
 The order is a browser's: byte order mark, then the charset of the HTTP Content-Type header,
 then ``<meta charset>`` / ``<meta http-equiv="Content-Type">`` (or an XML declaration) near the
@@ -7,9 +7,6 @@ the WHATWG Encoding Standard does (gb2312/gbk → gb18030, latin-1/ascii → win
 shift_jis → cp932, euc-kr → cp949, big5 → big5hkscs). Detection accepts strict UTF-8 first,
 then asks charset-normalizer, looking at the text between tags (the markup is ASCII and would
 only dilute the evidence). ``response.text`` is never used.
-
-The archive is stored as UTF-8, so ``ensure_utf8_meta`` rewrites the page to say so: one
-``<meta charset="utf-8">`` first in ``<head>``, every other declaration removed.
 
 No Django import here.
 """
@@ -29,7 +26,7 @@ from w3lib.encoding import (
     resolve_encoding,
 )
 
-__all__ = ["Decoded", "decode", "detect_encoding", "ensure_utf8_meta"]
+__all__ = ["Decoded", "decode", "detect_encoding"]
 
 # Enough text for detection; charset-normalizer samples within it.
 _DETECTION_BYTES = 256 * 1024
@@ -105,64 +102,3 @@ def _guess(sample: bytes) -> str | None:
         if best is not None:
             return resolve_encoding(best.encoding) or best.encoding
     return None
-
-
-# --- the archive's own declaration --------------------------------------------------------------
-
-_UTF8_META = '<meta charset="utf-8">'
-# The rest of a start tag as the HTML tokenizer reads it: a quote opens a value only after "=",
-# a quoted value may hold ">", and an unclosed tag or value runs to the end of the input (as it
-# does in a browser), so every match ends at a ">" or the end and the scan stays linear.
-_TAG_REST = r"""(?:[^>=]|=\s*(?:"[^"]*(?:"|\Z)|'[^']*(?:'|\Z))?)*(?:>|\Z)"""
-_COMMENT = r"<!--.*?(?:-->|\Z)"
-_META_TAG = re.compile(rf"{_COMMENT}|<meta(?=[\s/>]){_TAG_REST}", re.I | re.S)
-_HEAD_OPEN = re.compile(rf"{_COMMENT}|<head(?=[\s/>]){_TAG_REST}", re.I | re.S)
-_HTML_OPEN = re.compile(rf"{_COMMENT}|<html(?=[\s/>]){_TAG_REST}", re.I | re.S)
-_PREAMBLE = re.compile(rf"\A(?:\s|{_COMMENT}|<!doctype[^>]*>|<\?xml[^>]*>)*", re.I | re.S)
-_XML_DECLARATION = re.compile(r"\A(\s*<\?xml\b[^>]*?\bencoding\s*=\s*)([\"'])[^\"']*\2", re.I)
-_ATTRIBUTE = re.compile(r"""([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""", re.S)
-
-
-def ensure_utf8_meta(html: str) -> str:
-    """Make ``html`` declare UTF-8 and nothing else.
-
-    Removes every ``<meta charset>`` and ``<meta http-equiv="Content-Type">`` (outside
-    comments), puts ``<meta charset="utf-8">`` right after the ``<head>`` start tag (after
-    ``<html>``, or at the top after a doctype, when there is none), and says ``encoding="utf-8"``
-    in a leading XML declaration. Everything else is left byte for byte.
-    """
-    html = _META_TAG.sub(_drop_charset_meta, html)
-    html = _XML_DECLARATION.sub(r"\1\2utf-8\2", html, count=1)
-    for opening, template in (
-        (_HEAD_OPEN, "{tag}{meta}"),
-        (_HTML_OPEN, "{tag}<head>{meta}</head>"),
-    ):
-        match = _first_tag(opening, html)
-        if match is not None:
-            insert = template.format(tag=match.group(), meta=_UTF8_META)
-            return html[: match.start()] + insert + html[match.end() :]
-    end = _PREAMBLE.match(html).end()  # type: ignore[union-attr] - matches the empty string
-    return html[:end] + _UTF8_META + html[end:]
-
-
-def _first_tag(pattern: re.Pattern[str], html: str) -> re.Match[str] | None:
-    for match in pattern.finditer(html):
-        if not match.group().startswith("<!--"):
-            return match
-    return None
-
-
-def _drop_charset_meta(match: re.Match[str]) -> str:
-    tag = match.group()
-    if tag.startswith("<!--"):
-        return tag
-    attributes = {
-        name.lower(): next((v for v in values if v), "")
-        for name, *values in _ATTRIBUTE.findall(tag[len("<meta") :].removesuffix(">"))
-    }
-    if "charset" in attributes:
-        return ""
-    pragma = attributes.get("http-equiv", "").strip().lower()
-    if pragma == "content-type":
-        return ""
-    return tag

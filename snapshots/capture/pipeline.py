@@ -12,10 +12,12 @@ from dataclasses import dataclass, replace
 from posixpath import basename
 from urllib.parse import unquote, urlsplit
 
+from snapshots.capture.archive import Archive, assemble
+from snapshots.capture.collector import Limits
 from snapshots.capture.decode import Decoded, decode
 from snapshots.capture.extract import Article, extract
 from snapshots.capture.fetch import FetchPolicy, Response, fetch, new_session
-from snapshots.capture.inline import Archive, Limits, assemble, inline
+from snapshots.capture.inline import inline
 
 __all__ = [
     "CAPTURE_SECONDS",

@@ -19,11 +19,9 @@ import hashlib
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["BlobStore", "BlobWriteError", "StoreResult", "blob_name", "sha256_of"]
+__all__ = ["BlobStore", "BlobWriteError", "blob_name", "sha256_of"]
 
 
 class Storage(Protocol):  # the part of django.core.files.storage.Storage this module uses
@@ -47,18 +45,6 @@ def blob_name(sha256: str) -> str:
     if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
         raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
     return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
-
-
-@dataclass
-class StoreResult:
-    """What one ``put_many`` did: ``written`` maps each newly stored digest to its size."""
-
-    written: dict[str, int] = field(default_factory=dict)
-    already_stored: set[str] = field(default_factory=set)
-
-    @property
-    def new_bytes(self) -> int:
-        return sum(self.written.values())
 
 
 class BlobStore:
@@ -93,18 +79,6 @@ class BlobStore:
                 self.storage.delete(name)
             raise BlobWriteError(f"blob {sha}: stored {stored} bytes of {len(body)}")
         return sha, True
-
-    def put_many(self, bodies: Iterable[bytes] | Mapping[str, bytes]) -> StoreResult:
-        """Store each body (a mapping's keys are ignored: the digest is always recomputed)."""
-        result = StoreResult()
-        values = bodies.values() if isinstance(bodies, Mapping) else bodies
-        for body in values:
-            sha, written = self.put(body)
-            if written:
-                result.written[sha] = len(body)
-            else:
-                result.already_stored.add(sha)
-        return result
 
     # ---- reading and deleting ---------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from kb.messages import Text, to_json
-from snapshots.capture.inline import Asset, assemble
+from snapshots.capture.archive import Asset, assemble
 from snapshots.capture.store import BlobStore
 from snapshots.models import Blob, Link, Snapshot
 

@@ -1,15 +1,13 @@
-"""snapshots.capture.decode: bytes → text without mojibake, and the archive's UTF-8 declaration."""
+"""snapshots.capture.decode: bytes → text without mojibake."""
 
 from __future__ import annotations
 
 import codecs
 import dataclasses
 
-import lxml.html
 import pytest
-from w3lib.encoding import html_body_declared_encoding
 
-from snapshots.capture.decode import Decoded, decode, ensure_utf8_meta
+from snapshots.capture.decode import Decoded, decode
 
 CHINESE_SIMPLIFIED = (
     "知识库是一个保存网页快照的工具。我们把每一个页面连同它的样式和图片一起保存下来，"
@@ -136,7 +134,6 @@ def test_utf8_page_whose_detection_sample_ends_inside_a_character_is_utf8():
 
 def test_unclosed_markup_is_read_once_not_rescanned():
     hostile = '<meta a="' * 20_000 + "<!--" * 20_000 + "<" * 20_000
-    assert ensure_utf8_meta(hostile).startswith('<meta charset="utf-8"><meta a="')
     decoded = decode(hostile.encode() + "café".encode("windows-1252"))
     assert decoded.text.startswith('<meta a="')
 
@@ -221,102 +218,3 @@ def test_decoded_is_immutable():
     decoded = decode(b"<p>hi</p>")
     with pytest.raises(dataclasses.FrozenInstanceError):
         decoded.text = "changed"  # type: ignore[misc]
-
-
-# --- ensure_utf8_meta ---------------------------------------------------------------------------
-
-
-def head_children(html: str) -> list[lxml.html.HtmlElement]:
-    return list(lxml.html.document_fromstring(html).head)
-
-
-def charset_declarations(html: str) -> list[str]:
-    tree = lxml.html.document_fromstring(html)
-    found = [m.get("charset") for m in tree.iter("meta") if m.get("charset") is not None]
-    found += [
-        m.get("content", "")
-        for m in tree.iter("meta")
-        if (m.get("http-equiv") or "").lower() == "content-type"
-    ]
-    return found
-
-
-def test_charset_declarations_are_replaced_by_one_utf8_meta_first_in_head():
-    html = (
-        "<!DOCTYPE html><html><head><title>t</title>"
-        '<meta http-equiv="Content-Type" content="text/html; charset=gb2312">'
-        '<META CHARSET=gbk><meta name="viewport" content="width=device-width"></head>'
-        "<body><p>正文</p></body></html>"
-    )
-    fixed = ensure_utf8_meta(html)
-    assert fixed == (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"><title>t</title>'
-        '<meta name="viewport" content="width=device-width"></head>'
-        "<body><p>正文</p></body></html>"
-    )
-    assert charset_declarations(fixed) == ["utf-8"]
-    assert head_children(fixed)[0].get("charset") == "utf-8"
-
-
-def test_meta_is_inserted_when_head_has_attributes_and_odd_case():
-    html = '<HTML><HEAD profile="a>b"><TITLE>x</TITLE></HEAD><BODY>y</BODY></HTML>'
-    fixed = ensure_utf8_meta(html)
-    assert fixed.startswith('<HTML><HEAD profile="a>b"><meta charset="utf-8"><TITLE>')
-    assert head_children(fixed)[0].get("charset") == "utf-8"
-
-
-def test_head_is_created_after_html_when_missing():
-    fixed = ensure_utf8_meta('<html lang="zh"><header>top</header><p>text</p></html>')
-    assert fixed == (
-        '<html lang="zh"><head><meta charset="utf-8"></head><header>top</header><p>text</p></html>'
-    )
-
-
-def test_meta_goes_after_the_doctype_in_a_fragment():
-    fixed = ensure_utf8_meta("<!doctype html>\n<!-- <head> in a comment -->\n<p>hi</p>")
-    assert fixed == '<!doctype html>\n<!-- <head> in a comment -->\n<meta charset="utf-8"><p>hi</p>'
-    assert ensure_utf8_meta("<p>bare</p>") == '<meta charset="utf-8"><p>bare</p>'
-
-
-def test_other_meta_tags_and_comments_are_kept():
-    html = (
-        "<html><head><!-- <meta charset=latin1> -->"
-        '<meta name="description" content="about charset=whatever">'
-        '<meta http-equiv="refresh" content="30"></head></html>'
-    )
-    fixed = ensure_utf8_meta(html)
-    assert "<!-- <meta charset=latin1> -->" in fixed
-    assert '<meta name="description" content="about charset=whatever">' in fixed
-    assert '<meta http-equiv="refresh" content="30">' in fixed
-
-
-def test_xml_declaration_says_utf8():
-    html = (
-        '<?xml version="1.0" encoding="ISO-8859-1"?>\n'
-        '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>x</title></head></html>'
-    )
-    fixed = ensure_utf8_meta(html)
-    assert fixed.startswith('<?xml version="1.0" encoding="utf-8"?>')
-    assert html_body_declared_encoding(fixed) == "utf-8"
-
-
-def test_ensure_utf8_meta_is_idempotent():
-    html = page(KOREAN, "ko", head='<meta charset="euc-kr">')
-    once = ensure_utf8_meta(html)
-    assert ensure_utf8_meta(once) == once
-    assert once.count("charset") == 1
-
-
-def test_decoded_page_stored_as_utf8_reads_back_the_same():
-    html = page(
-        CHINESE_SIMPLIFIED,
-        "zh-CN",
-        head='<meta http-equiv="content-type" content="text/html; charset=gbk">',
-    )
-    decoded = decode(html.encode("gbk"))
-    archive = ensure_utf8_meta(decoded.text).encode("utf-8")
-    assert html_body_declared_encoding(archive) == "utf-8"
-    again = decode(archive)
-    assert again.encoding == "utf-8"
-    assert again.text == ensure_utf8_meta(html)
-    assert CHINESE_SIMPLIFIED in lxml.html.document_fromstring(archive).text_content()

@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone, translation
 
 from kb.messages import to_json, translated
-from snapshots.capture.fetch import BlockedAddress, HTTPStatusError
+from snapshots.capture.errors import BlockedAddress, HTTPStatusError
 from snapshots.models import Link, Snapshot
 from snapshots.services.snapshots import snapshot_request
 from snapshots.tasks import capture_snapshot

@@ -21,24 +21,20 @@ from functools import cache
 import pytest
 import requests
 
-from snapshots.capture.fetch import (
+from snapshots.capture.errors import (
     BlockedAddress,
     CaptureError,
     ConnectionFailed,
     DamagedResponse,
-    FetchPolicy,
     FetchTimeout,
     HTTPStatusError,
     InvalidURL,
     TooLarge,
     TooManyRedirects,
     UnsupportedScheme,
-    fetch,
-    new_session,
-    parse_content_type,
-    parse_ipv4_spelling,
-    refusal_reason,
 )
+from snapshots.capture.fetch import FetchPolicy, fetch, new_session, parse_content_type
+from snapshots.capture.guard import parse_ipv4_spelling, refusal_reason
 from tests.support.servers import (
     LocalHTTPServer,
     TcpListener,
@@ -366,14 +362,6 @@ def test_malformed_allow_list_entry_opens_nothing(entry):
     policy = FetchPolicy(allow_hosts=frozenset({entry}))
     assert not policy.allows("wiki", 80)
     assert not policy.allows("::1", 80)
-
-
-def test_policy_reads_allow_hosts_from_environment():
-    environ = {"KB_FETCH_ALLOW_HOSTS": "intranet.example, 127.0.0.1:8123,,"}
-    policy = FetchPolicy.from_env(environ, read_timeout=3.0)
-    assert policy.allow_hosts == frozenset({"intranet.example", "127.0.0.1:8123"})
-    assert policy.read_timeout == 3.0
-    assert FetchPolicy.from_env({}).allow_hosts == frozenset()
 
 
 # --- redirects ----------------------------------------------------------------------------------

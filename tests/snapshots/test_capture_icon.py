@@ -8,7 +8,8 @@ import re
 import pytest
 from django.urls import reverse
 
-from snapshots.capture.fetch import CaptureError, Response
+from snapshots.capture.errors import CaptureError
+from snapshots.capture.fetch import Response
 from snapshots.capture.inline import inline
 from snapshots.models import Blob, Link, Snapshot
 from snapshots.services.snapshots import snapshot_request

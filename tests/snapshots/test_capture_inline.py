@@ -13,8 +13,11 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from snapshots.capture.fetch import CaptureError, Response
-from snapshots.capture.inline import ASSET_REF, Archive, Asset, Limits, assemble, inline
+from snapshots.capture.archive import ASSET_REF, Archive, Asset, assemble
+from snapshots.capture.collector import Limits
+from snapshots.capture.errors import CaptureError
+from snapshots.capture.fetch import Response
+from snapshots.capture.inline import inline
 from tests.support.archive_checks import network_references
 from tests.support.images import gif, png
 

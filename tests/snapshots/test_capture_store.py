@@ -22,15 +22,6 @@ def test_blob_name_splits_the_digest_into_two_folder_levels():
         blob_name("../etc/passwd")
 
 
-def test_second_put_of_the_same_bytes_writes_nothing(store):
-    first = store.put_many([b"font bytes", b"image bytes"])
-    second = store.put_many([b"font bytes", b"image bytes", b"new skeleton"])
-    assert first.new_bytes == len(b"font bytes") + len(b"image bytes")
-    assert set(second.written) == {hashlib.sha256(b"new skeleton").hexdigest()}
-    assert len(second.already_stored) == 2
-    assert store.read(hashlib.sha256(b"font bytes").hexdigest()) == b"font bytes"
-
-
 def test_a_write_leaves_no_temporary_file_behind(store, tmp_path):
     sha, written = store.put(b"a" * 100_000)
     assert written
