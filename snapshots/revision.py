@@ -10,6 +10,8 @@ Changes are caught three ways: the library services call bump() when they finish
 single-row saves and deletes of links, tags and tagged items made anywhere else (admin, shell,
 tests); and `flush` (which empties tables without signals) is followed by post_migrate, which
 bumps too. Bulk ORM calls that bypass signals (bulk_create, QuerySet.update) must call bump().
+The signals are connected by SnapshotsConfig.ready(), so every process that runs django.setup()
+has them, whatever it imports.
 """
 
 # The table name is a constant; the token is a parameter.
@@ -21,6 +23,9 @@ import uuid
 
 from django.db import DatabaseError, connections, router
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from taggit.models import Tag, TaggedItem
+
+from snapshots.models import Link
 
 TABLE = "snapshots_library_revision"
 _table_present: dict[str, bool] = {}
@@ -59,8 +64,6 @@ def bump(alias: str = "default") -> None:
 
 
 def _on_row_change(sender, instance=None, using=None, update_fields=None, **kwargs) -> None:
-    from snapshots.models import Link
-
     if str(kwargs.get("action", "post_")).startswith("pre_"):
         return
     # A capture saving its link's description or latest snapshot changes no tag or visibility.
@@ -75,10 +78,7 @@ def _on_flush(sender, using=None, **kwargs) -> None:
 
 
 def connect_signals() -> None:
-    from taggit.models import Tag, TaggedItem
-
-    from snapshots.models import Link
-
+    """Bump on every row change of links, tags and tagged items (called by SnapshotsConfig.ready)."""
     for model in (Link, Tag, TaggedItem):
         post_save.connect(_on_row_change, sender=model, dispatch_uid=f"kb-revision-save-{model}")
         post_delete.connect(
@@ -86,6 +86,3 @@ def connect_signals() -> None:
         )
     m2m_changed.connect(_on_row_change, sender=TaggedItem, dispatch_uid="kb-revision-m2m")
     post_migrate.connect(_on_flush, dispatch_uid="kb-revision-flush")
-
-
-connect_signals()
