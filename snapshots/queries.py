@@ -388,14 +388,15 @@ def _count_token(links: QuerySet[Link], filters: LibraryFilters) -> str | None:
     capture state, `unread` and the domain depend on link fields saved without a new token, so
     their counts are always computed afresh.
     """
-    from snapshots import search
-
     if filters.domain or filters.state or filters.unread is not None:
         return None
     token = revision.current(links.db)
     if token is None or not filters.q:
         return token
-    index_token = search.index_revision() if links.db == "default" else None
+    # The search index lives on the default database (snapshots.search).
+    index_token = (
+        revision.current(links.db, revision.SEARCH_INDEX) if links.db == "default" else None
+    )
     return None if index_token is None else f"{token}|{index_token}"
 
 
