@@ -241,5 +241,5 @@ if os.environ.get("KB_CONCEPT_TAGS"):
             'KB_CONCEPT_TAGS must be a JSON object of lists, e.g. {"kl": ["kl-divergence"]}'
         ) from exc
 
-# Library tags: "Python" and "python" are one tag (the first spelling is kept); see snapshots.services.links.
+# Library tags: "Python" and "python" are one tag (the first spelling is kept); see snapshots.normalize.
 TAGGIT_CASE_INSENSITIVE = True

@@ -17,6 +17,7 @@ from ninja import Field, Query, Router, Schema, Status
 
 from kb.api_auth import WRITE_AUTH, ApiError, optional_user
 from snapshots.models import Link, Snapshot
+from snapshots.normalize import LinkError, parse_tags
 from snapshots.queries import (
     LIBRARY_SORTS,
     LIBRARY_STATES,
@@ -29,14 +30,7 @@ from snapshots.queries import (
     tag_counts,
     visible_links,
 )
-from snapshots.services.links import (
-    LinkError,
-    link_create,
-    link_delete,
-    link_update,
-    parse_tags,
-    request_capture,
-)
+from snapshots.services.links import link_create, link_delete, link_update, request_capture
 
 router = Router(tags=["library"])
 

@@ -6,6 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from snapshots.models import Snapshot
+from snapshots.normalize import LinkError, normalize_url, parse_tags
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 LINKS_PER_PAGE = 50
@@ -91,8 +92,6 @@ class LinkForm(forms.Form):
     )
 
     def clean_url(self) -> str:
-        from snapshots.services.links import LinkError, normalize_url
-
         url = self.cleaned_data["url"].strip()
         try:
             normalize_url(url)
@@ -101,8 +100,6 @@ class LinkForm(forms.Form):
         return url
 
     def clean_tags(self) -> list[str]:
-        from snapshots.services.links import parse_tags
-
         return parse_tags(self.cleaned_data["tags"])
 
 
@@ -156,8 +153,6 @@ class BulkEditForm(forms.Form):
         if "link" in data and not data["link"]:
             self.add_error("link", _("Select at least one link."))
         if data.get("action") in self.TAG_ACTIONS:
-            from snapshots.services.links import parse_tags
-
             data["tags"] = parse_tags(data.get("tags") or "")
             if not data["tags"]:
                 self.add_error("tags", _("Type the tags to add or remove."))

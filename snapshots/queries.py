@@ -13,10 +13,11 @@ from django.db.models.functions import Coalesce, Lower, NullIf
 from django.utils.functional import cached_property
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
-from taggit.models import Tag
+from taggit.models import Tag, TaggedItem
 
-from snapshots import revision
-from snapshots.models import Link, Snapshot
+from snapshots import revision, search
+from snapshots.models import Link, Snapshot, link_content_type
+from snapshots.normalize import LinkError, parse_tags
 
 # A page's tags in one query, kept as a list on each link (``Link.tag_names`` reads it). Not a plain
 # prefetch_related("tags"): for that Django asks taggit's manager for a queryset per link, and
@@ -134,8 +135,6 @@ class LibraryFilters:
 
         `tag` may repeat (`?tag=a&tag=b`); `tags` may hold a comma list as typed in a form.
         """
-        from snapshots.services.links import LinkError, parse_tags
-
         getlist = getattr(params, "getlist", None)
         raw_tags = getlist("tag") if getlist else params.get("tag", [])
         if isinstance(raw_tags, str):
@@ -186,10 +185,6 @@ class LibraryFilters:
 
 def _tagged_link_ids(names: list[str]) -> QuerySet:
     """Ids of links carrying any of these tags (names compared case-insensitively)."""
-    from taggit.models import TaggedItem
-
-    from snapshots.services.links import link_content_type
-
     matches = Q()
     for name in names:
         matches |= Q(name__iexact=name)
@@ -216,11 +211,6 @@ def _with_all_tags(links: QuerySet[Link], names: list[str]) -> QuerySet[Link]:
     tagged items of those tags, grouped by link: far cheaper on a large library than one
     subquery per tag with a name comparison inside.
     """
-    from taggit.models import TaggedItem
-
-    from snapshots import search
-    from snapshots.services.links import link_content_type
-
     ids_by_name = _tag_ids_by_name(names)
     if any(not ids for ids in ids_by_name.values()):
         return links.none()
@@ -279,8 +269,6 @@ def library_links(user, filters: LibraryFilters | None = None) -> QuerySet[Link]
 
 
 def _matching(user, filters: LibraryFilters) -> QuerySet[Link]:
-    from snapshots import search
-
     links = _plainly_filtered(user, filters)
     if filters.tags:
         links = _with_all_tags(links, filters.tags)
@@ -342,11 +330,6 @@ def library_page(
 
 
 def _walk_for_page(user, filters: LibraryFilters, start: int, stop: int) -> list[int] | None:
-    from taggit.models import TaggedItem
-
-    from snapshots import search
-    from snapshots.services.links import link_content_type
-
     if stop <= start:
         return []
     tag_groups = list(_tag_ids_by_name(filters.tags).values()) if filters.tags else []
@@ -490,8 +473,6 @@ def link_excerpts(links, q: str) -> dict[int, str]:
     Everything but the marks is escaped. Taken from notes, description, the snapshot's main text,
     then titles (EXCERPT_FIELDS); one query for the whole page. Links without a match are absent.
     """
-    from snapshots import search
-
     terms = search.search_terms(q)
     pattern = search.term_pattern(terms)
     ids = [link.pk if isinstance(link, Link) else int(link) for link in links]

@@ -37,8 +37,10 @@ from collections.abc import Callable, Iterable, Sequence
 from django.db import connection, connections, transaction
 from django.db.models import BigIntegerField, F, Func, QuerySet
 from django.db.models.expressions import RawSQL
+from taggit.models import TaggedItem
 
 from snapshots import revision
+from snapshots.models import Link, Snapshot, link_content_type
 
 TABLE = "snapshots_link_search"
 GRAMS_TABLE = "snapshots_link_search_grams"  # SQLite only; PostgreSQL keeps a grams column
@@ -209,11 +211,6 @@ def pk_in(links: QuerySet, ids) -> QuerySet:
 
 def _documents_for(ids: Sequence[int]) -> dict[int, str]:
     """Build the search documents of these links in four queries, whatever their number."""
-    from taggit.models import TaggedItem
-
-    from snapshots.models import Link, Snapshot
-    from snapshots.services.links import link_content_type
-
     if not ids:
         return {}
     rows = list(
@@ -359,13 +356,11 @@ def reindex_link(link_id: int) -> None:
 
 def reindex_all(*, batch_size: int = 2000, progress: Callable[[int], None] | None = None) -> int:
     """Rebuild the whole index (e.g. after a bulk load); returns how many links are indexed."""
-    from snapshots.models import Link
-
     with transaction.atomic():
-        return _reindex_all(Link, batch_size, progress)
+        return _reindex_all(batch_size, progress)
 
 
-def _reindex_all(Link, batch_size: int, progress: Callable[[int], None] | None) -> int:
+def _reindex_all(batch_size: int, progress: Callable[[int], None] | None) -> int:
     postgres = _vendor() == "postgresql"
     revision.bump(connection.alias, revision.SEARCH_INDEX)
     with connection.cursor() as cursor:

@@ -45,6 +45,7 @@ from snapshots.forms import (
     TagRenameForm,
 )
 from snapshots.models import Link, Snapshot
+from snapshots.normalize import LinkError
 from snapshots.queries import (
     LibraryFilters,
     LibraryPaginator,
@@ -57,7 +58,6 @@ from snapshots.services.diff import diff_texts
 from snapshots.services.exporter import export_archive_zip, export_bookmarks
 from snapshots.services.importer import import_bookmarks
 from snapshots.services.links import (
-    LinkError,
     link_create,
     link_delete,
     link_update,

@@ -28,18 +28,9 @@ from django.utils.translation import gettext as _
 from django_tasks import task
 
 from snapshots import revision, search
-from snapshots.models import Link, Snapshot
-from snapshots.services.links import (
-    MAX_TAG_LENGTH,
-    MAX_TITLE_LENGTH,
-    LinkError,
-    add_tags_to_links,
-    domain_of,
-    link_content_type,
-    normalize_url,
-    parse_tags,
-    tags_for_names,
-)
+from snapshots.models import Link, Snapshot, link_content_type
+from snapshots.normalize import MAX_TAG_LENGTH, LinkError, domain_of, normalize_url, parse_tags
+from snapshots.services.links import MAX_TITLE_LENGTH, add_tags_to_links, tags_for_names
 
 logger = logging.getLogger(__name__)
 
