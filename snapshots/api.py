@@ -30,7 +30,8 @@ from snapshots.queries import (
     tag_counts,
     visible_links,
 )
-from snapshots.services.links import link_create, link_delete, link_update, request_capture
+from snapshots.services.links import link_create, link_delete, link_update
+from snapshots.tasks import snapshot_request
 
 router = Router(tags=["library"])
 
@@ -310,7 +311,7 @@ def delete_link(request: HttpRequest, link_id: int):
 @router.post("/links/{link_id}/capture", auth=WRITE_AUTH, response={202: SnapshotOut, **ERRORS})
 def capture_link(request: HttpRequest, link_id: int):
     """Queue a new capture; answers the pending snapshot (poll GET /api/snapshots/{id})."""
-    snapshot = request_capture(_own(request, link_id))
+    snapshot = snapshot_request(link=_own(request, link_id))
     return Status(202, Snapshot.objects.get(pk=snapshot.pk))
 
 

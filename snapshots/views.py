@@ -62,9 +62,9 @@ from snapshots.services.links import (
     link_delete,
     link_update,
     links_bulk_edit,
-    request_capture,
 )
 from snapshots.services.tags import tag_delete, tag_merge, tag_rename
+from snapshots.tasks import snapshot_request
 from snapshots.templatetags.library_tags import (
     avatar_hue,
     avatar_letter,
@@ -412,7 +412,7 @@ def link_capture_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def link_capture(request: HttpRequest, pk: int) -> HttpResponse:
     link = access.own_link_or_404(request.user, pk)
-    request_capture(link)
+    snapshot_request(link=link)
     messages.success(request, _("A new capture was queued."))
     return redirect("snapshots:link_detail", pk=link.pk)
 

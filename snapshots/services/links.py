@@ -1,13 +1,12 @@
 """Saving links: per-user dedupe, tags, edits, bulk edits and deletion.
 
 Every write to a link goes through here, so the search index (snapshots.search) and the capture
-queue (snapshots.services.snapshots.snapshot_request) stay in step with the rows. What a URL or a
+queue (snapshots.tasks.snapshot_request) stay in step with the rows. What a URL or a
 tag name becomes once saved is decided in snapshots.normalize.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
@@ -18,8 +17,8 @@ from taggit.models import Tag, TaggedItem
 from snapshots import revision, search
 from snapshots.models import Link, Snapshot, link_content_type
 from snapshots.normalize import LinkError, domain_of, normalize_url, parse_tags
-
-logger = logging.getLogger(__name__)
+from snapshots.services.snapshots import snapshot_delete
+from snapshots.tasks import snapshot_request
 
 MAX_TITLE_LENGTH = 500
 
@@ -109,27 +108,6 @@ def _set_tags(link: Link, names: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Captures
-
-
-def request_capture(link: Link) -> Snapshot:
-    """Queue a capture of the link (the capture service owns how); returns the pending snapshot.
-
-    The snapshot row is made now, in the caller's transaction; the task is enqueued on commit.
-    """
-    try:
-        from snapshots.services.snapshots import snapshot_request
-    except ImportError:
-        # Without the capture service the request is still recorded, so it shows as queued.
-        logger.warning("snapshots.services.snapshots is missing; link %s not queued", link.pk)
-        snapshot = Snapshot.objects.create(link=link)
-        Link.objects.filter(pk=link.pk).update(latest_snapshot=snapshot)
-        link.latest_snapshot = snapshot
-        return snapshot
-    return snapshot_request(link=link)
-
-
-# ---------------------------------------------------------------------------------------------
 # Create, update, delete
 
 
@@ -189,7 +167,7 @@ def link_create(
         search.reindex_link(link.pk)
         revision.bump()
         if capture:
-            request_capture(link)
+            snapshot_request(link=link)
     link.refresh_from_db()
     return link, created
 
@@ -241,17 +219,10 @@ def link_update(*, link: Link, **fields) -> Link:
 
 def link_delete(*, link: Link) -> None:
     """Delete the link, its snapshots (freeing blobs nobody else uses) and its search entry."""
-    try:
-        from snapshots.services.snapshots import snapshot_delete
-    except ImportError:
-        snapshot_delete = None
     with transaction.atomic():
         Link.objects.filter(pk=link.pk).update(latest_snapshot=None)
         for snapshot in list(Snapshot.objects.filter(link=link)):
-            if snapshot_delete is not None:
-                snapshot_delete(snapshot=snapshot)
-            else:
-                snapshot.delete()
+            snapshot_delete(snapshot=snapshot)
         TaggedItem.objects.filter(content_type=link_content_type(), object_id=link.pk).delete()
         search.remove_links([link.pk])
         link.delete()
@@ -293,7 +264,7 @@ def links_bulk_edit(
             links.update(private=action == "make_private")
         elif action == "capture":
             for link in links:
-                request_capture(link)
+                snapshot_request(link=link)
         elif action == "delete":
             for link in list(links):
                 link_delete(link=link)
@@ -303,13 +274,9 @@ def links_bulk_edit(
 
 __all__ = [
     "BULK_ACTIONS",
-    "LinkError",
     "add_tags_to_links",
     "link_create",
     "link_delete",
     "link_update",
     "links_bulk_edit",
-    "normalize_url",
-    "parse_tags",
-    "request_capture",
 ]
