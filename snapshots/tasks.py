@@ -21,10 +21,11 @@ used up). It runs when a worker process starts and every few minutes inside it
 (``start_stuck_capture_watch``, called by ``SnapshotsConfig.ready``), and on demand with
 ``manage.py recapture --stuck``.
 
-Settings (all optional, read here): ``KB_FETCH_ALLOW_HOSTS``; ``KB_CAPTURE_RETRY_DELAYS``
-(seconds before the 2nd and the 3rd attempt); ``KB_CAPTURE_FETCH_OPTIONS`` (``FetchPolicy``
-fields such as ``read_timeout``, plus ``seconds`` for the whole capture); ``KB_CAPTURE_LIMITS``
-(``Limits`` fields). Tests use the last three to stay fast.
+Settings (declared in kb/settings.py, read here): ``KB_FETCH_ALLOW_HOSTS``;
+``KB_CAPTURE_RETRY_DELAYS`` (seconds before the 2nd and the 3rd attempt);
+``KB_CAPTURE_FETCH_OPTIONS`` (``FetchPolicy`` fields such as ``read_timeout``, plus ``seconds``
+for the whole capture); ``KB_CAPTURE_LIMITS`` (``Limits`` fields). Tests use the last three to
+stay fast.
 """
 
 from __future__ import annotations
@@ -61,7 +62,6 @@ MAX_ATTEMPTS = 3
 STUCK_AFTER = timedelta(minutes=5)
 # The processes that run captures, and so watch for stuck ones.
 WORKER_COMMANDS = frozenset({"db_worker", "rqworker", "rqworker-pool"})
-DEFAULT_RETRY_DELAYS = (30.0, 120.0)
 # Waiting in place holds a web request (immediate backend) or a command: never for long.
 MAX_WAIT_IN_PLACE = 5.0
 INTERNAL_ERROR = gettext_noop("the capture failed because of an error in kb; it has been logged")
@@ -151,19 +151,19 @@ def claim(snapshot_id: int) -> Snapshot | None:
 
 
 def capture_policy() -> FetchPolicy:
-    options = dict(getattr(settings, "KB_CAPTURE_FETCH_OPTIONS", {}) or {})
+    options = dict(settings.KB_CAPTURE_FETCH_OPTIONS)
     return default_policy(allow_hosts=settings.KB_FETCH_ALLOW_HOSTS, **options)
 
 
 def capture_limits() -> Limits:
-    return Limits(**(getattr(settings, "KB_CAPTURE_LIMITS", {}) or {}))
+    return Limits(**settings.KB_CAPTURE_LIMITS)
 
 
 def retry_delay(attempts_made: int) -> float | None:
     """Seconds to wait before the next attempt, or None when no attempt is left."""
     if attempts_made >= MAX_ATTEMPTS:
         return None
-    delays = tuple(getattr(settings, "KB_CAPTURE_RETRY_DELAYS", DEFAULT_RETRY_DELAYS))
+    delays = tuple(settings.KB_CAPTURE_RETRY_DELAYS)
     return float(delays[min(attempts_made - 1, len(delays) - 1)]) if delays else 0.0
 
 
