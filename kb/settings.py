@@ -1,5 +1,6 @@
 """Settings, read from the environment (ARCHITECTURE §5). Every variable is optional; defaults are safe."""
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -235,8 +236,6 @@ KB_CONCEPT_TAGS: dict[str, list[str]] = {
     "perplexity": ["perplexity", "困惑度"],
 }
 if os.environ.get("KB_CONCEPT_TAGS"):
-    import json
-
     try:
         KB_CONCEPT_TAGS = {
             str(concept): [str(tag) for tag in tags]

@@ -16,6 +16,7 @@ import mimetypes
 import re
 import unicodedata
 from html import unescape
+from urllib.parse import quote
 
 import nh3
 from csp.decorators import csp_exempt
@@ -165,8 +166,6 @@ def _safe_file_stem(text: str) -> str:
 
 
 def _attachment(name: str) -> str:
-    from urllib.parse import quote
-
     ascii_name = name.encode("ascii", "ignore").decode("ascii").strip() or "snapshot"
     ascii_name = ascii_name.replace('"', "")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"

@@ -25,6 +25,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tasks import task
+from taggit.models import TaggedItem
 
 from snapshots import revision, search
 from snapshots.models import Link, Snapshot, link_content_type
@@ -357,8 +358,6 @@ def import_bookmarks(
         # Tags: find or make each distinct name once, then one bulk insert of the pairs.
         all_names = parse_tags([name for entry in wanted.values() for name in entry.tags])
         tags = tags_for_names(all_names)
-        from taggit.models import TaggedItem
-
         content_type = link_content_type()
         TaggedItem.objects.bulk_create(
             (
