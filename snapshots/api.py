@@ -16,11 +16,10 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from kb.api_auth import WRITE_AUTH, ApiError, optional_user
+from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot
 from snapshots.normalize import LinkError, parse_tags
 from snapshots.queries import (
-    LIBRARY_SORTS,
-    LIBRARY_STATES,
     TAG_LIST,
     LibraryFilters,
     library_count,
@@ -145,7 +144,7 @@ class LinkQuery(Schema):
     state: str = Field("", description="pending, running, succeeded, failed or none.")
     visibility: str = Field("", description="private or public.")
     unread: bool | None = None
-    sort: str = Field("-created", description=", ".join(LIBRARY_SORTS))
+    sort: str = Field(Sort.NEWEST.value, description=", ".join(Sort.values))
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
 
@@ -237,15 +236,16 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
         raise ApiError(422, _("page must be between 1 and %(max)d.") % {"max": MAX_PAGE})
     if not 1 <= query.per_page <= MAX_PER_PAGE:
         raise ApiError(422, _("per_page must be between 1 and %(max)d.") % {"max": MAX_PER_PAGE})
-    if query.state and query.state not in LIBRARY_STATES:
+    if query.state and query.state not in CaptureState.values:
         raise ApiError(
-            422, _("state must be one of: %(states)s.") % {"states": ", ".join(LIBRARY_STATES)}
+            422,
+            _("state must be one of: %(states)s.") % {"states": ", ".join(CaptureState.values)},
         )
-    if query.sort not in LIBRARY_SORTS:
+    if query.sort not in Sort.values:
         raise ApiError(
-            422, _("sort must be one of: %(sorts)s.") % {"sorts": ", ".join(LIBRARY_SORTS)}
+            422, _("sort must be one of: %(sorts)s.") % {"sorts": ", ".join(Sort.values)}
         )
-    if query.visibility and query.visibility not in ("private", "public"):
+    if query.visibility and query.visibility not in Visibility.values:
         raise ApiError(422, _("visibility must be private or public."))
     try:
         tags = parse_tags(query.tag)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from snapshots.models import Snapshot
+from snapshots.choices import TAG_ACTIONS, BulkAction
 from snapshots.normalize import LinkError, normalize_url, parse_tags
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -115,36 +115,11 @@ class LinkEditForm(LinkForm):
         del self.fields["url"]
 
 
-# The library's GET parameters are read by snapshots.queries.LibraryFilters.from_query (shared with
-# the API); these are the choices its page offers, in the user's words.
-SORTS = [
-    ("-created", _("Newest first")),
-    ("created", _("Oldest first")),
-    ("title", _("Title A–Z")),
-    ("-title", _("Title Z–A")),
-    ("domain", _("Domain A–Z")),
-]
-VISIBILITIES = [("private", _("Private")), ("public", _("Public"))]
-CAPTURE_STATES = {**dict(Snapshot.Status.choices), "none": _("not captured")}
-
-
 class BulkEditForm(forms.Form):
-    ACTIONS = [
-        ("add_tags", _("Add tags")),
-        ("remove_tags", _("Remove tags")),
-        ("mark_read", _("Mark read")),
-        ("mark_unread", _("Mark unread")),
-        ("make_private", _("Make private")),
-        ("make_public", _("Make public")),
-        ("capture", _("Capture again")),
-        ("delete", _("Delete")),
-    ]
-    TAG_ACTIONS = {"add_tags", "remove_tags"}
-
     link = ValueListField(
         label=_("Links"), item_field=forms.IntegerField(min_value=1), max_items=1000
     )
-    action = forms.ChoiceField(label=_("Action"), choices=ACTIONS)
+    action = forms.ChoiceField(label=_("Action"), choices=BulkAction.choices)
     tags = forms.CharField(label=_("Tags"), required=False, max_length=1000, widget=TagsInput())
     next = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -152,7 +127,7 @@ class BulkEditForm(forms.Form):
         data = super().clean()
         if "link" in data and not data["link"]:
             self.add_error("link", _("Select at least one link."))
-        if data.get("action") in self.TAG_ACTIONS:
+        if data.get("action") in TAG_ACTIONS:
             data["tags"] = parse_tags(data.get("tags") or "")
             if not data["tags"]:
                 self.add_error("tags", _("Type the tags to add or remove."))

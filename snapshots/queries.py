@@ -16,6 +16,7 @@ from django.utils.safestring import mark_safe
 from taggit.models import Tag, TaggedItem
 
 from snapshots import revision, search
+from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot, link_content_type
 from snapshots.normalize import LinkError, parse_tags
 
@@ -111,10 +112,6 @@ def links_for_concept(user, tags: list[str]) -> QuerySet[Link]:
 # ---------------------------------------------------------------------------------------------
 # The library page, the API list and the bench all read links through library_links().
 
-LIBRARY_STATES = ("pending", "running", "succeeded", "failed", "none")
-LIBRARY_VISIBILITIES = ("private", "public")
-LIBRARY_SORTS = ("-created", "created", "title", "-title", "domain")
-
 
 @dataclass
 class LibraryFilters:
@@ -123,10 +120,10 @@ class LibraryFilters:
     q: str = ""
     tags: list[str] = field(default_factory=list)
     domain: str = ""
-    state: str = ""  # pending | running | succeeded | failed | none (never captured)
-    visibility: str = ""  # private | public
+    state: str = ""  # a CaptureState
+    visibility: str = ""  # a Visibility
     unread: bool | None = None
-    sort: str = "-created"  # -created | created | title | -title | domain
+    sort: str = Sort.NEWEST.value
     page: int = 1
 
     @classmethod
@@ -156,7 +153,7 @@ class LibraryFilters:
             state=str(params.get("state") or ""),
             visibility=str(params.get("visibility") or ""),
             unread=unread.get(str(params.get("unread") or "").lower()),
-            sort=str(params.get("sort") or "-created"),
+            sort=str(params.get("sort") or Sort.NEWEST),
             page=page,
         ).cleaned()
 
@@ -165,9 +162,9 @@ class LibraryFilters:
             self,
             q=self.q.strip(),
             domain=self.domain.strip().lower().removeprefix("www."),
-            state=self.state if self.state in LIBRARY_STATES else "",
-            visibility=self.visibility if self.visibility in LIBRARY_VISIBILITIES else "",
-            sort=self.sort if self.sort in LIBRARY_SORTS else "-created",
+            state=self.state if self.state in CaptureState.values else "",
+            visibility=self.visibility if self.visibility in Visibility.values else "",
+            sort=self.sort if self.sort in Sort.values else Sort.NEWEST.value,
             page=max(1, self.page),
         )
 
@@ -233,15 +230,15 @@ def _with_all_tags(links: QuerySet[Link], names: list[str]) -> QuerySet[Link]:
 
 
 def _sort_key(sort: str) -> list:
-    if sort in ("title", "-title"):
+    if sort in (Sort.TITLE, Sort.TITLE_DESCENDING):
         # What the list shows as the title: the user's, else the captured one, else the URL.
         shown = Lower(
             Coalesce(NullIf("title", Value("")), NullIf("latest_snapshot__title", Value("")), "url")
         )
-        return [shown.desc() if sort == "-title" else shown.asc(), "-id"]
-    if sort == "created":
+        return [shown.desc() if sort == Sort.TITLE_DESCENDING else shown.asc(), "-id"]
+    if sort == Sort.OLDEST:
         return ["created", "id"]
-    if sort == "domain":
+    if sort == Sort.DOMAIN:
         return ["domain", "-created", "-id"]
     return ["-created", "-id"]
 
@@ -282,12 +279,12 @@ def _plainly_filtered(user, filters: LibraryFilters) -> QuerySet[Link]:
     links = visible_links(user)
     if filters.domain:
         links = links.filter(domain=filters.domain)
-    if filters.state == "none":
+    if filters.state == CaptureState.NONE:
         links = links.filter(latest_snapshot__isnull=True)
     elif filters.state:
         links = links.filter(latest_snapshot__status=filters.state)
     if filters.visibility:
-        links = links.filter(private=filters.visibility == "private")
+        links = links.filter(private=filters.visibility == Visibility.PRIVATE)
     if filters.unread is not None:
         links = links.filter(unread=filters.unread)
     return links

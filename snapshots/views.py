@@ -29,11 +29,9 @@ from taggit.models import Tag
 
 from kb.markdown import render_markdown
 from snapshots import access
+from snapshots.choices import BulkAction, CaptureState, Sort, Visibility
 from snapshots.forms import (
-    CAPTURE_STATES,
     LINKS_PER_PAGE,
-    SORTS,
-    VISIBILITIES,
     BulkEditForm,
     CompareForm,
     ExportForm,
@@ -155,7 +153,7 @@ def _library_rows(
     dates: dict[date, str] = {}
     select_label = _("Select “%(title)s”")
     by_label = _("by %(name)s")
-    statuses = dict(Snapshot.Status.choices)
+    statuses = dict(CaptureState.choices)
     signed_in = user.is_authenticated
     rows = []
     for link in links:
@@ -164,6 +162,7 @@ def _library_rows(
         if day not in dates:
             dates[day] = formats.date_format(created, "DATE_FORMAT")
         snapshot = link.latest_snapshot
+        status = snapshot.status if snapshot else CaptureState.NONE.value
         own = signed_in and link.owner_id == user.pk
         rows.append(
             LibraryRow(
@@ -180,10 +179,8 @@ def _library_rows(
                 else "",
                 created_iso=created.isoformat(),
                 created_label=dates[day],
-                status=snapshot.status if snapshot else "none",
-                status_label=statuses.get(snapshot.status, snapshot.status)
-                if snapshot
-                else _("not captured"),
+                status=status,
+                status_label=statuses.get(status, status),
                 private=link.private,
                 selectable=own,
                 select_label=select_label % {"title": link.display_title} if own else "",
@@ -219,10 +216,10 @@ def _filter_chips(filters: LibraryFilters, tag_page: str | None) -> list[dict]:
     if filters.domain:
         chips.append({"label": _("Domain: %(d)s") % {"d": filters.domain}, "key": "domain"})
     if filters.state:
-        label = CAPTURE_STATES.get(filters.state, filters.state)
+        label = CaptureState(filters.state).label
         chips.append({"label": _("Capture: %(s)s") % {"s": label}, "key": "state"})
     if filters.visibility:
-        chips.append({"label": dict(VISIBILITIES)[filters.visibility], "key": "visibility"})
+        chips.append({"label": Visibility(filters.visibility).label, "key": "visibility"})
     if filters.unread is not None:
         chips.append({"label": _("Unread") if filters.unread else _("Read"), "key": "unread"})
     return chips
@@ -256,10 +253,10 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
             "tag_facets": _page_tag_facets(page_links, chosen),
             "tag_page": tag_page,
             "own_tags": _own_tag_names(user),
-            "bulk_actions": BulkEditForm.ACTIONS,
-            "sorts": SORTS,
-            "states": CAPTURE_STATES.items(),
-            "visibilities": VISIBILITIES,
+            "bulk_actions": BulkAction.choices,
+            "sorts": Sort.choices,
+            "states": CaptureState.choices,
+            "visibilities": Visibility.choices,
         },
     )
 
@@ -297,7 +294,7 @@ def links_bulk(request: HttpRequest) -> HttpResponse:
     except LinkError as error:
         messages.error(request, error.message)
         return redirect(back)
-    action = dict(BulkEditForm.ACTIONS)[data["action"]]
+    action = BulkAction(data["action"]).label
     messages.success(
         request,
         ngettext("%(action)s: %(count)d link.", "%(action)s: %(count)d links.", count)

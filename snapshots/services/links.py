@@ -15,23 +15,13 @@ from django.utils.translation import gettext as _
 from taggit.models import Tag, TaggedItem
 
 from snapshots import revision, search
+from snapshots.choices import TAG_ACTIONS, BulkAction
 from snapshots.models import Link, Snapshot, link_content_type
 from snapshots.normalize import LinkError, domain_of, normalize_url, parse_tags
 from snapshots.services.snapshots import snapshot_delete
 from snapshots.tasks import snapshot_request
 
 MAX_TITLE_LENGTH = 500
-
-BULK_ACTIONS = (
-    "add_tags",
-    "remove_tags",
-    "mark_read",
-    "mark_unread",
-    "make_private",
-    "make_public",
-    "capture",
-    "delete",
-)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,7 +226,7 @@ def links_bulk_edit(
 
     Ids of links that are not the owner's are ignored (never an error that leaks their existence).
     """
-    if action not in BULK_ACTIONS:
+    if action not in BulkAction.values:
         raise LinkError(_("Unknown bulk action: %(action)s.") % {"action": action})
     try:
         wanted = {int(i) for i in link_ids}
@@ -248,24 +238,24 @@ def links_bulk_edit(
     if not ids:
         return 0
     names = parse_tags(tags)
-    if action in ("add_tags", "remove_tags") and not names:
+    if action in TAG_ACTIONS and not names:
         raise LinkError(_("Enter at least one tag."))
     links = Link.objects.filter(pk__in=ids)
     with transaction.atomic():
-        if action == "add_tags":
+        if action == BulkAction.ADD_TAGS:
             add_tags_to_links(ids, names)
             search.reindex_links(ids)
-        elif action == "remove_tags":
+        elif action == BulkAction.REMOVE_TAGS:
             remove_tags_from_links(ids, names)
             search.reindex_links(ids)
-        elif action in ("mark_read", "mark_unread"):
-            links.update(unread=action == "mark_unread")
-        elif action in ("make_private", "make_public"):
-            links.update(private=action == "make_private")
-        elif action == "capture":
+        elif action in (BulkAction.MARK_READ, BulkAction.MARK_UNREAD):
+            links.update(unread=action == BulkAction.MARK_UNREAD)
+        elif action in (BulkAction.MAKE_PRIVATE, BulkAction.MAKE_PUBLIC):
+            links.update(private=action == BulkAction.MAKE_PRIVATE)
+        elif action == BulkAction.CAPTURE:
             for link in links:
                 snapshot_request(link=link)
-        elif action == "delete":
+        elif action == BulkAction.DELETE:
             for link in list(links):
                 link_delete(link=link)
         revision.bump()
@@ -273,7 +263,6 @@ def links_bulk_edit(
 
 
 __all__ = [
-    "BULK_ACTIONS",
     "add_tags_to_links",
     "link_create",
     "link_delete",
