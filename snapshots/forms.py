@@ -6,7 +6,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from snapshots.choices import TAG_ACTIONS, BulkAction
-from snapshots.normalize import LinkError, normalize_url, parse_tags
+from snapshots.normalize import TAG_SEPARATORS, LinkError, normalize_url, parse_tags
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 LINKS_PER_PAGE = 50
@@ -43,7 +43,10 @@ class ValueListField(forms.Field):
 
 
 class TagsInput(forms.TextInput):
-    """A comma-separated tag field whose suggestions come from a <datalist> (and tags-input.js)."""
+    """A comma-separated tag field whose suggestions come from a <datalist> (and tags-input.js).
+
+    The script splits what is typed at whitespace and the `data-tag-separators`, as parse_tags does.
+    """
 
     def __init__(self, datalist_id: str = "tag-suggestions", attrs=None):
         base = {
@@ -52,6 +55,7 @@ class TagsInput(forms.TextInput):
             "autocapitalize": "none",
             "spellcheck": "false",
             "data-tags-input": "",
+            "data-tag-separators": TAG_SEPARATORS,
         }
         super().__init__({**base, **(attrs or {})})
 

@@ -5,7 +5,8 @@ every caller gets the same answers:
 - A URL without a scheme ("example.com/a") is taken as https; only http and https are saved.
 - The saved URL *is* the normalized one (tracking parameters gone); it is also the dedupe key.
 - Tags never contain spaces: whitespace and TAG_SEPARATORS (commas, also "，" and "、", and
-  semicolons) separate them. Their case is kept as first typed, and two spellings that differ only
+  semicolons) separate them; the tag fields' script (tags-input.js) reads TAG_SEPARATORS from the
+  page, so it splits what is typed the same way. Their case is kept as first typed, and two spellings that differ only
   by case are one tag (TAGGIT_CASE_INSENSITIVE).
 """
 
@@ -61,7 +62,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _EXPLICIT_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _BARE_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(?!\d)")
-# Besides whitespace, these separate tags.
+# Besides whitespace, these separate tags (tag fields hand them to tags-input.js as well).
 TAG_SEPARATORS = ",，、;；"
 _TAG_SEPARATOR = re.compile(f"[\\s{re.escape(TAG_SEPARATORS)}]+")
 # Characters left as they are in a path or query; everything else is percent-encoded.

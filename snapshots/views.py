@@ -43,7 +43,7 @@ from snapshots.forms import (
     TagRenameForm,
 )
 from snapshots.models import Link, Snapshot
-from snapshots.normalize import LinkError
+from snapshots.normalize import TAG_SEPARATORS, LinkError
 from snapshots.queries import (
     LibraryFilters,
     LibraryPaginator,
@@ -253,6 +253,7 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
             "tag_facets": _page_tag_facets(page_links, chosen),
             "tag_page": tag_page,
             "own_tags": _own_tag_names(user),
+            "tag_separators": TAG_SEPARATORS,
             "bulk_actions": BulkAction.choices,
             "sorts": Sort.choices,
             "states": CaptureState.choices,

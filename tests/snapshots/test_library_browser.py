@@ -272,3 +272,17 @@ def test_tag_field_suggests_the_users_tags_for_the_last_word(
     expect(suggestions).to_have_count(2)
     values = sorted(suggestions.evaluate_all("options => options.map(o => o.value)"))
     assert values == ["python machine-learning", "python maths"]
+
+
+def test_tag_field_splits_what_is_typed_where_the_server_splits_tags(
+    signed_in_page, user, captures_stay_queued
+):
+    page = signed_in_page
+    save(user, "https://example.com/1", tags=["machine-learning", "python", "maths"])
+    page.goto("/links/add/")
+    # A semicolon (here the full-width one) separates tags for parse_tags, so for the field too.
+    page.get_by_label("Tags").press_sequentially("python；ma")
+    suggestions = page.locator("datalist#tag-suggestions-id_tags option")
+    expect(suggestions).to_have_count(2)
+    values = sorted(suggestions.evaluate_all("options => options.map(o => o.value)"))
+    assert values == ["python；machine-learning", "python；maths"]
