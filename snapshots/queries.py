@@ -16,6 +16,7 @@ from django.utils.safestring import mark_safe
 from taggit.models import Tag, TaggedItem
 
 from snapshots import revision, search
+from snapshots.access import visible_links
 from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot, link_content_type
 from snapshots.normalize import LinkError, parse_tags
@@ -24,13 +25,6 @@ from snapshots.normalize import LinkError, parse_tags
 # prefetch_related("tags"): for that Django asks taggit's manager for a queryset per link, and
 # taggit builds each with a content-type filter (~1.5 ms a link, 80 ms of a 50-link page measured).
 TAG_LIST = Prefetch("tags", to_attr="prefetched_tags")
-
-
-def visible_links(user) -> QuerySet[Link]:
-    """A user sees their own links and links others made public; anonymous visitors, public ones."""
-    if user is not None and user.is_authenticated:
-        return Link.objects.filter(Q(owner=user) | Q(private=False))
-    return Link.objects.filter(private=False)
 
 
 TAG_COUNTS_CACHE_SECONDS = 24 * 3600

@@ -1,6 +1,6 @@
 """Library pages. Thin: validate a form, call one service or query, render.
 
-Who sees what is decided in `snapshots.access` and `snapshots.queries.visible_links`; every write here
+Who sees what is decided in `snapshots.access`; every write here
 is a POST (CSRF-checked by the middleware) from a signed-in user on their own links — anyone else's link
 answers 404, exactly like a link that does not exist.
 """
@@ -50,7 +50,6 @@ from snapshots.queries import (
     library_links,
     link_excerpts,
     tag_counts,
-    visible_links,
 )
 from snapshots.services.diff import diff_texts
 from snapshots.services.exporter import export_archive_zip, export_bookmarks
@@ -376,7 +375,7 @@ def _history_context(request: HttpRequest, link: Link) -> dict:
 
 @require_GET
 def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    link = access.visible_link_or_404(request.user, pk)
+    link = access.link_read(request, pk)
     context = _history_context(request, link)
     captured = context["captured"]
     # While a new capture is queued the list's title falls back to the URL; here the last captured
@@ -400,7 +399,7 @@ def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 def link_capture_status(request: HttpRequest, pk: int) -> HttpResponse:
     """The capture history fragment, polled by capture-status.js until every capture has finished."""
-    link = access.visible_link_or_404(request.user, pk)
+    link = access.link_read(request, pk)
     return render(
         request, "snapshots/link_detail.html#capture-history", _history_context(request, link)
     )
@@ -409,7 +408,7 @@ def link_capture_status(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def link_capture(request: HttpRequest, pk: int) -> HttpResponse:
-    link = access.own_link_or_404(request.user, pk)
+    link = access.link_write(request, pk)
     snapshot_request(link=link)
     messages.success(request, _("A new capture was queued."))
     return redirect("snapshots:link_detail", pk=link.pk)
@@ -417,7 +416,7 @@ def link_capture(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def link_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    link = access.own_link_or_404(request.user, pk)
+    link = access.link_write(request, pk)
     if request.method == "POST":
         form = LinkEditForm(request.POST)
         if form.is_valid():
@@ -448,7 +447,7 @@ def link_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def link_remove(request: HttpRequest, pk: int) -> HttpResponse:
     """GET asks to confirm; POST deletes the link with its snapshots."""
-    link = access.own_link_or_404(request.user, pk)
+    link = access.link_write(request, pk)
     if request.method == "POST":
         title = link.display_title
         link_delete(link=link)
@@ -464,7 +463,7 @@ def link_remove(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def link_compare(request: HttpRequest, pk: int) -> HttpResponse:
     """What changed between two captured snapshots of a link (their main text, sentence by sentence)."""
-    link = access.visible_link_or_404(request.user, pk)
+    link = access.link_read(request, pk)
     succeeded = list(
         link.snapshots.filter(status=Snapshot.Status.SUCCEEDED).only(
             "pk", "requested", "finished", "status", "size", "link_id"
@@ -514,7 +513,7 @@ def tags(request: HttpRequest) -> HttpResponse:
         public = []
     else:
         own = []
-        public = list(tag_counts(visible_links(user)))
+        public = list(tag_counts(access.visible_links(user)))
     return render(
         request,
         "snapshots/tags.html",
