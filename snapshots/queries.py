@@ -8,7 +8,18 @@ from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, Lower, NullIf
 from django.utils.functional import cached_property
 from django.utils.html import escape
@@ -77,6 +88,26 @@ def tag_counts(links: QuerySet[Link]) -> QuerySet[Tag]:
             )
         )
         .order_by("-count", "name")
+    )
+
+
+# Tag fields' autocomplete lists at most this many of the user's tags.
+TAG_SUGGESTIONS = 1000
+
+
+def own_tag_names(user) -> list[str]:
+    """The user's own tags, for the autocomplete <datalist> of tag fields.
+
+    An EXISTS per tag rather than counting the user's tagged links: it stops at the first link
+    found, so it stays a few milliseconds with 100,000 links where a count takes a second.
+    """
+    if not user.is_authenticated:
+        return []
+    used = Link.objects.filter(owner=user, tags=OuterRef("pk"))
+    return list(
+        Tag.objects.filter(Exists(used))
+        .order_by("name")
+        .values_list("name", flat=True)[:TAG_SUGGESTIONS]
     )
 
 
