@@ -18,6 +18,8 @@ from snapshots.models import Link, Snapshot
 
 # Larger ids than this are no row's (and beyond what the databases' integers hold): 404 at once.
 MAX_ID = 2**62
+# Who a request is from: signed_in_user (pages), archive_viewer, kb.api_auth.optional_user (API).
+Viewer = Callable[[HttpRequest], object]
 
 
 def visible_links(user) -> QuerySet[Link]:
@@ -46,23 +48,25 @@ def archive_viewer(request: HttpRequest):
         return None
 
 
-def _with_latest_snapshot_and_owner(links: QuerySet[Link]) -> QuerySet[Link]:
+# What a page shows with the link or snapshot it reads, unless the caller says (``details``).
+def _link_page_details(links: QuerySet[Link]) -> QuerySet[Link]:
     return links.select_related("latest_snapshot", "owner")
 
 
+def _snapshot_page_details(snapshots: QuerySet[Snapshot]) -> QuerySet[Snapshot]:
+    return snapshots.select_related("link", "archive")
+
+
 def link_read(
-    request: HttpRequest,
-    link_id: int,
-    *,
-    viewer: Callable[[HttpRequest], object] = signed_in_user,
-    details: Callable[[QuerySet[Link]], QuerySet[Link]] = _with_latest_snapshot_and_owner,
+    request: HttpRequest, link_id: int, *, viewer: Viewer = signed_in_user, details=None
 ) -> Link:
-    """The link, if the ``viewer`` of the request may see it; ``details`` adds what is shown."""
+    """The link, with ``details(links)``, if the ``viewer`` of the request may see it."""
     links = visible_links(viewer(request))
-    link = details(links).filter(pk=link_id).first() if 1 <= link_id <= MAX_ID else None
-    if link is None:
-        raise Http404(_("No such link."))
-    return link
+    if 1 <= link_id <= MAX_ID:
+        link = (details or _link_page_details)(links).filter(pk=link_id).first()
+        if link is not None:
+            return link
+    raise Http404(_("No such link."))
 
 
 def link_write(request: HttpRequest, link_id: int) -> Link:
@@ -77,22 +81,15 @@ def link_write(request: HttpRequest, link_id: int) -> Link:
     return link
 
 
-def _with_link_and_archive(snapshots: QuerySet[Snapshot]) -> QuerySet[Snapshot]:
-    return snapshots.select_related("link", "archive")
-
-
 def snapshot_read(
-    request: HttpRequest,
-    snapshot_id: int,
-    *,
-    viewer: Callable[[HttpRequest], object] = signed_in_user,
-    details: Callable[[QuerySet[Snapshot]], QuerySet[Snapshot]] = _with_link_and_archive,
+    request: HttpRequest, snapshot_id: int, *, viewer: Viewer = signed_in_user, details=None
 ) -> Snapshot:
-    """The snapshot, if the ``viewer`` of the request may see its link; ``details`` as above."""
+    """The snapshot, with ``details(snapshots)``, if the ``viewer`` of the request may see its
+    link. (An id out of range is answered before the viewer is asked, as it always was.)"""
     snapshot = None
     if 1 <= snapshot_id <= MAX_ID:
-        visible = visible_links(viewer(request))
-        snapshot = details(Snapshot.objects.all()).filter(pk=snapshot_id, link__in=visible).first()
+        snapshots = (details or _snapshot_page_details)(Snapshot.objects.all())
+        snapshot = snapshots.filter(pk=snapshot_id, link__in=visible_links(viewer(request))).first()
     if snapshot is None:
         raise Http404(_("No such snapshot."))
     return snapshot
