@@ -11,7 +11,8 @@ from snapshots.models import Snapshot
 
 
 class Sort(models.TextChoices):
-    """How a listing is ordered (`?sort=`)."""
+    """How a listing is ordered (`?sort=`); a title sort goes by the title a row shows (the
+    user's, else the captured page's, else the URL)."""
 
     NEWEST = "-created", _("Newest first")
     OLDEST = "created", _("Oldest first")
