@@ -3,6 +3,7 @@
 Errors are always a 4xx with `{"error": "<sentence>", ...}` (ARCHITECTURE §6); who is calling is `kb/api_auth.py`.
 """
 
+from django.http import Http404
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -49,6 +50,12 @@ def authentication_error(request, exc):
 @api.exception_handler(HttpError)
 def http_error(request, exc: HttpError):
     return api.create_response(request, {"error": str(exc.message)}, status=exc.status_code)
+
+
+@api.exception_handler(Http404)
+def not_found(request, exc: Http404):
+    """What the caller may not see is missing, as on the pages (snapshots.access): its sentence."""
+    return api.create_response(request, {"error": str(exc)}, status=404)
 
 
 @api.exception_handler(ApiError)

@@ -1,5 +1,8 @@
+"""The site app: the worker heartbeat that the health check (kb.views.healthz) reports."""
+
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+from django_tasks.signals import task_finished, task_started
 
 
 class KbConfig(AppConfig):
@@ -7,8 +10,6 @@ class KbConfig(AppConfig):
     verbose_name = _("Site")
 
     def ready(self) -> None:
-        from django_tasks.signals import task_finished, task_started
-
         from kb.models import WorkerHeartbeat
 
         # The health check reports when the worker last did something; any backend sends these signals.

@@ -1,5 +1,6 @@
 """Settings, read from the environment (ARCHITECTURE §5). Every variable is optional; defaults are safe."""
 
+import json
 import os
 import secrets
 from datetime import timedelta
@@ -194,6 +195,12 @@ if KB_TASK_BACKEND == "rq":
 
 # The capture fetcher refuses every non-public address except these (host or host:port).
 KB_FETCH_ALLOW_HOSTS = env_list("KB_FETCH_ALLOW_HOSTS")
+# Captures (snapshots.tasks); tests shorten them. Seconds before the 2nd and the 3rd attempt:
+KB_CAPTURE_RETRY_DELAYS = (30.0, 120.0)
+# FetchPolicy fields (connect_timeout, read_timeout, ...) and `seconds` for the whole capture:
+KB_CAPTURE_FETCH_OPTIONS: dict = {}
+# Limits fields (max_assets, max_total_bytes, max_media_bytes): what a capture inlines at most.
+KB_CAPTURE_LIMITS: dict = {}
 
 # Content Security Policy for the site's own pages (archived pages get a stricter one of their own).
 CONTENT_SECURITY_POLICY = {
@@ -251,8 +258,6 @@ KB_CONCEPT_TAGS: dict[str, list[str]] = {
     "perplexity": ["perplexity", "困惑度"],
 }
 if os.environ.get("KB_CONCEPT_TAGS"):
-    import json
-
     try:
         KB_CONCEPT_TAGS = {
             str(concept): [str(tag) for tag in tags]
@@ -263,5 +268,5 @@ if os.environ.get("KB_CONCEPT_TAGS"):
             'KB_CONCEPT_TAGS must be a JSON object of lists, e.g. {"kl": ["kl-divergence"]}'
         ) from exc
 
-# Library tags: "Python" and "python" are one tag (the first spelling is kept); see snapshots.services.links.
+# Library tags: "Python" and "python" are one tag (the first spelling is kept); see snapshots.normalize.
 TAGGIT_CASE_INSENSITIVE = True

@@ -13,11 +13,10 @@ from django.views.decorators.http import require_GET
 
 from kb.forms import FirstAccountForm
 from kb.models import WorkerHeartbeat
+from snapshots.queries import home_sections
 
 
 def home(request):
-    from snapshots.queries import home_sections
-
     return render(request, "kb/home.html", home_sections(request.user))
 
 

@@ -1,48 +1,95 @@
-"""Who may see and change what (ARCHITECTURE §4): the one place views and the API ask.
+"""Who may see and change what (ARCHITECTURE §4): the one place pages, archives and the API ask.
 
-A user sees their own links plus links others made public; anonymous visitors see public links only;
-only the owner changes a link. A link the caller may not see is answered exactly like one that does
-not exist (404), so its existence does not leak.
+A user sees their own links plus links others made public; anonymous visitors see public links
+only; only the owner changes a link. ``visible_links`` is that rule for listings. The ``*_read``
+and ``*_write`` functions answer a link or snapshot the user may not see (or change) with
+``Http404``, exactly like one that does not exist, so its existence does not leak; pages show
+their 404 page, and the API answers ``{"error": sentence}`` with a 404 (kb/api.py).
 """
 
-from django.http import Http404
+from collections.abc import Callable
 
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
+
+from kb.api_auth import ApiError, optional_user
 from snapshots.models import Link, Snapshot
-from snapshots.queries import visible_links
+
+# Larger ids than this are no row's (and beyond what the databases' integers hold): 404 at once.
+MAX_ID = 2**62
+# Who a request is from: signed_in_user (pages), archive_viewer, kb.api_auth.optional_user (API).
+Viewer = Callable[[HttpRequest], object]
 
 
-def can_view(user, link: Link) -> bool:
-    return not link.private or (
-        user is not None and user.is_authenticated and link.owner_id == user.pk
-    )
+def visible_links(user) -> QuerySet[Link]:
+    """A user sees their own links and links others made public; anonymous visitors, public ones."""
+    if user is not None and user.is_authenticated:
+        return Link.objects.filter(Q(owner=user) | Q(private=False))
+    return Link.objects.filter(private=False)
 
 
 def can_edit(user, link: Link) -> bool:
     return user is not None and user.is_authenticated and link.owner_id == user.pk
 
 
-def visible_link_or_404(user, link_id: int) -> Link:
-    link = visible_links(user).select_related("latest_snapshot", "owner").filter(pk=link_id).first()
+def signed_in_user(request: HttpRequest):
+    """Who a page's request is from: the session's user (anonymous or not)."""
+    return request.user
+
+
+def archive_viewer(request: HttpRequest):
+    """Who asks for an archive (or its icon): the signed-in user, or the owner of the Bearer token
+    an API client sends when it follows ``archive_url`` (ARCHITECTURE §6); None for anyone else,
+    a token that is not valid included."""
+    try:
+        return optional_user(request)
+    except ApiError:
+        return None
+
+
+# What a page shows with the link or snapshot it reads, unless the caller says (``details``).
+def _link_page_details(links: QuerySet[Link]) -> QuerySet[Link]:
+    return links.select_related("latest_snapshot", "owner")
+
+
+def _snapshot_page_details(snapshots: QuerySet[Snapshot]) -> QuerySet[Snapshot]:
+    return snapshots.select_related("link", "archive")
+
+
+def link_read(
+    request: HttpRequest, link_id: int, *, viewer: Viewer = signed_in_user, details=None
+) -> Link:
+    """The link, with ``details(links)``, if the ``viewer`` of the request may see it."""
+    links = visible_links(viewer(request))
+    if 1 <= link_id <= MAX_ID:
+        link = (details or _link_page_details)(links).filter(pk=link_id).first()
+        if link is not None:
+            return link
+    raise Http404(_("No such link."))
+
+
+def link_write(request: HttpRequest, link_id: int) -> Link:
+    """The link, if it is the signed-in user's own (session or API token): only its owner
+    changes or deletes a link."""
+    user = request.user
+    link = None
+    if user.is_authenticated and 1 <= link_id <= MAX_ID:
+        link = Link.objects.select_related("latest_snapshot").filter(pk=link_id, owner=user).first()
     if link is None:
-        raise Http404("no such link")
+        raise Http404(_("No such link."))
     return link
 
 
-def own_link_or_404(user, link_id: int) -> Link:
-    if user is None or not user.is_authenticated:
-        raise Http404("no such link")
-    link = Link.objects.select_related("latest_snapshot").filter(pk=link_id, owner=user).first()
-    if link is None:
-        raise Http404("no such link")
-    return link
-
-
-def visible_snapshot_or_404(user, snapshot_id: int) -> Snapshot:
-    snapshot = (
-        Snapshot.objects.select_related("link", "archive")
-        .filter(pk=snapshot_id, link__in=visible_links(user))
-        .first()
-    )
+def snapshot_read(
+    request: HttpRequest, snapshot_id: int, *, viewer: Viewer = signed_in_user, details=None
+) -> Snapshot:
+    """The snapshot, with ``details(snapshots)``, if the ``viewer`` of the request may see its
+    link. (An id out of range is answered before the viewer is asked, as it always was.)"""
+    snapshot = None
+    if 1 <= snapshot_id <= MAX_ID:
+        snapshots = (details or _snapshot_page_details)(Snapshot.objects.all())
+        snapshot = snapshots.filter(pk=snapshot_id, link__in=visible_links(viewer(request))).first()
     if snapshot is None:
-        raise Http404("no such snapshot")
+        raise Http404(_("No such snapshot."))
     return snapshot

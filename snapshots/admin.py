@@ -1,3 +1,5 @@
+"""The library in Django's admin: links with their capture history, snapshots, stored blobs."""
+
 from django.contrib import admin
 
 from snapshots.models import Blob, Link, Snapshot

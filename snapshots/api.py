@@ -2,7 +2,8 @@
 
 Routes are thin: they validate with the schemas below and call the same services and queries as
 the pages. Writes need WRITE_AUTH (Bearer token, or session + CSRF); reads answer anonymous callers
-with public links. A link the caller may not see, or may not change, is a 404 like a missing one.
+with public links. Who may see or change a link is snapshots.access's answer, as for the pages: a
+link the caller may not see, or may not change, is a 404 like a missing one.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from kb.api_auth import WRITE_AUTH, ApiError, optional_user
+from snapshots import access
+from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot
+from snapshots.normalize import LinkError, parse_tags
 from snapshots.queries import (
-    LIBRARY_SORTS,
-    LIBRARY_STATES,
     TAG_LIST,
     LibraryFilters,
     library_count,
@@ -27,16 +29,9 @@ from snapshots.queries import (
     library_page,
     link_excerpts,
     tag_counts,
-    visible_links,
 )
-from snapshots.services.links import (
-    LinkError,
-    link_create,
-    link_delete,
-    link_update,
-    parse_tags,
-    request_capture,
-)
+from snapshots.services.links import link_create, link_delete, link_update
+from snapshots.tasks import snapshot_request
 
 router = Router(tags=["library"])
 
@@ -150,7 +145,7 @@ class LinkQuery(Schema):
     state: str = Field("", description="pending, running, succeeded, failed or none.")
     visibility: str = Field("", description="private or public.")
     unread: bool | None = None
-    sort: str = Field("-created", description=", ".join(LIBRARY_SORTS))
+    sort: str = Field(Sort.NEWEST.value, description=", ".join(Sort.values))
     page: int = 1
     per_page: int = DEFAULT_PER_PAGE
 
@@ -166,10 +161,6 @@ class TagOut(Schema):
 ERRORS = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
-def _no_such_link() -> ApiError:
-    return ApiError(404, _("No such link."))
-
-
 def _with_details(links):
     """Everything a link object shows, in a fixed number of queries for any number of links."""
     # Prefetched, not joined: a join would run for every matching link before the LIMIT.
@@ -183,24 +174,8 @@ def _with_details(links):
     )
 
 
-def _link_id(link_id: int) -> int:
-    if link_id < 1 or link_id > 2**62:
-        raise _no_such_link()
-    return link_id
-
-
-def _visible(request: HttpRequest, link_id: int) -> Link:
-    link = _with_details(visible_links(optional_user(request))).filter(pk=_link_id(link_id)).first()
-    if link is None:
-        raise _no_such_link()
-    return link
-
-
-def _own(request: HttpRequest, link_id: int) -> Link:
-    link = Link.objects.filter(pk=_link_id(link_id), owner=request.auth).first()
-    if link is None:
-        raise _no_such_link()
-    return link
+def _snapshot_fields(snapshots):
+    return snapshots.defer("reader_html")
 
 
 def _fresh(link_id: int) -> Link:
@@ -242,15 +217,16 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
         raise ApiError(422, _("page must be between 1 and %(max)d.") % {"max": MAX_PAGE})
     if not 1 <= query.per_page <= MAX_PER_PAGE:
         raise ApiError(422, _("per_page must be between 1 and %(max)d.") % {"max": MAX_PER_PAGE})
-    if query.state and query.state not in LIBRARY_STATES:
+    if query.state and query.state not in CaptureState.values:
         raise ApiError(
-            422, _("state must be one of: %(states)s.") % {"states": ", ".join(LIBRARY_STATES)}
+            422,
+            _("state must be one of: %(states)s.") % {"states": ", ".join(CaptureState.values)},
         )
-    if query.sort not in LIBRARY_SORTS:
+    if query.sort not in Sort.values:
         raise ApiError(
-            422, _("sort must be one of: %(sorts)s.") % {"sorts": ", ".join(LIBRARY_SORTS)}
+            422, _("sort must be one of: %(sorts)s.") % {"sorts": ", ".join(Sort.values)}
         )
-    if query.visibility and query.visibility not in ("private", "public"):
+    if query.visibility and query.visibility not in Visibility.values:
         raise ApiError(422, _("visibility must be private or public."))
     try:
         tags = parse_tags(query.tag)
@@ -283,13 +259,13 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
 
 @router.get("/links/{link_id}", response={200: LinkOut, **ERRORS})
 def get_link(request: HttpRequest, link_id: int):
-    return _visible(request, link_id)
+    return access.link_read(request, link_id, viewer=optional_user, details=_with_details)
 
 
 @router.patch("/links/{link_id}", auth=WRITE_AUTH, response={200: LinkOut, **ERRORS})
 def update_link(request: HttpRequest, link_id: int, payload: LinkPatch):
     """Change some fields; `tags` replaces the whole set."""
-    link = _own(request, link_id)
+    link = access.link_write(request, link_id)
     fields = payload.dict(exclude_unset=True)
     for name in ("private", "unread", "url"):
         if name in fields and fields[name] is None:
@@ -309,30 +285,23 @@ def update_link(request: HttpRequest, link_id: int, payload: LinkPatch):
 @router.delete("/links/{link_id}", auth=WRITE_AUTH, response={204: None, **ERRORS})
 def delete_link(request: HttpRequest, link_id: int):
     """Delete the link with its snapshots."""
-    link_delete(link=_own(request, link_id))
+    link_delete(link=access.link_write(request, link_id))
     return Status(204, None)
 
 
 @router.post("/links/{link_id}/capture", auth=WRITE_AUTH, response={202: SnapshotOut, **ERRORS})
 def capture_link(request: HttpRequest, link_id: int):
     """Queue a new capture; answers the pending snapshot (poll GET /api/snapshots/{id})."""
-    snapshot = request_capture(_own(request, link_id))
+    snapshot = snapshot_request(link=access.link_write(request, link_id))
     return Status(202, Snapshot.objects.get(pk=snapshot.pk))
 
 
 @router.get("/snapshots/{snapshot_id}", response={200: SnapshotOut, **ERRORS})
 def get_snapshot(request: HttpRequest, snapshot_id: int):
     """A snapshot's state, metadata and main text."""
-    snapshot = None
-    if 1 <= snapshot_id <= 2**62:
-        snapshot = (
-            Snapshot.objects.defer("reader_html")
-            .filter(pk=snapshot_id, link__in=visible_links(optional_user(request)))
-            .first()
-        )
-    if snapshot is None:
-        raise ApiError(404, _("No such snapshot."))
-    return snapshot
+    return access.snapshot_read(
+        request, snapshot_id, viewer=optional_user, details=_snapshot_fields
+    )
 
 
 @router.get("/tags", response={200: list[TagOut], **ERRORS})
@@ -340,5 +309,5 @@ def list_tags(request: HttpRequest):
     """Tags on the links the caller can see, most used first."""
     return [
         {"name": tag.name, "slug": tag.slug, "count": tag.count}
-        for tag in tag_counts(visible_links(optional_user(request)))
+        for tag in tag_counts(access.visible_links(optional_user(request)))
     ]

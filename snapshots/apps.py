@@ -1,9 +1,7 @@
-import sys
+"""The library app: its revision signals, and the stuck-capture watch of worker processes."""
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
-
-WORKER_COMMANDS = frozenset({"db_worker", "rqworker", "rqworker-pool"})
 
 
 class SnapshotsConfig(AppConfig):
@@ -11,8 +9,10 @@ class SnapshotsConfig(AppConfig):
     verbose_name = _("Library")
 
     def ready(self) -> None:
-        # In a worker process (db_worker, rqworker), take up captures a dead worker left running.
-        if len(sys.argv) > 1 and sys.argv[1] in WORKER_COMMANDS:
-            from snapshots.tasks import start_stuck_capture_watch
+        from snapshots import revision, tasks
 
-            start_stuck_capture_watch()
+        # Here, not on import of some module: a shell or a command changes links too, and the
+        # web processes must see a new revision token for it.
+        revision.connect_signals()
+        # Only in a worker process (db_worker, rqworker): take up captures a dead worker left.
+        tasks.start_stuck_capture_watch()

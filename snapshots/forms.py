@@ -5,7 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from snapshots.models import Snapshot
+from snapshots.choices import TAG_ACTIONS, BulkAction
+from snapshots.normalize import TAG_SEPARATORS, LinkError, normalize_url, parse_tags
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 LINKS_PER_PAGE = 50
@@ -42,7 +43,10 @@ class ValueListField(forms.Field):
 
 
 class TagsInput(forms.TextInput):
-    """A comma-separated tag field whose suggestions come from a <datalist> (and tags-input.js)."""
+    """A comma-separated tag field whose suggestions come from a <datalist> (and tags-input.js).
+
+    The script splits what is typed at whitespace and the `data-tag-separators`, as parse_tags does.
+    """
 
     def __init__(self, datalist_id: str = "tag-suggestions", attrs=None):
         base = {
@@ -51,6 +55,7 @@ class TagsInput(forms.TextInput):
             "autocapitalize": "none",
             "spellcheck": "false",
             "data-tags-input": "",
+            "data-tag-separators": TAG_SEPARATORS,
         }
         super().__init__({**base, **(attrs or {})})
 
@@ -91,8 +96,6 @@ class LinkForm(forms.Form):
     )
 
     def clean_url(self) -> str:
-        from snapshots.services.links import LinkError, normalize_url
-
         url = self.cleaned_data["url"].strip()
         try:
             normalize_url(url)
@@ -101,8 +104,6 @@ class LinkForm(forms.Form):
         return url
 
     def clean_tags(self) -> list[str]:
-        from snapshots.services.links import parse_tags
-
         return parse_tags(self.cleaned_data["tags"])
 
 
@@ -118,36 +119,11 @@ class LinkEditForm(LinkForm):
         del self.fields["url"]
 
 
-# The library's GET parameters are read by snapshots.queries.LibraryFilters.from_query (shared with
-# the API); these are the choices its page offers, in the user's words.
-SORTS = [
-    ("-created", _("Newest first")),
-    ("created", _("Oldest first")),
-    ("title", _("Title A–Z")),
-    ("-title", _("Title Z–A")),
-    ("domain", _("Domain A–Z")),
-]
-VISIBILITIES = [("private", _("Private")), ("public", _("Public"))]
-CAPTURE_STATES = {**dict(Snapshot.Status.choices), "none": _("not captured")}
-
-
 class BulkEditForm(forms.Form):
-    ACTIONS = [
-        ("add_tags", _("Add tags")),
-        ("remove_tags", _("Remove tags")),
-        ("mark_read", _("Mark read")),
-        ("mark_unread", _("Mark unread")),
-        ("make_private", _("Make private")),
-        ("make_public", _("Make public")),
-        ("capture", _("Capture again")),
-        ("delete", _("Delete")),
-    ]
-    TAG_ACTIONS = {"add_tags", "remove_tags"}
-
     link = ValueListField(
         label=_("Links"), item_field=forms.IntegerField(min_value=1), max_items=1000
     )
-    action = forms.ChoiceField(label=_("Action"), choices=ACTIONS)
+    action = forms.ChoiceField(label=_("Action"), choices=BulkAction.choices)
     tags = forms.CharField(label=_("Tags"), required=False, max_length=1000, widget=TagsInput())
     next = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -155,9 +131,7 @@ class BulkEditForm(forms.Form):
         data = super().clean()
         if "link" in data and not data["link"]:
             self.add_error("link", _("Select at least one link."))
-        if data.get("action") in self.TAG_ACTIONS:
-            from snapshots.services.links import parse_tags
-
+        if data.get("action") in TAG_ACTIONS:
             data["tags"] = parse_tags(data.get("tags") or "")
             if not data["tags"]:
                 self.add_error("tags", _("Type the tags to add or remove."))

@@ -1,14 +1,14 @@
 """Links, their snapshots (a dated capture history) and the content-addressed blobs they are stored in."""
 
-from urllib.parse import urlsplit
-
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 
 from kb.messages import from_json, translated
+from snapshots.normalize import domain_of
 
 
 class Link(models.Model):
@@ -63,7 +63,7 @@ class Link(models.Model):
 
     def save(self, *args, **kwargs):
         if not self.domain:
-            self.domain = (urlsplit(self.url).hostname or "").removeprefix("www.")
+            self.domain = domain_of(self.url)
         super().save(*args, **kwargs)
 
     @property
@@ -86,6 +86,11 @@ class Link(models.Model):
         if tags is None:
             tags = self.tags.all()
         return sorted((tag.name for tag in tags), key=str.casefold)
+
+
+def link_content_type() -> ContentType:
+    """Links' content type: taggit's TaggedItem rows name a link by it and the link's id."""
+    return ContentType.objects.get_for_model(Link)
 
 
 class Blob(models.Model):

@@ -1,15 +1,22 @@
-"""The library's revision token: a new one is written whenever links, tags or visibility change.
+"""The revision tokens: a new one is written whenever what it stands for changes.
 
-Read-side results that are costly on a large library (tag counts over 100,000 links) are cached
-under the current token. The token lives in the database (table snapshots_library_revision, made
-by migration 0004) and changes in the same transaction as the data, so every process and every
-transaction sees a token that matches the data it sees: a rolled-back change rolls the token back
-too, and a cached result is never served for a state it was not computed from.
+Two tokens, two rows of one table (snapshots_library_revision, made by migrations 0004 and 0006):
+- LIBRARY (row 1): links, tags and visibility. Tag counts over 100,000 links and the library's
+  link counts are cached under it.
+- SEARCH_INDEX (row 2): the search documents (snapshots.search writes a new one with every index
+  change). A search's link count is cached under both. It is a row of its own so that captures,
+  which rewrite search documents, do not discard the tag counts cached under LIBRARY.
 
-Changes are caught three ways: the library services call bump() when they finish; signals catch
-single-row saves and deletes of links, tags and tagged items made anywhere else (admin, shell,
-tests); and `flush` (which empties tables without signals) is followed by post_migrate, which
-bumps too. Bulk ORM calls that bypass signals (bulk_create, QuerySet.update) must call bump().
+A token changes in the same transaction as the data, so every process and every transaction sees
+a token that matches the data it sees: a rolled-back change rolls the token back too, and a cached
+result is never served for a state it was not computed from.
+
+Library changes are caught three ways: the library services call bump() when they finish; signals
+catch single-row saves and deletes of links, tags and tagged items made anywhere else (admin,
+shell, tests); and `flush` (which empties tables without signals) is followed by post_migrate,
+which bumps too. Bulk ORM calls that bypass signals (bulk_create, QuerySet.update) must call
+bump(). The signals are connected by SnapshotsConfig.ready(), so every process that runs
+django.setup() has them, whatever it imports.
 """
 
 # The table name is a constant; the token is a parameter.
@@ -21,8 +28,13 @@ import uuid
 
 from django.db import DatabaseError, connections, router
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from taggit.models import Tag, TaggedItem
+
+from snapshots.models import Link
 
 TABLE = "snapshots_library_revision"
+LIBRARY = 1
+SEARCH_INDEX = 2
 _table_present: dict[str, bool] = {}
 
 
@@ -40,27 +52,25 @@ def _available(alias: str = "default") -> bool:
     return True
 
 
-def current(alias: str = "default") -> str | None:
+def current(alias: str = "default", token: int = LIBRARY) -> str | None:
     """The current token, or None if the table does not exist (then nothing is cached)."""
     if not _available(alias):
         return None
     with connections[alias].cursor() as cursor:
-        cursor.execute(f"SELECT token FROM {TABLE} WHERE id = 1")
+        cursor.execute(f"SELECT token FROM {TABLE} WHERE id = %s", [token])
         row = cursor.fetchone()
     return row[0] if row else None
 
 
-def bump(alias: str = "default") -> None:
+def bump(alias: str = "default", token: int = LIBRARY) -> None:
     """Write a new token (call after a change that signals do not see)."""
     if not _available(alias):
         return
     with connections[alias].cursor() as cursor:
-        cursor.execute(f"UPDATE {TABLE} SET token = %s WHERE id = 1", [uuid.uuid4().hex])
+        cursor.execute(f"UPDATE {TABLE} SET token = %s WHERE id = %s", [uuid.uuid4().hex, token])
 
 
 def _on_row_change(sender, instance=None, using=None, update_fields=None, **kwargs) -> None:
-    from snapshots.models import Link
-
     if str(kwargs.get("action", "post_")).startswith("pre_"):
         return
     # A capture saving its link's description or latest snapshot changes no tag or visibility.
@@ -75,10 +85,7 @@ def _on_flush(sender, using=None, **kwargs) -> None:
 
 
 def connect_signals() -> None:
-    from taggit.models import Tag, TaggedItem
-
-    from snapshots.models import Link
-
+    """Bump on every row change of links, tags and tagged items (called by SnapshotsConfig.ready)."""
     for model in (Link, Tag, TaggedItem):
         post_save.connect(_on_row_change, sender=model, dispatch_uid=f"kb-revision-save-{model}")
         post_delete.connect(
@@ -86,6 +93,3 @@ def connect_signals() -> None:
         )
     m2m_changed.connect(_on_row_change, sender=TaggedItem, dispatch_uid="kb-revision-m2m")
     post_migrate.connect(_on_flush, dispatch_uid="kb-revision-flush")
-
-
-connect_signals()

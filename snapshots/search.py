@@ -22,7 +22,8 @@ cut from the links' own text, not from the index.
   LIKE over the stored documents, which scans them.
 
 The tables are created by migrations 0002 and 0003 (vendor-aware) and are not Django models: the rows are
-written only by the functions here, which the link services and the capture task call.
+written only by the functions here, which the link services and the capture task call. Every write
+gives the index a new revision token (snapshots.revision.SEARCH_INDEX).
 """
 
 # SQL here is built only from the constant table/column names; every value is a parameter.
@@ -36,11 +37,12 @@ from collections.abc import Callable, Iterable, Sequence
 from django.db import connection, connections, transaction
 from django.db.models import BigIntegerField, F, Func, QuerySet
 from django.db.models.expressions import RawSQL
+from taggit.models import TaggedItem
+
+from snapshots import revision
+from snapshots.models import Link, Snapshot, link_content_type
 
 TABLE = "snapshots_link_search"
-# Row 2 of the library revision table (migration 0006) holds the search index's own token.
-REVISION_TABLE = "snapshots_library_revision"
-REVISION_ROW = 2
 GRAMS_TABLE = "snapshots_link_search_grams"  # SQLite only; PostgreSQL keeps a grams column
 # Letters of scripts written without spaces: kana, bopomofo, CJK ideographs, Hangul syllables.
 _CJK_RUN = re.compile(
@@ -73,36 +75,6 @@ _BATCH = 500
 
 def _vendor() -> str:
     return connection.vendor
-
-
-def index_revision() -> str | None:
-    """The search index's revision token: a new one is written with every change to the index.
-
-    None before migration 0006 (then nothing keyed by it is cached).
-    """
-    from snapshots import revision
-
-    if revision.current(connection.alias) is None:
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT token FROM {REVISION_TABLE} WHERE id = %s", [REVISION_ROW])
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
-def _bump_index_revision() -> None:
-    """Write a new index token, in the same transaction as the index change it marks."""
-    import uuid
-
-    from snapshots import revision
-
-    if revision.current(connection.alias) is None:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {REVISION_TABLE} SET token = %s WHERE id = %s",
-            [uuid.uuid4().hex, REVISION_ROW],
-        )
 
 
 def search_terms(q: str) -> list[str]:
@@ -239,11 +211,6 @@ def pk_in(links: QuerySet, ids) -> QuerySet:
 
 def _documents_for(ids: Sequence[int]) -> dict[int, str]:
     """Build the search documents of these links in four queries, whatever their number."""
-    from taggit.models import TaggedItem
-
-    from snapshots.models import Link, Snapshot
-    from snapshots.services.links import link_content_type
-
     if not ids:
         return {}
     rows = list(
@@ -333,7 +300,7 @@ def _key_column() -> str:
 def remove_links(ids: Iterable[int]) -> None:
     ids = [int(i) for i in ids]
     if ids:
-        _bump_index_revision()
+        revision.bump(connection.alias, revision.SEARCH_INDEX)
     with connection.cursor() as cursor:
         for chunk in _chunks(ids):
             marks = ", ".join(["%s"] * len(chunk))
@@ -344,7 +311,7 @@ def remove_links(ids: Iterable[int]) -> None:
 
 def _insert(rows: list[tuple[int, str]]) -> None:
     if rows:
-        _bump_index_revision()
+        revision.bump(connection.alias, revision.SEARCH_INDEX)
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _BATCH):
             batch = rows[start : start + _BATCH]
@@ -389,15 +356,13 @@ def reindex_link(link_id: int) -> None:
 
 def reindex_all(*, batch_size: int = 2000, progress: Callable[[int], None] | None = None) -> int:
     """Rebuild the whole index (e.g. after a bulk load); returns how many links are indexed."""
-    from snapshots.models import Link
-
     with transaction.atomic():
-        return _reindex_all(Link, batch_size, progress)
+        return _reindex_all(batch_size, progress)
 
 
-def _reindex_all(Link, batch_size: int, progress: Callable[[int], None] | None) -> int:
+def _reindex_all(batch_size: int, progress: Callable[[int], None] | None) -> int:
     postgres = _vendor() == "postgresql"
-    _bump_index_revision()
+    revision.bump(connection.alias, revision.SEARCH_INDEX)
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {TABLE}")
         if not postgres:
@@ -454,7 +419,6 @@ def term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
 __all__ = [
     "compose_document",
     "filter_links",
-    "index_revision",
     "link_documents",
     "matching_ids_sql",
     "reindex_all",

@@ -1,4 +1,7 @@
-"""The capture task: the one place the pure pipeline meets the models.
+"""The capture queue: asking for a capture, the task that runs it, its retries, and recovery.
+
+The one place the pure pipeline meets the models. ``snapshot_request(link=...)`` makes a pending
+snapshot, the link's latest, and enqueues ``capture_snapshot`` once the transaction commits.
 
 ``capture_snapshot(snapshot_id)`` reads top to bottom: claim the snapshot (pending → running, by
 a conditional UPDATE, so a second run of the same task does nothing), run the pure steps
@@ -12,10 +15,17 @@ defer work (database, rq) gets the retry as a new task with ``run_after``, one t
 sentence (``CaptureError.sentence``) is stored in English in ``Snapshot.error`` (what the API
 sends) and as its template and values in ``Snapshot.error_message``, which the pages translate.
 
-Settings (all optional, read here): ``KB_FETCH_ALLOW_HOSTS``; ``KB_CAPTURE_RETRY_DELAYS``
-(seconds before the 2nd and the 3rd attempt); ``KB_CAPTURE_FETCH_OPTIONS`` (``FetchPolicy``
-fields such as ``read_timeout``, plus ``seconds`` for the whole capture); ``KB_CAPTURE_LIMITS``
-(``Limits`` fields). Tests use the last three to stay fast.
+Worker restarts: a worker killed mid-capture leaves its snapshot ``running``.
+``recover_stuck_snapshots`` queues such snapshots again (or fails them once their attempts are
+used up). It runs when a worker process starts and every few minutes inside it
+(``start_stuck_capture_watch``, called by ``SnapshotsConfig.ready``), and on demand with
+``manage.py recapture --stuck``.
+
+Settings (declared in kb/settings.py, read here): ``KB_FETCH_ALLOW_HOSTS``;
+``KB_CAPTURE_RETRY_DELAYS`` (seconds before the 2nd and the 3rd attempt);
+``KB_CAPTURE_FETCH_OPTIONS`` (``FetchPolicy`` fields such as ``read_timeout``, plus ``seconds``
+for the whole capture); ``KB_CAPTURE_LIMITS`` (``Limits`` fields). Tests use the last three to
+stay fast.
 """
 
 from __future__ import annotations
@@ -29,36 +39,63 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django_tasks import task
 
-from kb.messages import gettext_noop, to_json
+from kb.messages import Text, gettext_noop, to_json
 from snapshots import search
-from snapshots.apps import WORKER_COMMANDS
 from snapshots.capture.collector import Limits
 from snapshots.capture.errors import CaptureError
 from snapshots.capture.fetch import FetchPolicy
 from snapshots.capture.pipeline import Capture, capture_page, default_policy, single_file
 from snapshots.capture.store import BlobStore
 from snapshots.models import Blob, Link, Snapshot
-from snapshots.services.snapshots import (
-    MAX_ATTEMPTS,
-    STUCK_AFTER,
-    blob_store,
-    blobs_free_unused,
-    recover_stuck_snapshots,
-    snapshot_enqueue,
-)
+from snapshots.services.snapshots import blob_store, blobs_free_unused
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RETRY_DELAYS = (30.0, 120.0)
+# A capture is tried at most this many times in all (the first try and two retries).
+MAX_ATTEMPTS = 3
+# A capture ends within its 60-second deadline (capture.pipeline.CAPTURE_SECONDS); one still
+# "running" long after that has lost its worker.
+STUCK_AFTER = timedelta(minutes=5)
+# The processes that run captures, and so watch for stuck ones.
+WORKER_COMMANDS = frozenset({"db_worker", "rqworker", "rqworker-pool"})
 # Waiting in place holds a web request (immediate backend) or a command: never for long.
 MAX_WAIT_IN_PLACE = 5.0
 INTERNAL_ERROR = gettext_noop("the capture failed because of an error in kb; it has been logged")
 STORAGE_ERROR = gettext_noop("the page was fetched but could not be stored; it has been logged")
+
+
+# --- asking for a capture -----------------------------------------------------------------------
+
+
+def snapshot_request(*, link: Link, enqueue: bool = True) -> Snapshot:
+    """A new pending snapshot of ``link``, made its latest, queued once the transaction commits.
+
+    ``enqueue=False`` is for callers that run the capture themselves (``manage.py capture``).
+    """
+    with transaction.atomic():
+        snapshot = Snapshot.objects.create(link=link, status=Snapshot.Status.PENDING)
+        link.latest_snapshot = snapshot
+        Link.objects.filter(pk=link.pk).update(latest_snapshot=snapshot)
+        if enqueue:
+            transaction.on_commit(lambda: snapshot_enqueue(snapshot.pk))
+    return snapshot
+
+
+def snapshot_enqueue(snapshot_id: int, *, delay: timedelta | None = None) -> None:
+    """Queue the capture task for ``snapshot_id`` (after ``delay`` where the backend can wait)."""
+    task = capture_snapshot
+    if delay is not None and delay > timedelta(0) and task.get_backend().supports_defer:
+        task = task.using(run_after=timezone.now() + delay)
+    result = task.enqueue(snapshot_id)
+    Snapshot.objects.filter(pk=snapshot_id).update(task_id=str(result.id)[:64])
+
+
+# --- the task -----------------------------------------------------------------------------------
 
 
 @task()
@@ -115,19 +152,19 @@ def claim(snapshot_id: int) -> Snapshot | None:
 
 
 def capture_policy() -> FetchPolicy:
-    options = dict(getattr(settings, "KB_CAPTURE_FETCH_OPTIONS", {}) or {})
+    options = dict(settings.KB_CAPTURE_FETCH_OPTIONS)
     return default_policy(allow_hosts=settings.KB_FETCH_ALLOW_HOSTS, **options)
 
 
 def capture_limits() -> Limits:
-    return Limits(**(getattr(settings, "KB_CAPTURE_LIMITS", {}) or {}))
+    return Limits(**settings.KB_CAPTURE_LIMITS)
 
 
 def retry_delay(attempts_made: int) -> float | None:
     """Seconds to wait before the next attempt, or None when no attempt is left."""
     if attempts_made >= MAX_ATTEMPTS:
         return None
-    delays = tuple(getattr(settings, "KB_CAPTURE_RETRY_DELAYS", DEFAULT_RETRY_DELAYS))
+    delays = tuple(settings.KB_CAPTURE_RETRY_DELAYS)
     return float(delays[min(attempts_made - 1, len(delays) - 1)]) if delays else 0.0
 
 
@@ -255,7 +292,52 @@ def _as_date(value):
     return parse_date(str(value)[:10])
 
 
-# --- recovery in worker processes ---------------------------------------------------------------
+# --- recovering from a dead worker --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecoveryResult:
+    requeued: list[int]
+    failed: list[int]
+
+
+def recover_stuck_snapshots(older_than: timedelta = STUCK_AFTER) -> RecoveryResult:
+    """Take up snapshots left ``running`` by a worker that died: queue them again, or fail them.
+
+    Each row changes by a conditional UPDATE, so several workers recovering at once never queue
+    the same snapshot twice.
+    """
+    cutoff = timezone.now() - older_than
+    stuck = Snapshot.objects.filter(status=Snapshot.Status.RUNNING).filter(
+        Q(started__lt=cutoff) | Q(started__isnull=True, requested__lt=cutoff)
+    )
+    requeued: list[int] = []
+    failed: list[int] = []
+    for snapshot_id, attempts in stuck.values_list("pk", "attempts"):
+        # Stored in English like every capture error: the database must not depend on the
+        # language a request left active in this thread. The page translates error_message.
+        error = Text.of(
+            gettext_noop(
+                "the capture was interrupted %(count)d times (the worker stopped) and was given up"
+            ),
+            count=attempts,
+        )
+        claim = Snapshot.objects.filter(pk=snapshot_id, status=Snapshot.Status.RUNNING)
+        if attempts < MAX_ATTEMPTS:
+            if claim.update(status=Snapshot.Status.PENDING):
+                snapshot_enqueue(snapshot_id)
+                requeued.append(snapshot_id)
+        elif claim.update(
+            status=Snapshot.Status.FAILED,
+            finished=timezone.now(),
+            error=error,
+            error_message=to_json(error),
+        ):
+            failed.append(snapshot_id)
+    if requeued or failed:
+        logger.info("recovered stuck captures: requeued %s, failed %s", requeued, failed)
+    return RecoveryResult(requeued=requeued, failed=failed)
+
 
 _watch_started = False
 

@@ -19,6 +19,7 @@ from django.utils.text import slugify
 
 from snapshots.models import Link, Snapshot
 from snapshots.queries import TAG_LIST
+from snapshots.services.snapshots import snapshot_single_file
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +127,6 @@ def export_archive_zip(
     The stream need not be seekable (a streaming HTTP response works). `progress(n)` is called
     after each chunk of n links.
     """
-    from snapshots.services.snapshots import snapshot_single_file
-
     written = 0
     entries: list[str] = []
     with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -14,7 +14,6 @@ snapshot; their captures are queued after commit, never run inline.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,22 +25,13 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tasks import task
+from taggit.models import TaggedItem
 
 from snapshots import revision, search
-from snapshots.models import Link, Snapshot
-from snapshots.services.links import (
-    MAX_TAG_LENGTH,
-    MAX_TITLE_LENGTH,
-    LinkError,
-    add_tags_to_links,
-    domain_of,
-    link_content_type,
-    normalize_url,
-    parse_tags,
-    tags_for_names,
-)
-
-logger = logging.getLogger(__name__)
+from snapshots.models import Link, Snapshot, link_content_type
+from snapshots.normalize import MAX_TAG_LENGTH, LinkError, domain_of, normalize_url, parse_tags
+from snapshots.services.links import MAX_TITLE_LENGTH, add_tags_to_links, tags_for_names
+from snapshots.tasks import snapshot_enqueue
 
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 MAX_REPORTED_ERRORS = 100
@@ -368,8 +358,6 @@ def import_bookmarks(
         # Tags: find or make each distinct name once, then one bulk insert of the pairs.
         all_names = parse_tags([name for entry in wanted.values() for name in entry.tags])
         tags = tags_for_names(all_names)
-        from taggit.models import TaggedItem
-
         content_type = link_content_type()
         TaggedItem.objects.bulk_create(
             (
@@ -409,12 +397,7 @@ def import_bookmarks(
 
 
 def enqueue_captures(snapshot_ids: list[int]) -> None:
-    """Queue the capture task of each pending snapshot (the capture service decides how)."""
-    try:
-        from snapshots.services.snapshots import snapshot_enqueue
-    except ImportError:
-        logger.warning("capture service missing: %d imported links stay queued", len(snapshot_ids))
-        return
+    """Queue the capture task of each pending snapshot (snapshots.tasks decides how)."""
     # One transaction for all of them: with the database queue that is one commit, not thousands.
     with transaction.atomic():
         for snapshot_id in snapshot_ids:

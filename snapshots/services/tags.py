@@ -13,8 +13,9 @@ from django.utils.translation import gettext as _
 from taggit.models import Tag, TaggedItem
 
 from snapshots import revision, search
-from snapshots.models import Link
-from snapshots.services.links import LinkError, link_content_type, parse_tags, tags_for_names
+from snapshots.models import Link, link_content_type
+from snapshots.normalize import LinkError, parse_tags
+from snapshots.services.links import tags_for_names
 
 
 def _one_name(text: str) -> str:

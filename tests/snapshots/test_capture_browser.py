@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from snapshots.models import Blob, Link, Snapshot
-from snapshots.services.snapshots import blob_store, snapshot_request
-from snapshots.tasks import run_capture
+from snapshots.services.snapshots import blob_store
+from snapshots.tasks import run_capture, snapshot_request
 from tests.support.servers import LocalHTTPServer, TcpListener
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

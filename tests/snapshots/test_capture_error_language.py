@@ -15,8 +15,7 @@ from django.utils import timezone, translation
 from kb.messages import to_json, translated
 from snapshots.capture.errors import BlockedAddress, HTTPStatusError
 from snapshots.models import Link, Snapshot
-from snapshots.services.snapshots import snapshot_request
-from snapshots.tasks import capture_snapshot
+from snapshots.tasks import capture_snapshot, snapshot_request
 from tests.support.capture import capture_from
 from tests.support.pages import visible_text
 from tests.support.servers import LocalHTTPServer

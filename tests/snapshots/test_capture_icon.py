@@ -12,8 +12,7 @@ from snapshots.capture.errors import CaptureError
 from snapshots.capture.fetch import Response
 from snapshots.capture.inline import inline
 from snapshots.models import Blob, Link, Snapshot
-from snapshots.services.snapshots import snapshot_request
-from snapshots.tasks import capture_snapshot
+from snapshots.tasks import capture_snapshot, snapshot_request
 from tests.support.capture import capture_from
 from tests.support.images import gif, png
 from tests.support.servers import LocalHTTPServer

@@ -16,13 +16,14 @@ from django.utils import timezone
 
 from snapshots import search
 from snapshots.models import Blob, Link, Snapshot
-from snapshots.services.snapshots import (
+from snapshots.services.snapshots import snapshot_delete, snapshot_single_file
+from snapshots.tasks import (
+    capture_snapshot,
     recover_stuck_snapshots,
-    snapshot_delete,
+    run_capture,
     snapshot_request,
-    snapshot_single_file,
+    start_stuck_capture_watch,
 )
-from snapshots.tasks import capture_snapshot, run_capture, start_stuck_capture_watch
 from tests.support.archive_checks import network_references
 from tests.support.capture import capture_from
 from tests.support.servers import LocalHTTPServer

@@ -272,3 +272,22 @@ def test_tag_field_suggests_the_users_tags_for_the_last_word(
     expect(suggestions).to_have_count(2)
     values = sorted(suggestions.evaluate_all("options => options.map(o => o.value)"))
     assert values == ["python machine-learning", "python maths"]
+
+
+def test_tag_fields_split_what_is_typed_where_the_server_splits_tags(
+    signed_in_page, user, captures_stay_queued
+):
+    save(user, "https://example.com/1", tags=["machine-learning", "python", "maths"])
+    # A semicolon, plain or full-width, separates tags for parse_tags: so it does in every field.
+    for path, field in (("/links/add/", "id_tags"), ("/links/", "bulk-tags")):
+        signed_in_page.goto(path)
+        for separator in (";", "；"):
+            signed_in_page.fill(f"#{field}", "")
+            signed_in_page.locator(f"#{field}").press_sequentially(f"python{separator}ma")
+            options = signed_in_page.locator(f"datalist#tag-suggestions-{field} option")
+            expect(options).to_have_count(2)
+            suggested = options.evaluate_all("options => options.map(o => o.value)")
+            assert sorted(suggested) == [
+                f"python{separator}machine-learning",
+                f"python{separator}maths",
+            ]

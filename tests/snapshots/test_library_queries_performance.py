@@ -6,6 +6,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from snapshots.access import visible_links
 from snapshots.models import Snapshot
 from snapshots.queries import (
     LibraryFilters,
@@ -13,7 +14,6 @@ from snapshots.queries import (
     library_links,
     link_excerpts,
     tag_counts,
-    visible_links,
 )
 from snapshots.search import reindex_links
 from snapshots.services.links import link_create

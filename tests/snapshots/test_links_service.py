@@ -3,16 +3,9 @@
 import pytest
 
 from snapshots.models import Link, Snapshot
+from snapshots.normalize import LinkError, normalize_url, parse_tags
 from snapshots.queries import LibraryFilters, library_links
-from snapshots.services.links import (
-    LinkError,
-    link_create,
-    link_delete,
-    link_update,
-    links_bulk_edit,
-    normalize_url,
-    parse_tags,
-)
+from snapshots.services.links import link_create, link_delete, link_update, links_bulk_edit
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from taggit.models import TaggedItem
 
+from snapshots.access import visible_links
 from snapshots.models import Link
-from snapshots.queries import tag_counts, visible_links
+from snapshots.queries import tag_counts
 from snapshots.services.links import link_create, links_bulk_edit
 from snapshots.services.tags import tag_rename
 

@@ -3,8 +3,9 @@
 import pytest
 from taggit.models import Tag
 
+from snapshots.normalize import LinkError
 from snapshots.queries import LibraryFilters, library_links
-from snapshots.services.links import LinkError, link_create
+from snapshots.services.links import link_create
 from snapshots.services.tags import tag_delete, tag_merge, tag_rename
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,7 @@ from django.template.defaultfilters import filesizeformat
 from tqdm import tqdm
 
 from snapshots.models import Link, Snapshot
-from snapshots.services.snapshots import snapshot_request
-from snapshots.tasks import run_capture
+from snapshots.tasks import run_capture, snapshot_request
 
 
 def resolve_user(username: str | None):

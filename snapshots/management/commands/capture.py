@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from snapshots.management.commands._capturing import capture_links, resolve_user
-from snapshots.services.links import LinkError, link_create
+from snapshots.normalize import LinkError
+from snapshots.services.links import link_create
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from snapshots.management.commands._library_user import resolve_user
+from snapshots.normalize import LinkError
 from snapshots.services.importer import MAX_IMPORT_BYTES, import_bookmarks, parse_bookmarks
-from snapshots.services.links import LinkError
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from snapshots.management.commands._capturing import capture_links, resolve_user
 from snapshots.models import Link, Snapshot
-from snapshots.services.snapshots import STUCK_AFTER, recover_stuck_snapshots
+from snapshots.tasks import STUCK_AFTER, recover_stuck_snapshots
 
 
 class Command(BaseCommand):

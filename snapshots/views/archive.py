@@ -7,7 +7,7 @@ middleware, so neither replaces the other. The site's pages (``view``, ``reader`
 foreign HTML except the reader text, which is sanitized (again) with nh3.
 
 Who may see an archive is who may see its link (``snapshots.access``); API clients following
-``archive_url`` may send their ``Authorization: Bearer`` token.
+``archive_url`` may send their ``Authorization: Bearer`` token (``access.archive_viewer``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import mimetypes
 import re
 import unicodedata
 from html import unescape
+from urllib.parse import quote
 
 import nh3
 from csp.decorators import csp_exempt
@@ -27,8 +28,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from kb.api_auth import ApiError, optional_user
-from snapshots.access import can_edit, visible_snapshot_or_404
+from snapshots import access
 from snapshots.models import Snapshot
 from snapshots.services.snapshots import blob_store, is_archived_page, snapshot_single_file
 
@@ -52,16 +52,8 @@ def archive_headers(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _viewer(request: HttpRequest):
-    """The signed-in user, or the owner of a Bearer token, or None (anonymous)."""
-    try:
-        return optional_user(request)
-    except ApiError:
-        return None
-
-
 def _captured_snapshot_or_404(request: HttpRequest, snapshot_id: int) -> Snapshot:
-    snapshot = visible_snapshot_or_404(_viewer(request), snapshot_id)
+    snapshot = access.snapshot_read(request, snapshot_id, viewer=access.archive_viewer)
     if snapshot.status != Snapshot.Status.SUCCEEDED or snapshot.archive_id is None:
         raise Http404("not captured")
     return snapshot
@@ -85,7 +77,7 @@ def _single_file_or_404(snapshot: Snapshot) -> bytes:
 def archive(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The self-contained archive itself, under the archive CSP (for the sandboxed iframe)."""
     if request.headers.get("Authorization", "").lower().startswith("bearer ") and (
-        _viewer(request) is None
+        access.archive_viewer(request) is None
     ):
         return archive_headers(
             HttpResponse(_("The API token is not valid."), status=401, content_type=HTML_TYPE)
@@ -113,7 +105,7 @@ def icon(request: HttpRequest, snapshot_id: int) -> HttpResponse:
 
     Seen by whoever may see the archive; 404 when the snapshot has none or it is not an image.
     """
-    snapshot = visible_snapshot_or_404(_viewer(request), snapshot_id)
+    snapshot = access.snapshot_read(request, snapshot_id, viewer=access.archive_viewer)
     sha = snapshot.icon_sha256
     if not sha:
         raise Http404("no icon")
@@ -165,8 +157,6 @@ def _safe_file_stem(text: str) -> str:
 
 
 def _attachment(name: str) -> str:
-    from urllib.parse import quote
-
     ascii_name = name.encode("ascii", "ignore").decode("ascii").strip() or "snapshot"
     ascii_name = ascii_name.replace('"', "")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
@@ -175,7 +165,7 @@ def _attachment(name: str) -> str:
 @require_safe
 def reader(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The main text of the page in the site's own typography."""
-    snapshot = visible_snapshot_or_404(request.user, snapshot_id)
+    snapshot = access.snapshot_read(request, snapshot_id)
     # Cleaned at capture already; cleaned again because this HTML lands in a site page.
     cleaned = _without_title_heading(nh3.clean(snapshot.reader_html), snapshot.title)
     reader_html = mark_safe(cleaned) if cleaned else ""  # noqa: S308
@@ -204,7 +194,7 @@ def _plain(html: str) -> str:
 @require_safe
 def view(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The archive inside the site: a toolbar and a sandboxed iframe of ``/archive/<id>/``."""
-    snapshot = visible_snapshot_or_404(request.user, snapshot_id)
+    snapshot = access.snapshot_read(request, snapshot_id)
     return render(request, "snapshots/snapshot_view.html", _page_context(request, snapshot))
 
 
@@ -217,7 +207,7 @@ def _page_context(request: HttpRequest, snapshot: Snapshot) -> dict:
         "captured": captured,
         "is_page": is_archived_page(snapshot),
         "is_pdf": snapshot.content_type.split(";", 1)[0].strip() == "application/pdf",
-        "can_edit": can_edit(request.user, link),
+        "can_edit": access.can_edit(request.user, link),
         "link_url": reverse("snapshots:link_detail", args=[link.pk]),
         "archive_url": reverse("snapshots:snapshot_archive", args=[snapshot.pk]),
         "download_url": reverse("snapshots:snapshot_download", args=[snapshot.pk]),
