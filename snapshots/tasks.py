@@ -52,7 +52,7 @@ from snapshots.capture.fetch import FetchPolicy
 from snapshots.capture.pipeline import Capture, capture_page, default_policy, single_file
 from snapshots.capture.store import BlobStore
 from snapshots.models import Blob, Link, Snapshot
-from snapshots.services.snapshots import blob_store, blobs_free_unused
+from snapshots.services.archives import blob_store, blobs_free_unused
 
 logger = logging.getLogger(__name__)
 

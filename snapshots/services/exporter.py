@@ -19,7 +19,7 @@ from django.utils.text import slugify
 
 from snapshots.models import Link, Snapshot
 from snapshots.queries import TAG_LIST
-from snapshots.services.snapshots import snapshot_single_file
+from snapshots.services.archives import snapshot_single_file
 
 logger = logging.getLogger(__name__)
 

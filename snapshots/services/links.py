@@ -18,7 +18,7 @@ from snapshots import revision, search
 from snapshots.choices import TAG_ACTIONS, BulkAction
 from snapshots.models import Link, Snapshot, link_content_type
 from snapshots.normalize import LinkError, domain_of, normalize_url, parse_tags
-from snapshots.services.snapshots import snapshot_delete
+from snapshots.services.archives import snapshot_delete
 from snapshots.tasks import snapshot_request
 
 MAX_TITLE_LENGTH = 500

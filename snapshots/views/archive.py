@@ -30,7 +30,7 @@ from django.views.decorators.http import require_safe
 
 from snapshots import access
 from snapshots.models import Snapshot
-from snapshots.services.snapshots import blob_store, is_archived_page, snapshot_single_file
+from snapshots.services.archives import blob_store, is_archived_page, snapshot_single_file
 
 ARCHIVE_CSP = (
     "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:"

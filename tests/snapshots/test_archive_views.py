@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from snapshots.models import Blob, Link, Snapshot
-from snapshots.services.snapshots import blob_store
+from snapshots.services.archives import blob_store
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from snapshots.models import Blob, Link, Snapshot
-from snapshots.services.snapshots import blob_store
+from snapshots.services.archives import blob_store
 from snapshots.tasks import run_capture, snapshot_request
 from tests.support.servers import LocalHTTPServer, TcpListener
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from snapshots import search
 from snapshots.models import Blob, Link, Snapshot
-from snapshots.services.snapshots import snapshot_delete, snapshot_single_file
+from snapshots.services.archives import snapshot_delete, snapshot_single_file
 from snapshots.tasks import (
     capture_snapshot,
     recover_stuck_snapshots,

@@ -190,7 +190,7 @@ def test_archive_zip_holds_bookmarks_and_single_file_pages(user):
     captured, _ = link_create(owner=user, url="https://example.com/page", title="A page")
     link_create(owner=user, url="https://example.com/never", title="Never captured")
     page = b"<!doctype html><title>A page</title><p>Archived text</p>"
-    from snapshots.services.snapshots import blob_store
+    from snapshots.services.archives import blob_store
 
     sha, _new = blob_store().put(page)
     Blob.objects.create(sha256=sha, size=len(page), content_type="text/html")
