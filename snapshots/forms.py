@@ -6,7 +6,13 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from snapshots.choices import TAG_ACTIONS, BulkAction
-from snapshots.normalize import TAG_SEPARATORS, LinkError, normalize_url, parse_tags
+from snapshots.normalize import (
+    TAG_SEPARATORS,
+    LinkError,
+    check_new_tag,
+    normalize_url,
+    parse_tags,
+)
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 LINKS_PER_PAGE = 50
@@ -104,7 +110,13 @@ class LinkForm(forms.Form):
         return url
 
     def clean_tags(self) -> list[str]:
-        return parse_tags(self.cleaned_data["tags"])
+        try:
+            names = parse_tags(self.cleaned_data["tags"])
+            for name in names:
+                check_new_tag(name)
+        except LinkError as error:
+            raise forms.ValidationError(error.message) from error
+        return names
 
 
 class LinkEditForm(LinkForm):

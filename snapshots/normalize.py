@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import idna
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 MAX_URL_LENGTH = 2048
@@ -185,6 +186,19 @@ def domain_of(url: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Tags
+
+
+def tag_has_slug(name: str) -> bool:
+    """Whether a tag name gives a usable address (/tags/<slug>/): taggit slugs it as Django does."""
+    return bool(slugify(name, allow_unicode=True))
+
+
+def check_new_tag(name: str) -> None:
+    """Refuse a name made only of punctuation ("'", "--"): its slug would be empty and no page could link it."""
+    if not tag_has_slug(name):
+        raise LinkError(
+            _("A tag needs at least one letter or digit; “%(name)s” has none.") % {"name": name}
+        )
 
 
 def parse_tags(text: str | Iterable[str]) -> list[str]:

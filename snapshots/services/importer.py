@@ -29,7 +29,14 @@ from taggit.models import TaggedItem
 
 from snapshots import revision, search
 from snapshots.models import Link, Snapshot, link_content_type
-from snapshots.normalize import MAX_TAG_LENGTH, LinkError, domain_of, normalize_url, parse_tags
+from snapshots.normalize import (
+    MAX_TAG_LENGTH,
+    LinkError,
+    domain_of,
+    normalize_url,
+    parse_tags,
+    tag_has_slug,
+)
 from snapshots.services.links import MAX_TITLE_LENGTH, add_tags_to_links, tags_for_names
 from snapshots.tasks import snapshot_enqueue
 
@@ -227,7 +234,8 @@ def parse_tags_lenient(text: str) -> list[str]:
     for piece in re.split(r"[,，、]", text):
         piece = "-".join(piece.split())[:MAX_TAG_LENGTH]
         names.extend(parse_tags(piece))
-    return parse_tags(names)
+    # A folder named "…" or "--" has no letter to make a tag address of: it is left out.
+    return [name for name in parse_tags(names) if tag_has_slug(name)]
 
 
 def _decode(data: bytes) -> str:

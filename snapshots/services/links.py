@@ -17,7 +17,7 @@ from taggit.models import Tag, TaggedItem
 from snapshots import revision, search
 from snapshots.choices import TAG_ACTIONS, BulkAction
 from snapshots.models import Link, Snapshot, link_content_type
-from snapshots.normalize import LinkError, domain_of, normalize_url, parse_tags
+from snapshots.normalize import LinkError, check_new_tag, domain_of, normalize_url, parse_tags
 from snapshots.services.snapshots import snapshot_delete
 from snapshots.tasks import snapshot_request
 
@@ -42,6 +42,7 @@ def tags_for_names(names: Iterable[str]) -> dict[str, Tag]:
         found.setdefault(tag.name.casefold(), tag)
     for key, name in wanted.items():
         if key not in found:
+            check_new_tag(name)
             # Tag.save() finds a free slug (Chinese names keep Unicode slugs).
             found[key] = Tag.objects.create(name=name)
     return found

@@ -1,0 +1,73 @@
+"""Odd input a person or a file can put in the library: the pages answer with a sentence, never a 500."""
+
+import importlib
+
+import pytest
+from django.apps import apps
+from django.urls import reverse
+from taggit.models import Tag
+
+from snapshots.models import Link
+from snapshots.services.importer import import_bookmarks
+from snapshots.services.links import link_create
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ("home", "snapshots:tags", "snapshots:library")
+
+
+@pytest.fixture(autouse=True)
+def _captures_stay_queued(settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+
+
+@pytest.fixture
+def ada(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_a_tag_of_only_punctuation_is_refused_with_a_sentence(ada, user):
+    response = ada.post(
+        reverse("snapshots:link_add"), {"url": "https://a.example/", "tags": "' ok", "private": ""}
+    )
+    assert response.status_code == 200
+    assert (
+        "A tag needs at least one letter or digit; “&#x27;” has none." in response.content.decode()
+    )
+    assert not Link.objects.exists()
+    for name in PAGES:
+        assert ada.get(reverse(name)).status_code == 200
+
+
+def test_the_api_refuses_a_tag_of_only_punctuation(client, user):
+    client.force_login(user)
+    response = client.post(
+        "/api/links", {"url": "https://a.example/", "tags": ["--"]}, content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == "A tag needs at least one letter or digit; “--” has none."
+
+
+def test_an_import_leaves_out_folders_of_only_punctuation(user):
+    data = (
+        b"<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<DL><p>\n<DT><H3>...</H3>\n<DL><p>\n"
+        b'<DT><A HREF="https://a.example/" TAGS="\',ok">A</A>\n</DL><p>\n</DL><p>\n'
+    )
+    import_bookmarks(owner=user, data=data, capture=False)
+    assert list(Link.objects.get().tags.names()) == ["ok"]
+
+
+def test_stored_tags_with_an_empty_slug_are_given_one_and_every_page_answers(client, user):
+    link, _ = link_create(owner=user, url="https://a.example/", tags=["ok"], private=False)
+    broken = Tag.objects.create(name="'", slug="")
+    link.tags.add(broken)
+    migration = importlib.import_module("snapshots.migrations.0010_tag_empty_slugs")
+    migration.repair_empty_slugs(apps, None)
+    broken.refresh_from_db()
+    assert broken.slug == f"tag-{broken.pk}"
+    for name in PAGES:
+        assert client.get(reverse(name)).status_code == 200
+    page = client.get(reverse("snapshots:tag_detail", args=[broken.slug]))
+    assert page.status_code == 200
+    assert "https://a.example/" in page.content.decode()
