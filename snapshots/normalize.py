@@ -71,12 +71,22 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = "/?%:@!$&'()*+,;=-._~[]|"
 
 
+# C0 controls but tab, newline and carriage return; DEL and C1; lone surrogates; U+FFFE/U+FFFF.
+# XML (the Atom feeds) cannot carry them and PostgreSQL refuses NUL: stored text never holds them.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 class LinkError(ValueError):
     """A link that cannot be saved; `message` is the sentence shown to the user."""
 
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+def clean_text(text: str | None) -> str:
+    """Text as stored (titles, notes, descriptions, tag names): control characters removed."""
+    return _CONTROL_CHARACTERS.sub("", text or "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +224,7 @@ def parse_tags(text: str | Iterable[str]) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for piece in pieces:
-        for raw in _TAG_SEPARATOR.split(piece):
+        for raw in _TAG_SEPARATOR.split(clean_text(piece)):
             name = raw.strip().lstrip("#").strip()
             if not name:
                 continue

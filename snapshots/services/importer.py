@@ -32,6 +32,7 @@ from snapshots.models import Link, Snapshot, link_content_type
 from snapshots.normalize import (
     MAX_TAG_LENGTH,
     LinkError,
+    clean_text,
     domain_of,
     normalize_url,
     parse_tags,
@@ -351,8 +352,8 @@ def import_bookmarks(
                     url=normalized,
                     normalized_url=normalized,
                     domain=domain_of(normalized),
-                    title=title[:MAX_TITLE_LENGTH],
-                    notes=entry.notes,
+                    title=clean_text(title)[:MAX_TITLE_LENGTH],
+                    notes=clean_text(entry.notes),
                     private=private_default if entry.private is None else entry.private,
                     unread=bool(entry.unread),
                     created=entry.created or now,

@@ -17,7 +17,14 @@ from taggit.models import Tag, TaggedItem
 from snapshots import revision, search
 from snapshots.choices import TAG_ACTIONS, BulkAction
 from snapshots.models import Link, Snapshot, link_content_type
-from snapshots.normalize import LinkError, check_new_tag, domain_of, normalize_url, parse_tags
+from snapshots.normalize import (
+    LinkError,
+    check_new_tag,
+    clean_text,
+    domain_of,
+    normalize_url,
+    parse_tags,
+)
 from snapshots.services.snapshots import snapshot_delete
 from snapshots.tasks import snapshot_request
 
@@ -103,7 +110,7 @@ def _set_tags(link: Link, names: list[str]) -> None:
 
 
 def _clean_title(title: str) -> str:
-    title = (title or "").strip()
+    title = clean_text(title).strip()
     if len(title) > MAX_TITLE_LENGTH:
         raise LinkError(
             _("The title is too long: at most %(max)d characters.") % {"max": MAX_TITLE_LENGTH}
@@ -130,7 +137,7 @@ def link_create(
     normalized = normalize_url(url)
     names = parse_tags(tags)
     title = _clean_title(title)
-    notes = notes or ""
+    notes = clean_text(notes)
     with transaction.atomic():
         link = Link.objects.filter(owner=owner, normalized_url=normalized).first()
         created = False
@@ -193,9 +200,9 @@ def link_update(*, link: Link, **fields) -> Link:
         if "title" in fields:
             link.title = _clean_title(fields["title"])
         if "notes" in fields:
-            link.notes = fields["notes"] or ""
+            link.notes = clean_text(fields["notes"])
         if "description" in fields:
-            link.description = fields["description"] or ""
+            link.description = clean_text(fields["description"])
         if "private" in fields:
             link.private = bool(fields["private"])
         if "unread" in fields:

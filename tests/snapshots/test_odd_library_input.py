@@ -71,3 +71,39 @@ def test_stored_tags_with_an_empty_slug_are_given_one_and_every_page_answers(cli
     page = client.get(reverse("snapshots:tag_detail", args=[broken.slug]))
     assert page.status_code == 200
     assert "https://a.example/" in page.content.decode()
+
+
+# --- control characters -----------------------------------------------------------------------
+
+
+def test_control_characters_are_removed_from_what_is_saved(user):
+    link, _ = link_create(
+        owner=user,
+        url="https://a.example/",
+        title="a\u000bb\x00\udc80",
+        notes="one\x01\ntwo\t\x85",
+        tags=["x\x07y"],
+    )
+    assert (link.title, link.notes, list(link.tags.names())) == ("ab", "one\ntwo\t", ["xy"])
+
+
+def test_both_feeds_answer_for_links_stored_with_control_characters(client, user):
+    link, _ = link_create(owner=user, url="https://a.example/", tags=["ml"], private=False)
+    Link.objects.filter(pk=link.pk).update(
+        title="a\u000bb", notes="n\x1bote", description="d\x0cesc"
+    )
+    Tag.objects.filter(name="ml").update(name="m\x02l")
+    for url in (reverse("snapshots:feed_links"), reverse("snapshots:feed_tag", args=["ml"])):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert "<title>ab</title>" in response.content.decode()
+
+
+def test_an_import_removes_control_characters(user):
+    data = (
+        b"<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<DL><p>\n"
+        b'<DT><A HREF="https://a.example/">A\x01B</A>\n<DD>no\x1bte\n</DL><p>\n'
+    )
+    import_bookmarks(owner=user, data=data, capture=False)
+    link = Link.objects.get()
+    assert (link.title, link.notes.strip()) == ("AB", "note")
