@@ -20,7 +20,7 @@ from kb.api_auth import WRITE_AUTH, ApiError, optional_user
 from snapshots import access
 from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot
-from snapshots.normalize import LinkError, parse_tags
+from snapshots.normalize import LinkError, filter_tags
 from snapshots.queries import (
     TAG_LIST,
     LibraryFilters,
@@ -229,7 +229,7 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
     if query.visibility and query.visibility not in Visibility.values:
         raise ApiError(422, _("visibility must be private or public."))
     try:
-        tags = parse_tags(query.tag)
+        tags = filter_tags(query.tag)
     except LinkError as exc:
         raise ApiError(422, exc.message) from exc
     filters = LibraryFilters(

@@ -9,9 +9,8 @@ from snapshots.choices import TAG_ACTIONS, BulkAction
 from snapshots.normalize import (
     TAG_SEPARATORS,
     LinkError,
-    check_new_tag,
+    link_tags,
     normalize_url,
-    parse_tags,
 )
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -111,12 +110,9 @@ class LinkForm(forms.Form):
 
     def clean_tags(self) -> list[str]:
         try:
-            names = parse_tags(self.cleaned_data["tags"])
-            for name in names:
-                check_new_tag(name)
+            return link_tags(self.cleaned_data["tags"])
         except LinkError as error:
             raise forms.ValidationError(error.message) from error
-        return names
 
 
 class LinkEditForm(LinkForm):
@@ -144,7 +140,12 @@ class BulkEditForm(forms.Form):
         if "link" in data and not data["link"]:
             self.add_error("link", _("Select at least one link."))
         if data.get("action") in TAG_ACTIONS:
-            data["tags"] = parse_tags(data.get("tags") or "")
+            try:
+                data["tags"] = link_tags(data.get("tags") or "")
+            except LinkError as error:
+                data["tags"] = []
+                self.add_error("tags", error.message)
+                return data
             if not data["tags"]:
                 self.add_error("tags", _("Type the tags to add or remove."))
         else:

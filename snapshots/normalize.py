@@ -22,6 +22,9 @@ from django.utils.translation import gettext as _
 
 MAX_URL_LENGTH = 2048
 MAX_TAG_LENGTH = 100
+# How many tags one link may carry, and how many one library filter may name (?tag=a&tag=b…).
+MAX_LINK_TAGS = 100
+MAX_FILTER_TAGS = 50
 
 # Query parameters that only say where a click came from; two URLs differing only by these are one page.
 TRACKING_PARAMETERS = frozenset(
@@ -209,6 +212,22 @@ def check_new_tag(name: str) -> None:
         raise LinkError(
             _("A tag needs at least one letter or digit; “%(name)s” has none.") % {"name": name}
         )
+
+
+def link_tags(text: str | Iterable[str]) -> list[str]:
+    """Tag names to put on a link: parse_tags, and at most MAX_LINK_TAGS of them (LinkError)."""
+    names = parse_tags(text)
+    if len(names) > MAX_LINK_TAGS:
+        raise LinkError(_("A link can carry at most %(max)d tags.") % {"max": MAX_LINK_TAGS})
+    return names
+
+
+def filter_tags(text: str | Iterable[str]) -> list[str]:
+    """Tag names a library filter asks for: parse_tags, and at most MAX_FILTER_TAGS (LinkError)."""
+    names = parse_tags(text)
+    if len(names) > MAX_FILTER_TAGS:
+        raise LinkError(_("A filter can name at most %(max)d tags.") % {"max": MAX_FILTER_TAGS})
+    return names
 
 
 def parse_tags(text: str | Iterable[str]) -> list[str]:

@@ -30,10 +30,12 @@ from taggit.models import TaggedItem
 from snapshots import revision, search
 from snapshots.models import Link, Snapshot, link_content_type
 from snapshots.normalize import (
+    MAX_LINK_TAGS,
     MAX_TAG_LENGTH,
     LinkError,
     clean_text,
     domain_of,
+    link_tags,
     normalize_url,
     parse_tags,
     tag_has_slug,
@@ -319,13 +321,22 @@ def import_bookmarks(
                     % {"line": entry.line, "url": entry.url[:200] or "—", "reason": exc.message}
                 )
             continue
-        entry.tags = parse_tags(
-            entry.tags + (_folder_tags(entry.folders) if folders_as_tags else [])
-        )
+        try:
+            entry.tags = link_tags(
+                entry.tags + (_folder_tags(entry.folders) if folders_as_tags else [])
+            )
+        except LinkError as exc:
+            result.skipped += 1
+            if len(result.errors) < MAX_REPORTED_ERRORS:
+                result.errors.append(
+                    _("Line %(line)d: %(url)s — %(reason)s")
+                    % {"line": entry.line, "url": entry.url[:200], "reason": exc.message}
+                )
+            continue
         twin = wanted.get(normalized)
         if twin is not None:
             # The same page twice in one file: one link with both sets of tags.
-            twin.tags = parse_tags(twin.tags + entry.tags)
+            twin.tags = parse_tags(twin.tags + entry.tags)[:MAX_LINK_TAGS]
             twin.notes = twin.notes or entry.notes
             result.existing += 1
             continue

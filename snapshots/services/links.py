@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from taggit.models import Tag, TaggedItem
 
@@ -22,9 +21,10 @@ from snapshots.normalize import (
     check_new_tag,
     clean_text,
     domain_of,
+    link_tags,
     normalize_url,
-    parse_tags,
 )
+from snapshots.queries import tags_named
 from snapshots.services.snapshots import snapshot_delete
 from snapshots.tasks import snapshot_request
 
@@ -41,12 +41,11 @@ def tags_for_names(names: Iterable[str]) -> dict[str, Tag]:
     if not wanted:
         return {}
     found: dict[str, Tag] = {}
-    condition = Q()
-    for name in wanted.values():
-        condition |= Q(name__iexact=name)
-    query = Tag.objects.filter(condition).order_by("id")
-    for tag in query:
-        found.setdefault(tag.name.casefold(), tag)
+    spellings = list(wanted.values())
+    # In batches: an import may name thousands of tags, more than one query may carry.
+    for start in range(0, len(spellings), 500):
+        for tag in tags_named(spellings[start : start + 500]).order_by("id"):
+            found.setdefault(tag.name.casefold(), tag)
     for key, name in wanted.items():
         if key not in found:
             check_new_tag(name)
@@ -79,11 +78,8 @@ def add_tags_to_links(link_ids: list[int], names: list[str]) -> int:
 def remove_tags_from_links(link_ids: list[int], names: list[str]) -> int:
     if not link_ids or not names:
         return 0
-    condition = Q()
-    for name in names:
-        condition |= Q(tag__name__iexact=name)
     deleted, _detail = TaggedItem.objects.filter(
-        condition, content_type=link_content_type(), object_id__in=link_ids
+        tag__in=tags_named(names), content_type=link_content_type(), object_id__in=link_ids
     ).delete()
     return deleted
 
@@ -135,7 +131,7 @@ def link_create(
     queued for capture too (the task is enqueued when the transaction commits).
     """
     normalized = normalize_url(url)
-    names = parse_tags(tags)
+    names = link_tags(tags)
     title = _clean_title(title)
     notes = clean_text(notes)
     with transaction.atomic():
@@ -209,7 +205,7 @@ def link_update(*, link: Link, **fields) -> Link:
             link.unread = bool(fields["unread"])
         link.save()
         if "tags" in fields:
-            _set_tags(link, parse_tags(fields["tags"] or ()))
+            _set_tags(link, link_tags(fields["tags"] or ()))
         search.reindex_link(link.pk)
         revision.bump()
     return link
@@ -245,7 +241,7 @@ def links_bulk_edit(
     )
     if not ids:
         return 0
-    names = parse_tags(tags)
+    names = link_tags(tags)
     if action in TAG_ACTIONS and not names:
         raise LinkError(_("Enter at least one tag."))
     links = Link.objects.filter(pk__in=ids)

@@ -8,13 +8,13 @@ uses it. Names compare case-insensitively, like everywhere else in the library.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from taggit.models import Tag, TaggedItem
 
 from snapshots import revision, search
 from snapshots.models import Link, link_content_type
 from snapshots.normalize import LinkError, parse_tags
+from snapshots.queries import tags_named
 from snapshots.services.links import tags_for_names
 
 
@@ -26,11 +26,8 @@ def _one_name(text: str) -> str:
 
 
 def _owner_items(owner, names: list[str]):
-    condition = Q()
-    for name in names:
-        condition |= Q(tag__name__iexact=name)
     return TaggedItem.objects.filter(
-        condition,
+        tag__in=tags_named(names),
         content_type=link_content_type(),
         object_id__in=Link.objects.filter(owner=owner).values("pk"),
     )

@@ -168,6 +168,8 @@ def _filter_chips(filters: LibraryFilters, tag_page: str | None) -> list[dict]:
 
 def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> HttpResponse:
     filters = LibraryFilters.from_query(request.GET)
+    if filters.notice:
+        messages.error(request, filters.notice)
     if tag_page is not None and tag_page.name.casefold() not in {
         t.casefold() for t in filters.tags
     }:

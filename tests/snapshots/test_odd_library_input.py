@@ -107,3 +107,56 @@ def test_an_import_removes_control_characters(user):
     import_bookmarks(owner=user, data=data, capture=False)
     link = Link.objects.get()
     assert (link.title, link.notes.strip()) == ("AB", "note")
+
+
+# --- many tags --------------------------------------------------------------------------------
+
+
+def test_a_filter_of_1340_tags_answers_with_a_sentence(client, user):
+    link_create(owner=user, url="https://a.example/", tags=["t1"], private=False)
+    names = ",".join(f"t{n}" for n in range(1340))
+    response = client.get(reverse("snapshots:library"), {"tags": names})
+    assert response.status_code == 200
+    assert "A filter can name at most 50 tags." in response.content.decode()
+    api = client.get("/api/links?" + "&".join(f"tag=t{n}" for n in range(60)))
+    assert api.status_code == 422
+    assert api.json()["error"] == "A filter can name at most 50 tags."
+
+
+def test_a_filter_of_50_tags_finds_the_links_carrying_them_all(client, user):
+    names = [f"T{n}" for n in range(50)] + ["Ärger"]
+    link_create(owner=user, url="https://a.example/", tags=names, private=False)
+    query = "&".join(f"tag={name.lower()}" for name in names[:49]) + "&tag=Ärger"
+    response = client.get("/api/links?" + query)
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
+
+
+def test_a_link_with_5000_tags_is_refused_with_a_sentence(ada, user):
+    response = ada.post(
+        reverse("snapshots:link_add"),
+        {"url": "https://a.example/", "tags": " ".join(f"t{n}" for n in range(150))},
+    )
+    assert response.status_code == 200
+    assert "A link can carry at most 100 tags." in response.content.decode()
+    api = ada.post(
+        "/api/links",
+        {"url": "https://a.example/", "tags": [f"t{n}" for n in range(5000)]},
+        content_type="application/json",
+    )
+    assert (api.status_code, api.json()["error"]) == (422, "A link can carry at most 100 tags.")
+    assert not Link.objects.exists()
+
+
+def test_an_import_with_1000_nested_folders_reports_the_link_it_skipped(user):
+    data = (
+        b"<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<DL><p>\n"
+        + b"".join(b"<DT><H3>f%d</H3>\n<DL><p>\n" % n for n in range(1000))
+        + b'<DT><A HREF="https://deep.example/">deep</A>\n'
+        + b"</DL><p>\n" * 1000
+        + b'<DT><A HREF="https://top.example/">top</A>\n</DL><p>\n'
+    )
+    result = import_bookmarks(owner=user, data=data, capture=False)
+    assert result.created == 1
+    assert result.skipped == 1
+    assert result.errors[0].endswith("https://deep.example/ — A link can carry at most 100 tags.")
