@@ -275,11 +275,12 @@ def update_link(request: HttpRequest, link_id: int, payload: LinkPatch):
     for name in ("title", "notes", "description"):
         if name in fields and fields[name] is None:
             fields[name] = ""
-    try:
-        link_update(link=link, **fields)
-    except LinkError as exc:
-        raise ApiError(422, exc.message) from exc
-    return _fresh(link.pk)
+    with access.link_kept(link.pk):
+        try:
+            link_update(link=link, **fields)
+        except LinkError as exc:
+            raise ApiError(422, exc.message) from exc
+        return _fresh(link.pk)
 
 
 @router.delete("/links/{link_id}", auth=WRITE_AUTH, response={204: None, **ERRORS})
@@ -292,8 +293,10 @@ def delete_link(request: HttpRequest, link_id: int):
 @router.post("/links/{link_id}/capture", auth=WRITE_AUTH, response={202: SnapshotOut, **ERRORS})
 def capture_link(request: HttpRequest, link_id: int):
     """Queue a new capture; answers the pending snapshot (poll GET /api/snapshots/{id})."""
-    snapshot = snapshot_request(link=access.link_write(request, link_id))
-    return Status(202, Snapshot.objects.get(pk=snapshot.pk))
+    link = access.link_write(request, link_id)
+    with access.link_kept(link.pk):
+        snapshot = snapshot_request(link=link)
+        return Status(202, Snapshot.objects.get(pk=snapshot.pk))
 
 
 @router.get("/snapshots/{snapshot_id}", response={200: SnapshotOut, **ERRORS})

@@ -79,6 +79,9 @@ def snapshot_request(*, link: Link, enqueue: bool = True) -> Snapshot:
     ``enqueue=False`` is for callers that run the capture themselves (``manage.py capture``).
     """
     with transaction.atomic():
+        # The link's row held first: deleted meanwhile, this is Link.DoesNotExist, not an orphan.
+        if not Link.objects.select_for_update().filter(pk=link.pk).exists():
+            raise Link.DoesNotExist("the link was deleted")
         snapshot = Snapshot.objects.create(link=link, status=Snapshot.Status.PENDING)
         link.latest_snapshot = snapshot
         Link.objects.filter(pk=link.pk).update(latest_snapshot=snapshot)

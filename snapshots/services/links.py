@@ -114,6 +114,13 @@ def _clean_title(title: str) -> str:
     return title
 
 
+def _lock(link: Link) -> None:
+    """Hold the link's row for this transaction; Link.DoesNotExist once a parallel request deleted it
+    (a plain save() would insert it again)."""
+    if not Link.objects.select_for_update().filter(pk=link.pk).exists():
+        raise Link.DoesNotExist(_("No such link."))
+
+
 def link_create(
     *,
     owner,
@@ -181,6 +188,7 @@ def link_update(*, link: Link, **fields) -> Link:
             % {"fields": ", ".join(sorted(unknown))}
         )
     with transaction.atomic():
+        _lock(link)
         if "url" in fields:
             normalized = normalize_url(fields["url"])
             twin = (

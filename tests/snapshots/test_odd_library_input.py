@@ -7,9 +7,10 @@ from django.apps import apps
 from django.urls import reverse
 from taggit.models import Tag
 
+from snapshots import access
 from snapshots.models import Link
 from snapshots.services.importer import import_bookmarks
-from snapshots.services.links import link_create
+from snapshots.services.links import link_create, link_delete
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +161,40 @@ def test_an_import_with_1000_nested_folders_reports_the_link_it_skipped(user):
     assert result.created == 1
     assert result.skipped == 1
     assert result.errors[0].endswith("https://deep.example/ — A link can carry at most 100 tags.")
+
+
+# --- a link deleted while another request works on it -----------------------------------------
+
+
+@pytest.fixture
+def deleted_after_lookup(monkeypatch):
+    """The link is deleted by a "parallel" request right after this one found it."""
+    found = access.link_write
+
+    def link_write_then_deleted(request, link_id):
+        link = found(request, link_id)
+        link_delete(link=Link.objects.get(pk=link.pk))
+        return link
+
+    monkeypatch.setattr(access, "link_write", link_write_then_deleted)
+
+
+@pytest.mark.usefixtures("deleted_after_lookup")
+def test_api_writes_racing_a_delete_answer_404(ada, user):
+    link, _ = link_create(owner=user, url="https://a.example/", capture=False)
+    patched = ada.patch(f"/api/links/{link.pk}", {"title": "new"}, content_type="application/json")
+    assert (patched.status_code, patched.json()) == (404, {"error": "No such link."})
+    link, _ = link_create(owner=user, url="https://b.example/", capture=False)
+    captured = ada.post(f"/api/links/{link.pk}/capture")
+    assert (captured.status_code, captured.json()) == (404, {"error": "No such link."})
+    assert not Link.objects.exists()
+
+
+@pytest.mark.usefixtures("deleted_after_lookup")
+def test_pages_racing_a_delete_answer_404(ada, user):
+    link, _ = link_create(owner=user, url="https://a.example/", capture=False)
+    edited = ada.post(reverse("snapshots:link_edit", args=[link.pk]), {"title": "new", "tags": ""})
+    assert edited.status_code == 404
+    link, _ = link_create(owner=user, url="https://b.example/", capture=False)
+    assert ada.post(reverse("snapshots:link_capture", args=[link.pk])).status_code == 404
+    assert not Link.objects.exists()
