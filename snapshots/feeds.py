@@ -18,9 +18,10 @@ from django.utils.translation import gettext_lazy as _
 from taggit.models import Tag
 
 from kb.markdown import render_markdown
+from snapshots.access import visible_links
 from snapshots.models import Link
 from snapshots.normalize import clean_text
-from snapshots.queries import LibraryFilters, library_links
+from snapshots.queries import LibraryFilters, library_links, tags_named
 
 FEED_LENGTH = 50
 
@@ -79,7 +80,8 @@ class PublicLinksFeed(Feed):
 class TagLinksFeed(PublicLinksFeed):
     def get_object(self, request, slug: str) -> Tag:
         tag = Tag.objects.filter(slug=slug).first()
-        if tag is None:
+        # No public link carries it: the name is someone's private word, as unknown as no tag.
+        if tag is None or not visible_links(None).filter(tags__in=tags_named([tag.name])).exists():
             raise Http404("no such tag")
         return tag
 

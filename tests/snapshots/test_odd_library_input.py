@@ -198,3 +198,34 @@ def test_pages_racing_a_delete_answer_404(ada, user):
     link, _ = link_create(owner=user, url="https://b.example/", capture=False)
     assert ada.post(reverse("snapshots:link_capture", args=[link.pk])).status_code == 404
     assert not Link.objects.exists()
+
+
+# --- other people's private tags --------------------------------------------------------------
+
+
+def test_a_tag_only_others_private_links_carry_is_not_found(client, user, other_user):
+    link_create(owner=other_user, url="https://a.example/", tags=["secret-plan"], private=True)
+    slug = Tag.objects.get(name="secret-plan").slug
+    for url in (
+        reverse("snapshots:tag_detail", args=[slug]),
+        reverse("snapshots:feed_tag", args=[slug]),
+    ):
+        assert client.get(url).status_code == 404
+        client.force_login(user)
+        assert client.get(url).status_code == 404
+        client.logout()
+    client.force_login(other_user)
+    assert client.get(reverse("snapshots:tag_detail", args=[slug])).status_code == 200
+    assert client.get(reverse("snapshots:feed_tag", args=[slug])).status_code == 404
+
+
+def test_renaming_a_tag_by_case_says_nothing_of_others_private_links(ada, user, other_user):
+    mine, _ = link_create(owner=user, url="https://a.example/", tags=["pytorch"])
+    theirs, _ = link_create(owner=other_user, url="https://b.example/", tags=["pytorch"])
+    response = ada.post(
+        reverse("snapshots:tag_rename"), {"old": "pytorch", "new": "PyTorch"}, follow=True
+    )
+    page = response.content.decode()
+    assert "Other people" not in page
+    assert list(mine.tags.names()) == ["PyTorch"]
+    assert list(theirs.tags.names()) == ["pytorch"]
