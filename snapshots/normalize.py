@@ -120,7 +120,7 @@ def _ascii_host(host: str) -> str:
 def normalize_url(url: str) -> str:
     """The canonical form of a web address, used both to save and to find twins.
 
-    Lowercases scheme and host (IDN → punycode), drops the default port, the fragment, a bare
+    Lowercases scheme and host (IDN → punycode), drops credentials ("user:pass@"), the default port, the fragment, a bare
     trailing "?" and tracking parameters (utm_*, fbclid, gclid, …); other parameters keep their order
     and spelling. A missing scheme means https. Raises LinkError with a sentence for a bad URL.
     """
@@ -175,9 +175,8 @@ def normalize_url(url: str) -> str:
         if port == 0:
             raise LinkError(_("The URL's port must be between 1 and 65535."))
         netloc = f"{host}:{port}"
-    # userinfo is kept: some intranet links need it (the fetcher decides whether to send it).
-    if "@" in parts.netloc:
-        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
+    # "user:password@" is dropped, not kept or refused: it would be sent as Basic auth and shown on
+    # public pages, feeds and exports; the page itself is still worth saving (browser exports carry it).
 
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     kept = [

@@ -229,3 +229,35 @@ def test_renaming_a_tag_by_case_says_nothing_of_others_private_links(ada, user, 
     assert "Other people" not in page
     assert list(mine.tags.names()) == ["PyTorch"]
     assert list(theirs.tags.names()) == ["pytorch"]
+
+
+# --- credentials in URLs ----------------------------------------------------------------------
+
+
+def test_credentials_in_a_url_are_not_stored_or_shown(client, user):
+    link, _ = link_create(owner=user, url="https://ada:s3cret@intranet.example/page", private=False)
+    assert link.url == "https://intranet.example/page"
+    for url in (reverse("snapshots:library"), reverse("snapshots:feed_links")):
+        assert "s3cret" not in client.get(url).content.decode()
+
+
+def test_stored_credentials_are_removed_and_twins_kept(user):
+    kept, _ = link_create(owner=user, url="https://intranet.example/page", capture=False)
+    twin, _ = link_create(owner=user, url="https://other.example/", capture=False)
+    alone, _ = link_create(owner=user, url="https://third.example/", capture=False)
+    Link.objects.filter(pk=twin.pk).update(
+        url="https://ada:s3cret@intranet.example/page",
+        normalized_url="https://ada:s3cret@intranet.example/page",
+    )
+    Link.objects.filter(pk=alone.pk).update(
+        url="https://bo:pw@third.example/", normalized_url="https://bo:pw@third.example/"
+    )
+    migration = importlib.import_module("snapshots.migrations.0011_link_url_credentials")
+    migration.strip_credentials(apps, None)
+    urls = dict(Link.objects.values_list("pk", "url"))
+    assert urls == {
+        kept.pk: "https://intranet.example/page",
+        twin.pk: "https://intranet.example/page",
+        alone.pk: "https://third.example/",
+    }
+    assert Link.objects.get(pk=alone.pk).normalized_url == "https://third.example/"
