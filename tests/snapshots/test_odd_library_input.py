@@ -4,6 +4,7 @@ import importlib
 
 import pytest
 from django.apps import apps
+from django.http import HttpResponse
 from django.urls import reverse
 from taggit.models import Tag
 
@@ -11,6 +12,7 @@ from snapshots import access
 from snapshots.models import Link
 from snapshots.services.importer import import_bookmarks
 from snapshots.services.links import link_create, link_delete
+from snapshots.views import archive as archive_views
 
 pytestmark = pytest.mark.django_db
 
@@ -261,3 +263,11 @@ def test_stored_credentials_are_removed_and_twins_kept(user):
         alone.pk: "https://third.example/",
     }
     assert Link.objects.get(pk=alone.pk).normalized_url == "https://third.example/"
+
+
+def test_an_archive_is_not_kept_by_the_browser_after_logout():
+    response = archive_views.archive_headers(HttpResponse("x"))
+    assert response["Cache-Control"] == "private, no-store"
+    assert response["Vary"] == "Cookie, Authorization"
+    assert response["Content-Security-Policy"] == archive_views.ARCHIVE_CSP
+    assert response["X-Content-Type-Options"] == "nosniff"
