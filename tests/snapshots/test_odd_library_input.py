@@ -13,21 +13,15 @@ from snapshots.models import Link
 from snapshots.services.importer import import_bookmarks
 from snapshots.services.links import link_create, link_delete
 from snapshots.views import archive as archive_views
+from tests.snapshots import test_library_views
 
 pytestmark = pytest.mark.django_db
 
+# The library pages' fixtures: a signed-in "ada" client, captures left queued.
+ada = test_library_views.ada
+_captures_stay_queued = test_library_views._captures_stay_queued
+
 PAGES = ("home", "snapshots:tags", "snapshots:library")
-
-
-@pytest.fixture(autouse=True)
-def _captures_stay_queued(settings):
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
-
-
-@pytest.fixture
-def ada(client, user):
-    client.force_login(user)
-    return client
 
 
 def test_a_tag_of_only_punctuation_is_refused_with_a_sentence(ada, user):
