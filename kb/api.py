@@ -40,11 +40,13 @@ def validation_error(request, exc: ValidationError):
 
 @api.exception_handler(AuthenticationError)
 def authentication_error(request, exc):
-    return api.create_response(
+    response = api.create_response(
         request,
         {"error": _("Sign in or send an API token: Authorization: Bearer <token>.")},
         status=401,
     )
+    response["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 @api.exception_handler(HttpError)
@@ -60,7 +62,10 @@ def not_found(request, exc: Http404):
 
 @api.exception_handler(ApiError)
 def api_error(request, exc: ApiError):
-    return api.create_response(request, {"error": exc.message, **exc.extra}, status=exc.status)
+    response = api.create_response(request, {"error": exc.message, **exc.extra}, status=exc.status)
+    if exc.status == 401:
+        response["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 api.add_router("", library_router)

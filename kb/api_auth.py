@@ -6,6 +6,7 @@ assembles them (which imports the routers).
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
+from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer, SessionAuth
 
 from kb.models import ApiToken
@@ -14,9 +15,21 @@ from kb.models import ApiToken
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str):
         user = ApiToken.user_for_key(token)
-        if user is not None:
-            request.user = user
+        if user is None:
+            # A token was sent and is wrong: 401 now, not the session's CSRF 403 that would follow.
+            raise AuthenticationError()
+        request.user = user
         return user
+
+
+class SignedInSession(SessionAuth):
+    """The session's user with CSRF checked; without a session there is nothing to check, and the
+    caller gets 401 (missing credentials), not 403 "CSRF check Failed"."""
+
+    def __call__(self, request: HttpRequest):
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
 
 
 class ApiError(Exception):
@@ -30,7 +43,7 @@ class ApiError(Exception):
 
 
 # Session auth keeps CSRF; bearer tokens are for scripts and other clients.
-WRITE_AUTH = [BearerToken(), SessionAuth(csrf=True)]
+WRITE_AUTH = [BearerToken(), SignedInSession(csrf=True)]
 
 
 def optional_user(request: HttpRequest):

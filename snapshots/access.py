@@ -7,8 +7,10 @@ and ``*_write`` functions answer a link or snapshot the user may not see (or cha
 their 404 page, and the API answers ``{"error": sentence}`` with a 404 (kb/api.py).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+from django.db import IntegrityError
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
@@ -79,6 +81,18 @@ def link_write(request: HttpRequest, link_id: int) -> Link:
     if link is None:
         raise Http404(_("No such link."))
     return link
+
+
+@contextmanager
+def link_kept(link_id: int) -> Iterator[None]:
+    """Answer Http404 (not a 500) when a parallel request deleted the link while this one wrote to
+    it: the row or its foreign key is gone (DoesNotExist, IntegrityError), as if never there."""
+    try:
+        yield
+    except (Link.DoesNotExist, Snapshot.DoesNotExist, IntegrityError) as exc:
+        if Link.objects.filter(pk=link_id).exists():
+            raise
+        raise Http404(_("No such link.")) from exc
 
 
 def snapshot_read(

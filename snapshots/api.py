@@ -20,7 +20,7 @@ from kb.api_auth import WRITE_AUTH, ApiError, optional_user
 from snapshots import access
 from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot
-from snapshots.normalize import LinkError, parse_tags
+from snapshots.normalize import LinkError, filter_tags
 from snapshots.queries import (
     TAG_LIST,
     LibraryFilters,
@@ -229,7 +229,7 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
     if query.visibility and query.visibility not in Visibility.values:
         raise ApiError(422, _("visibility must be private or public."))
     try:
-        tags = parse_tags(query.tag)
+        tags = filter_tags(query.tag)
     except LinkError as exc:
         raise ApiError(422, exc.message) from exc
     filters = LibraryFilters(
@@ -275,11 +275,12 @@ def update_link(request: HttpRequest, link_id: int, payload: LinkPatch):
     for name in ("title", "notes", "description"):
         if name in fields and fields[name] is None:
             fields[name] = ""
-    try:
-        link_update(link=link, **fields)
-    except LinkError as exc:
-        raise ApiError(422, exc.message) from exc
-    return _fresh(link.pk)
+    with access.link_kept(link.pk):
+        try:
+            link_update(link=link, **fields)
+        except LinkError as exc:
+            raise ApiError(422, exc.message) from exc
+        return _fresh(link.pk)
 
 
 @router.delete("/links/{link_id}", auth=WRITE_AUTH, response={204: None, **ERRORS})
@@ -292,8 +293,10 @@ def delete_link(request: HttpRequest, link_id: int):
 @router.post("/links/{link_id}/capture", auth=WRITE_AUTH, response={202: SnapshotOut, **ERRORS})
 def capture_link(request: HttpRequest, link_id: int):
     """Queue a new capture; answers the pending snapshot (poll GET /api/snapshots/{id})."""
-    snapshot = snapshot_request(link=access.link_write(request, link_id))
-    return Status(202, Snapshot.objects.get(pk=snapshot.pk))
+    link = access.link_write(request, link_id)
+    with access.link_kept(link.pk):
+        snapshot = snapshot_request(link=link)
+        return Status(202, Snapshot.objects.get(pk=snapshot.pk))
 
 
 @router.get("/snapshots/{snapshot_id}", response={200: SnapshotOut, **ERRORS})

@@ -1,4 +1,8 @@
-"""Atom feeds of public links: all of them, and per tag. Private links never appear."""
+"""Atom feeds of public links: all of them, and per tag. Private links never appear.
+
+Every text put in the XML goes through clean_text: rows stored before writes cleaned control
+characters may still hold them, and XML 1.0 cannot carry them (Django refuses to write the feed).
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,10 @@ from django.utils.translation import gettext_lazy as _
 from taggit.models import Tag
 
 from kb.markdown import render_markdown
+from snapshots.access import visible_links
 from snapshots.models import Link
-from snapshots.queries import LibraryFilters, library_links
+from snapshots.normalize import clean_text
+from snapshots.queries import LibraryFilters, library_links, tags_named
 
 FEED_LENGTH = 50
 
@@ -39,7 +45,7 @@ class PublicLinksFeed(Feed):
         return self.public_links(LibraryFilters())
 
     def item_title(self, item: Link) -> str:
-        return item.display_title
+        return clean_text(item.display_title)
 
     def item_link(self, item: Link) -> str:
         return item.url
@@ -56,7 +62,7 @@ class PublicLinksFeed(Feed):
             parts.append(f"<p>{escape(item.description)}</p>")
         if item.notes:
             parts.append(render_markdown(item.notes))
-        return "\n".join(parts)
+        return clean_text("\n".join(parts))
 
     def item_pubdate(self, item: Link):
         return item.created
@@ -65,24 +71,25 @@ class PublicLinksFeed(Feed):
         return item.updated
 
     def item_categories(self, item: Link) -> list[str]:
-        return item.tag_names
+        return [clean_text(name) for name in item.tag_names]
 
     def item_author_name(self, item: Link) -> str:
-        return item.owner.get_username()
+        return clean_text(item.owner.get_username())
 
 
 class TagLinksFeed(PublicLinksFeed):
     def get_object(self, request, slug: str) -> Tag:
         tag = Tag.objects.filter(slug=slug).first()
-        if tag is None:
+        # No public link carries it: the name is someone's private word, as unknown as no tag.
+        if tag is None or not visible_links(None).filter(tags__in=tags_named([tag.name])).exists():
             raise Http404("no such tag")
         return tag
 
     def title(self, tag: Tag) -> str:
-        return _("kb: public links tagged “%(tag)s”") % {"tag": tag.name}
+        return _("kb: public links tagged “%(tag)s”") % {"tag": clean_text(tag.name)}
 
     def subtitle(self, tag: Tag) -> str:
-        return _("Public links tagged “%(tag)s”, newest first.") % {"tag": tag.name}
+        return _("Public links tagged “%(tag)s”, newest first.") % {"tag": clean_text(tag.name)}
 
     def link(self, tag: Tag) -> str:
         return reverse("snapshots:library") + "?" + urlencode({"tag": tag.name})

@@ -6,7 +6,12 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from snapshots.choices import TAG_ACTIONS, BulkAction
-from snapshots.normalize import TAG_SEPARATORS, LinkError, normalize_url, parse_tags
+from snapshots.normalize import (
+    TAG_SEPARATORS,
+    LinkError,
+    link_tags,
+    normalize_url,
+)
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 LINKS_PER_PAGE = 50
@@ -104,7 +109,10 @@ class LinkForm(forms.Form):
         return url
 
     def clean_tags(self) -> list[str]:
-        return parse_tags(self.cleaned_data["tags"])
+        try:
+            return link_tags(self.cleaned_data["tags"])
+        except LinkError as error:
+            raise forms.ValidationError(error.message) from error
 
 
 class LinkEditForm(LinkForm):
@@ -132,7 +140,12 @@ class BulkEditForm(forms.Form):
         if "link" in data and not data["link"]:
             self.add_error("link", _("Select at least one link."))
         if data.get("action") in TAG_ACTIONS:
-            data["tags"] = parse_tags(data.get("tags") or "")
+            try:
+                data["tags"] = link_tags(data.get("tags") or "")
+            except LinkError as error:
+                data["tags"] = []
+                self.add_error("tags", error.message)
+                return data
             if not data["tags"]:
                 self.add_error("tags", _("Type the tags to add or remove."))
         else:

@@ -17,10 +17,14 @@ from collections.abc import Iterable
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import idna
+from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 MAX_URL_LENGTH = 2048
 MAX_TAG_LENGTH = 100
+# How many tags one link may carry, and how many one library filter may name (?tag=a&tag=b…).
+MAX_LINK_TAGS = 100
+MAX_FILTER_TAGS = 50
 
 # Query parameters that only say where a click came from; two URLs differing only by these are one page.
 TRACKING_PARAMETERS = frozenset(
@@ -70,12 +74,22 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = "/?%:@!$&'()*+,;=-._~[]|"
 
 
+# C0 controls but tab, newline and carriage return; DEL and C1; lone surrogates; U+FFFE/U+FFFF.
+# XML (the Atom feeds) cannot carry them and PostgreSQL refuses NUL: stored text never holds them.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 class LinkError(ValueError):
     """A link that cannot be saved; `message` is the sentence shown to the user."""
 
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+def clean_text(text: str | None) -> str:
+    """Text as stored (titles, notes, descriptions, tag names): control characters removed."""
+    return _CONTROL_CHARACTERS.sub("", text or "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +120,7 @@ def _ascii_host(host: str) -> str:
 def normalize_url(url: str) -> str:
     """The canonical form of a web address, used both to save and to find twins.
 
-    Lowercases scheme and host (IDN → punycode), drops the default port, the fragment, a bare
+    Lowercases scheme and host (IDN → punycode), drops credentials ("user:pass@"), the default port, the fragment, a bare
     trailing "?" and tracking parameters (utm_*, fbclid, gclid, …); other parameters keep their order
     and spelling. A missing scheme means https. Raises LinkError with a sentence for a bad URL.
     """
@@ -161,9 +175,8 @@ def normalize_url(url: str) -> str:
         if port == 0:
             raise LinkError(_("The URL's port must be between 1 and 65535."))
         netloc = f"{host}:{port}"
-    # userinfo is kept: some intranet links need it (the fetcher decides whether to send it).
-    if "@" in parts.netloc:
-        netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
+    # "user:password@" is dropped, not kept or refused: it would be sent as Basic auth and shown on
+    # public pages, feeds and exports; the page itself is still worth saving (browser exports carry it).
 
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     kept = [
@@ -187,6 +200,35 @@ def domain_of(url: str) -> str:
 # Tags
 
 
+def tag_has_slug(name: str) -> bool:
+    """Whether a tag name gives a usable address (/tags/<slug>/): taggit slugs it as Django does."""
+    return bool(slugify(name, allow_unicode=True))
+
+
+def check_new_tag(name: str) -> None:
+    """Refuse a name made only of punctuation ("'", "--"): its slug would be empty and no page could link it."""
+    if not tag_has_slug(name):
+        raise LinkError(
+            _("A tag needs at least one letter or digit; “%(name)s” has none.") % {"name": name}
+        )
+
+
+def link_tags(text: str | Iterable[str]) -> list[str]:
+    """Tag names to put on a link: parse_tags, and at most MAX_LINK_TAGS of them (LinkError)."""
+    names = parse_tags(text)
+    if len(names) > MAX_LINK_TAGS:
+        raise LinkError(_("A link can carry at most %(max)d tags.") % {"max": MAX_LINK_TAGS})
+    return names
+
+
+def filter_tags(text: str | Iterable[str]) -> list[str]:
+    """Tag names a library filter asks for: parse_tags, and at most MAX_FILTER_TAGS (LinkError)."""
+    names = parse_tags(text)
+    if len(names) > MAX_FILTER_TAGS:
+        raise LinkError(_("A filter can name at most %(max)d tags.") % {"max": MAX_FILTER_TAGS})
+    return names
+
+
 def parse_tags(text: str | Iterable[str]) -> list[str]:
     """Tag names from what a person typed: "a, b c", "a,b", "机器学习，熵" → ["a", "b", "c"] ….
 
@@ -200,7 +242,7 @@ def parse_tags(text: str | Iterable[str]) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for piece in pieces:
-        for raw in _TAG_SEPARATOR.split(piece):
+        for raw in _TAG_SEPARATOR.split(clean_text(piece)):
             name = raw.strip().lstrip("#").strip()
             if not name:
                 continue

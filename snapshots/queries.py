@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from django.core.cache import cache
@@ -15,7 +16,6 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Prefetch,
-    Q,
     QuerySet,
     Value,
     When,
@@ -30,7 +30,7 @@ from snapshots import revision, search
 from snapshots.access import visible_links
 from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot, link_content_type
-from snapshots.normalize import LinkError, parse_tags
+from snapshots.normalize import LinkError, filter_tags
 
 # A page's tags in one query, kept as a list on each link (``Link.tag_names`` reads it). Not a plain
 # prefetch_related("tags"): for that Django asks taggit's manager for a queryset per link, and
@@ -120,6 +120,24 @@ def home_sections(user) -> dict:
     }
 
 
+def _lowered_spellings(names: Iterable[str]) -> list[str]:
+    # SQL's LOWER() is Unicode-aware on PostgreSQL but ASCII-only on SQLite: ask for both spellings.
+    spellings = set()
+    for name in names:
+        spellings.add(name.lower())
+        spellings.add("".join(char.lower() if char.isascii() else char for char in name))
+    return sorted(spellings)
+
+
+def tags_named(names: Iterable[str]) -> QuerySet[Tag]:
+    """The Tag rows named any of these, case-insensitively.
+
+    One `LOWER(name) IN (...)`, not an OR of comparisons per name: SQLite refuses a query whose
+    expression tree is deeper than 1,000 ("Expression tree is too large").
+    """
+    return Tag.objects.alias(lowered=Lower("name")).filter(lowered__in=_lowered_spellings(names))
+
+
 def links_for_concept(user, tags: list[str]) -> QuerySet[Link]:
     """The links this user may see that carry any of these tags (a loss-demo page's reading list).
 
@@ -127,10 +145,7 @@ def links_for_concept(user, tags: list[str]) -> QuerySet[Link]:
     """
     if not tags:
         return Link.objects.none()
-    matches = Q()
-    for tag in tags:
-        matches |= Q(tags__name__iexact=tag)
-    ids = visible_links(user).filter(matches).values("id")
+    ids = visible_links(user).filter(tags__in=tags_named(tags)).values("id")
     return Link.objects.filter(id__in=ids).select_related("latest_snapshot")
 
 
@@ -150,6 +165,8 @@ class LibraryFilters:
     unread: bool | None = None
     sort: str = Sort.NEWEST.value
     page: int = 1
+    # A sentence for the page when a filter was refused (too many tags, an over-long name).
+    notice: str = ""
 
     @classmethod
     def from_query(cls, params) -> "LibraryFilters":
@@ -162,10 +179,11 @@ class LibraryFilters:
         if isinstance(raw_tags, str):
             raw_tags = [raw_tags]
         raw_tags = list(raw_tags) + ([params.get("tags")] if params.get("tags") else [])
+        notice = ""
         try:
-            tags = parse_tags(raw_tags)
-        except LinkError:
-            tags = []
+            tags = filter_tags(raw_tags)
+        except LinkError as error:
+            tags, notice = [], error.message
         unread = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
         try:
             page = max(1, int(params.get("page") or 1))
@@ -180,6 +198,7 @@ class LibraryFilters:
             unread=unread.get(str(params.get("unread") or "").lower()),
             sort=str(params.get("sort") or Sort.NEWEST),
             page=page,
+            notice=notice,
         ).cleaned()
 
     def cleaned(self) -> "LibraryFilters":
@@ -207,21 +226,15 @@ class LibraryFilters:
 
 def _tagged_link_ids(names: list[str]) -> QuerySet:
     """Ids of links carrying any of these tags (names compared case-insensitively)."""
-    matches = Q()
-    for name in names:
-        matches |= Q(name__iexact=name)
     return TaggedItem.objects.filter(
-        content_type=link_content_type(), tag__in=Tag.objects.filter(matches)
+        content_type=link_content_type(), tag__in=tags_named(names)
     ).values("object_id")
 
 
 def _tag_ids_by_name(names: list[str]) -> dict[str, set[int]]:
     """The Tag ids of each name (casefolded; usually one id, an empty set for an unknown name)."""
-    matches = Q()
-    for name in names:
-        matches |= Q(name__iexact=name)
     ids_by_name: dict[str, set[int]] = {name.casefold(): set() for name in names}
-    for tag_id, tag_name in Tag.objects.filter(matches).values_list("id", "name"):
+    for tag_id, tag_name in tags_named(names).values_list("id", "name"):
         ids_by_name.setdefault(tag_name.casefold(), set()).add(tag_id)
     return ids_by_name
 

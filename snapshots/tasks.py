@@ -52,6 +52,7 @@ from snapshots.capture.fetch import FetchPolicy
 from snapshots.capture.pipeline import Capture, capture_page, default_policy, single_file
 from snapshots.capture.store import BlobStore
 from snapshots.models import Blob, Link, Snapshot
+from snapshots.normalize import clean_text
 from snapshots.services.archives import blob_store, blobs_free_unused
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,9 @@ def snapshot_request(*, link: Link, enqueue: bool = True) -> Snapshot:
     ``enqueue=False`` is for callers that run the capture themselves (``manage.py capture``).
     """
     with transaction.atomic():
+        # The link's row held first: deleted meanwhile, this is Link.DoesNotExist, not an orphan.
+        if not Link.objects.select_for_update().filter(pk=link.pk).exists():
+            raise Link.DoesNotExist("the link was deleted")
         snapshot = Snapshot.objects.create(link=link, status=Snapshot.Status.PENDING)
         link.latest_snapshot = snapshot
         Link.objects.filter(pk=link.pk).update(latest_snapshot=snapshot)
@@ -219,8 +223,8 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
     if captured.document is not None:
         document = captured.document
         fields |= {
-            "title": document.title[:1000],
-            "text": document.text,
+            "title": clean_text(document.title)[:1000],
+            "text": clean_text(document.text),
             "encoding": document.encoding,
             "size": len(document.body),
         }
@@ -231,15 +235,15 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
             "size": len(single_file(archive).encode("utf-8")),
             "assets_inlined": archive.inlined,
             "assets_failed": archive.failed,
-            "title": (article.title or "")[:1000],
-            "description": article.description or "",
-            "author": (article.author or "")[:500],
-            "site_name": (article.site_name or "")[:500],
+            "title": clean_text(article.title)[:1000],
+            "description": clean_text(article.description),
+            "author": clean_text(article.author)[:500],
+            "site_name": clean_text(article.site_name)[:500],
             "language": (article.language or "")[:35],
             "published": _as_date(article.published),
             "published_is_guess": bool(article.published_is_guess),
             "image_url": (article.image or "")[:2048],
-            "text": article.text or "",
+            "text": clean_text(article.text),
             "reader_html": article.reader_html or "",
             # one of this snapshot's own blobs, so it is kept exactly as long as the snapshot
             "icon_sha256": archive.icon if archive.icon in stored.blobs else "",

@@ -29,7 +29,17 @@ from taggit.models import TaggedItem
 
 from snapshots import revision, search
 from snapshots.models import Link, Snapshot, link_content_type
-from snapshots.normalize import MAX_TAG_LENGTH, LinkError, domain_of, normalize_url, parse_tags
+from snapshots.normalize import (
+    MAX_LINK_TAGS,
+    MAX_TAG_LENGTH,
+    LinkError,
+    clean_text,
+    domain_of,
+    link_tags,
+    normalize_url,
+    parse_tags,
+    tag_has_slug,
+)
 from snapshots.services.links import MAX_TITLE_LENGTH, add_tags_to_links, tags_for_names
 from snapshots.tasks import snapshot_enqueue
 
@@ -227,7 +237,8 @@ def parse_tags_lenient(text: str) -> list[str]:
     for piece in re.split(r"[,，、]", text):
         piece = "-".join(piece.split())[:MAX_TAG_LENGTH]
         names.extend(parse_tags(piece))
-    return parse_tags(names)
+    # A folder named "…" or "--" has no letter to make a tag address of: it is left out.
+    return [name for name in parse_tags(names) if tag_has_slug(name)]
 
 
 def _decode(data: bytes) -> str:
@@ -310,13 +321,22 @@ def import_bookmarks(
                     % {"line": entry.line, "url": entry.url[:200] or "—", "reason": exc.message}
                 )
             continue
-        entry.tags = parse_tags(
-            entry.tags + (_folder_tags(entry.folders) if folders_as_tags else [])
-        )
+        try:
+            entry.tags = link_tags(
+                entry.tags + (_folder_tags(entry.folders) if folders_as_tags else [])
+            )
+        except LinkError as exc:
+            result.skipped += 1
+            if len(result.errors) < MAX_REPORTED_ERRORS:
+                result.errors.append(
+                    _("Line %(line)d: %(url)s — %(reason)s")
+                    % {"line": entry.line, "url": entry.url[:200], "reason": exc.message}
+                )
+            continue
         twin = wanted.get(normalized)
         if twin is not None:
             # The same page twice in one file: one link with both sets of tags.
-            twin.tags = parse_tags(twin.tags + entry.tags)
+            twin.tags = parse_tags(twin.tags + entry.tags)[:MAX_LINK_TAGS]
             twin.notes = twin.notes or entry.notes
             result.existing += 1
             continue
@@ -343,8 +363,8 @@ def import_bookmarks(
                     url=normalized,
                     normalized_url=normalized,
                     domain=domain_of(normalized),
-                    title=title[:MAX_TITLE_LENGTH],
-                    notes=entry.notes,
+                    title=clean_text(title)[:MAX_TITLE_LENGTH],
+                    notes=clean_text(entry.notes),
                     private=private_default if entry.private is None else entry.private,
                     unread=bool(entry.unread),
                     created=entry.created or now,

@@ -10,14 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from taggit.models import Tag, TaggedItem
 
 from snapshots import revision, search
 from snapshots.choices import TAG_ACTIONS, BulkAction
 from snapshots.models import Link, Snapshot, link_content_type
-from snapshots.normalize import LinkError, domain_of, normalize_url, parse_tags
+from snapshots.normalize import (
+    LinkError,
+    check_new_tag,
+    clean_text,
+    domain_of,
+    link_tags,
+    normalize_url,
+)
+from snapshots.queries import tags_named
 from snapshots.services.archives import snapshot_delete
 from snapshots.tasks import snapshot_request
 
@@ -34,14 +41,14 @@ def tags_for_names(names: Iterable[str]) -> dict[str, Tag]:
     if not wanted:
         return {}
     found: dict[str, Tag] = {}
-    condition = Q()
-    for name in wanted.values():
-        condition |= Q(name__iexact=name)
-    query = Tag.objects.filter(condition).order_by("id")
-    for tag in query:
-        found.setdefault(tag.name.casefold(), tag)
+    spellings = list(wanted.values())
+    # In batches: an import may name thousands of tags, more than one query may carry.
+    for start in range(0, len(spellings), 500):
+        for tag in tags_named(spellings[start : start + 500]).order_by("id"):
+            found.setdefault(tag.name.casefold(), tag)
     for key, name in wanted.items():
         if key not in found:
+            check_new_tag(name)
             # Tag.save() finds a free slug (Chinese names keep Unicode slugs).
             found[key] = Tag.objects.create(name=name)
     return found
@@ -71,11 +78,8 @@ def add_tags_to_links(link_ids: list[int], names: list[str]) -> int:
 def remove_tags_from_links(link_ids: list[int], names: list[str]) -> int:
     if not link_ids or not names:
         return 0
-    condition = Q()
-    for name in names:
-        condition |= Q(tag__name__iexact=name)
     deleted, _detail = TaggedItem.objects.filter(
-        condition, content_type=link_content_type(), object_id__in=link_ids
+        tag__in=tags_named(names), content_type=link_content_type(), object_id__in=link_ids
     ).delete()
     return deleted
 
@@ -102,12 +106,19 @@ def _set_tags(link: Link, names: list[str]) -> None:
 
 
 def _clean_title(title: str) -> str:
-    title = (title or "").strip()
+    title = clean_text(title).strip()
     if len(title) > MAX_TITLE_LENGTH:
         raise LinkError(
             _("The title is too long: at most %(max)d characters.") % {"max": MAX_TITLE_LENGTH}
         )
     return title
+
+
+def _lock(link: Link) -> None:
+    """Hold the link's row for this transaction; Link.DoesNotExist once a parallel request deleted it
+    (a plain save() would insert it again)."""
+    if not Link.objects.select_for_update().filter(pk=link.pk).exists():
+        raise Link.DoesNotExist(_("No such link."))
 
 
 def link_create(
@@ -127,9 +138,9 @@ def link_create(
     queued for capture too (the task is enqueued when the transaction commits).
     """
     normalized = normalize_url(url)
-    names = parse_tags(tags)
+    names = link_tags(tags)
     title = _clean_title(title)
-    notes = notes or ""
+    notes = clean_text(notes)
     with transaction.atomic():
         link = Link.objects.filter(owner=owner, normalized_url=normalized).first()
         created = False
@@ -177,6 +188,7 @@ def link_update(*, link: Link, **fields) -> Link:
             % {"fields": ", ".join(sorted(unknown))}
         )
     with transaction.atomic():
+        _lock(link)
         if "url" in fields:
             normalized = normalize_url(fields["url"])
             twin = (
@@ -192,16 +204,16 @@ def link_update(*, link: Link, **fields) -> Link:
         if "title" in fields:
             link.title = _clean_title(fields["title"])
         if "notes" in fields:
-            link.notes = fields["notes"] or ""
+            link.notes = clean_text(fields["notes"])
         if "description" in fields:
-            link.description = fields["description"] or ""
+            link.description = clean_text(fields["description"])
         if "private" in fields:
             link.private = bool(fields["private"])
         if "unread" in fields:
             link.unread = bool(fields["unread"])
         link.save()
         if "tags" in fields:
-            _set_tags(link, parse_tags(fields["tags"] or ()))
+            _set_tags(link, link_tags(fields["tags"] or ()))
         search.reindex_link(link.pk)
         revision.bump()
     return link
@@ -237,7 +249,7 @@ def links_bulk_edit(
     )
     if not ids:
         return 0
-    names = parse_tags(tags)
+    names = link_tags(tags)
     if action in TAG_ACTIONS and not names:
         raise LinkError(_("Enter at least one tag."))
     links = Link.objects.filter(pk__in=ids)

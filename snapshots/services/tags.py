@@ -8,13 +8,13 @@ uses it. Names compare case-insensitively, like everywhere else in the library.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from taggit.models import Tag, TaggedItem
 
 from snapshots import revision, search
 from snapshots.models import Link, link_content_type
 from snapshots.normalize import LinkError, parse_tags
+from snapshots.queries import tags_named
 from snapshots.services.links import tags_for_names
 
 
@@ -26,11 +26,8 @@ def _one_name(text: str) -> str:
 
 
 def _owner_items(owner, names: list[str]):
-    condition = Q()
-    for name in names:
-        condition |= Q(tag__name__iexact=name)
     return TaggedItem.objects.filter(
-        condition,
+        tag__in=tags_named(names),
         content_type=link_content_type(),
         object_id__in=Link.objects.filter(owner=owner).values("pk"),
     )
@@ -41,8 +38,8 @@ def _drop_unused(tag_ids) -> None:
     Tag.objects.filter(pk__in=tag_ids).exclude(pk__in=used).delete()
 
 
-def _retag(owner, sources: list[str], target: str | None) -> int:
-    """Move the owner's links off `sources` onto `target` (or just off, for None)."""
+def _retag(owner, sources: list[str], target: str | Tag | None) -> int:
+    """Move the owner's links off `sources` onto `target` (a name or a Tag; or just off, for None)."""
     with transaction.atomic():
         items = list(_owner_items(owner, sources).values_list("object_id", "tag_id"))
         link_ids = sorted({object_id for object_id, _tag in items})
@@ -50,7 +47,9 @@ def _retag(owner, sources: list[str], target: str | None) -> int:
             return 0
         old_tag_ids = {tag_id for _link, tag_id in items}
         if target is not None:
-            target_tag = tags_for_names([target])[target.casefold()]
+            target_tag = (
+                target if isinstance(target, Tag) else tags_for_names([target])[target.casefold()]
+            )
             old_tag_ids.discard(target_tag.pk)
             have = set(
                 TaggedItem.objects.filter(
@@ -75,7 +74,9 @@ def tag_rename(*, owner, old: str, new: str) -> int:
     """Rename the owner's tag `old` to `new` (merging into `new` if the owner already uses it).
 
     Returns how many links changed. Changing only the case of a name ("ml" → "ML") rewrites the
-    shared Tag row, which is allowed only when no one else's link carries it.
+    Tag row when no one else's link carries it; otherwise the owner's links move to a Tag row
+    spelled the new way and others keep theirs (never a refusal, which would tell that someone
+    else, maybe privately, uses the name).
     """
     old = _one_name(old)
     new = _one_name(new)
@@ -92,12 +93,8 @@ def tag_rename(*, owner, old: str, new: str) -> int:
             .exists()
         )
         if shared:
-            raise LinkError(
-                _(
-                    "Other people use the tag “%(name)s”, so only its letters can change, not their case."
-                )
-                % {"name": old}
-            )
+            target, _created = Tag.objects.get_or_create(name=new)
+            return _retag(owner, [old], target)
         link_ids = sorted(set(items.values_list("object_id", flat=True)))
         Tag.objects.filter(pk__in=tag_ids).update(name=new)
         search.reindex_links(link_ids)

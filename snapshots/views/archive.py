@@ -23,6 +23,7 @@ from csp.decorators import csp_exempt
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -47,9 +48,14 @@ def archive_headers(response: HttpResponse) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Referrer-Policy"] = "no-referrer"
     response["X-Frame-Options"] = "SAMEORIGIN"
-    # An archive never changes, but it is private to its viewers: no shared caches.
-    response["Cache-Control"] = "private, max-age=3600"
+    # Private to its viewers: not kept by any cache, so it is gone from a shared browser at logout.
+    _private_to_viewer(response, "private, no-store")
     return response
+
+
+def _private_to_viewer(response: HttpResponse, cache_control: str) -> None:
+    response["Cache-Control"] = cache_control
+    patch_vary_headers(response, ("Cookie", "Authorization"))
 
 
 def _captured_snapshot_or_404(request: HttpRequest, snapshot_id: int) -> Snapshot:
@@ -132,8 +138,9 @@ def _icon_headers(response: HttpResponse, etag: str) -> HttpResponse:
     response["ETag"] = etag
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = ICON_CSP
-    # A snapshot's icon never changes (a new capture is a new snapshot, a new URL).
-    response["Cache-Control"] = "private, max-age=86400"
+    # Never changes, but is private: the browser asks again each time (a 304 by ETag while the
+    # viewer may see it, a 404 once signed out), so it does not stay visible after logout.
+    _private_to_viewer(response, "private, no-cache")
     return response
 
 

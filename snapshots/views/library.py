@@ -19,11 +19,18 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 from taggit.models import Tag
 
+from snapshots.access import visible_links
 from snapshots.choices import BulkAction, CaptureState, Sort, Visibility
 from snapshots.forms import LINKS_PER_PAGE, BulkEditForm
 from snapshots.models import Link
 from snapshots.normalize import TAG_SEPARATORS, LinkError
-from snapshots.queries import LibraryFilters, LibraryPaginator, link_excerpts, own_tag_names
+from snapshots.queries import (
+    LibraryFilters,
+    LibraryPaginator,
+    link_excerpts,
+    own_tag_names,
+    tags_named,
+)
 from snapshots.services.links import links_bulk_edit
 from snapshots.templatetags.library_tags import (
     avatar_hue,
@@ -168,6 +175,8 @@ def _filter_chips(filters: LibraryFilters, tag_page: str | None) -> list[dict]:
 
 def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> HttpResponse:
     filters = LibraryFilters.from_query(request.GET)
+    if filters.notice:
+        messages.error(request, filters.notice)
     if tag_page is not None and tag_page.name.casefold() not in {
         t.casefold() for t in filters.tags
     }:
@@ -212,7 +221,11 @@ def library(request: HttpRequest) -> HttpResponse:
 def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """A tag's page: the library filtered by it, shareable, public links only for anonymous visitors."""
     tag = Tag.objects.filter(slug=slug).first()
-    if tag is None:
+    # A tag only others' private links carry is as unknown as one nobody uses: its name is theirs.
+    if (
+        tag is None
+        or not visible_links(request.user).filter(tags__in=tags_named([tag.name])).exists()
+    ):
         raise Http404("no such tag")
     return _render_library(request, tag_page=tag)
 

@@ -128,7 +128,8 @@ def link_capture_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def link_capture(request: HttpRequest, pk: int) -> HttpResponse:
     link = access.link_write(request, pk)
-    snapshot_request(link=link)
+    with access.link_kept(link.pk):
+        snapshot_request(link=link)
     messages.success(request, _("A new capture was queued."))
     return redirect("snapshots:link_detail", pk=link.pk)
 
@@ -140,7 +141,8 @@ def link_edit(request: HttpRequest, pk: int) -> HttpResponse:
         form = LinkEditForm(request.POST)
         if form.is_valid():
             try:
-                link_update(link=link, **form.cleaned_data)
+                with access.link_kept(link.pk):
+                    link_update(link=link, **form.cleaned_data)
             except LinkError as error:
                 form.add_error(None, error.message)
             else:

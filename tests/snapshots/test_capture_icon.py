@@ -88,7 +88,8 @@ def test_a_captured_favicon_is_shown_in_the_library_and_served(client, user, ser
     assert response["Content-Type"] == "image/png"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Security-Policy"] == ICON_CSP
-    assert response["Cache-Control"] == "private, max-age=86400"
+    assert response["Cache-Control"] == "private, no-cache"  # was max-age=86400 (issue 10)
+    assert {"Cookie", "Authorization"} <= set(response["Vary"].split(", "))
     assert response["ETag"] == f'"{snapshot.icon_sha256}"'
 
 

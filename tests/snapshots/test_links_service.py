@@ -47,7 +47,7 @@ def captures_queued_not_run(settings):
         ("https://例子.测试/路径", "https://xn--fsqu00a.xn--0zwm56d/%E8%B7%AF%E5%BE%84"),
         ("https://example.com./a", "https://example.com/a"),
         ("https://[::1]:8080/a", "https://[::1]:8080/a"),
-        ("https://user@example.com/a", "https://user@example.com/a"),
+        ("https://user@example.com/a", "https://example.com/a"),  # credentials dropped (issue 10)
     ],
 )
 def test_normalize_url(given, expected):
