@@ -5,8 +5,8 @@ from kb.models import ApiToken, WorkerHeartbeat
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("user", "created", "last_used")
-    readonly_fields = ("key", "created", "last_used")
+    list_display = ("user", "name", "prefix", "created", "last_used")
+    readonly_fields = ("prefix", "created", "last_used")
     search_fields = ("user__username",)
 
 

@@ -1,5 +1,6 @@
 """Site-wide models: API tokens and the worker heartbeat the health check reads."""
 
+import hashlib
 import secrets
 
 from django.conf import settings
@@ -9,15 +10,22 @@ from django.utils.translation import gettext_lazy as _
 
 
 class ApiToken(models.Model):
-    """One bearer token per user, for scripts and other clients (`Authorization: Bearer <key>`)."""
+    """A bearer token for scripts and other clients (`Authorization: Bearer <key>`).
 
-    user = models.OneToOneField(
+    Only the key's SHA-256 is stored: a copy of the database (a backup, a leaked dump) holds no key
+    that works. The key itself is shown once, when it is made; a user may hold several, one per client.
+    A SHA-256 suffices (no slow hash): keys are 256 random bits, not passwords anyone could guess.
+    """
+
+    user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
-        related_name="api_token",
+        related_name="api_tokens",
         verbose_name=_("user"),
     )
-    key = models.CharField(_("key"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
+    prefix = models.CharField(_("begins with"), max_length=8, editable=False)
     created = models.DateTimeField(_("created"), auto_now_add=True)
     last_used = models.DateTimeField(_("last used"), null=True, blank=True)
 
@@ -26,21 +34,24 @@ class ApiToken(models.Model):
         verbose_name_plural = _("API tokens")
 
     def __str__(self) -> str:
-        return f"{self.user} ({self.key[:6]}…)"
+        return f"{self.user} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_of(key: str) -> str:
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
     @classmethod
-    def for_user(cls, user) -> "ApiToken":
-        """The user's token, made on first use."""
-        token, _created = cls.objects.get_or_create(
-            user=user, defaults={"key": secrets.token_urlsafe(32)}
-        )
-        return token
+    def issue(cls, user, name: str = "") -> tuple["ApiToken", str]:
+        """A new token for ``user`` and its key, which nothing stores: show it to the person now."""
+        key = secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, key_hash=cls.hash_of(key), prefix=key[:6])
+        return token, key
 
     @classmethod
     def user_for_key(cls, key: str):
         if not key:
             return None
-        token = cls.objects.select_related("user").filter(key=key).first()
+        token = cls.objects.select_related("user").filter(key_hash=cls.hash_of(key)).first()
         if token is None or not token.user.is_active:
             return None
         now = timezone.now()

@@ -108,7 +108,7 @@ def other_user(django_user_model):
 def api_token(user):
     from kb.models import ApiToken
 
-    return ApiToken.for_user(user).key
+    return ApiToken.issue(user)[1]
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def test_a_session_without_csrf_is_still_refused_and_a_token_is_not(user):
     client.force_login(user)
     response = client.post("/api/links", BODY, content_type="application/json")
     assert response.status_code == 403
-    token = ApiToken.for_user(user).key
+    token = ApiToken.issue(user)[1]
     response = Client().post(
         "/api/links", BODY, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
     )

@@ -1,11 +1,18 @@
 """The site's own pages: first-account setup, sign-in, health check, API token command."""
 
+import hashlib
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.test import Client
+from django.utils import timezone
+
+from kb.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -79,14 +86,51 @@ def test_healthz_reports_when_the_worker_last_ran(client):
     assert body["worker"]["seconds_ago"] <= 5
 
 
-def test_api_token_command_prints_the_same_token_as_its_last_line(user):
+def _api_token_command(username: str) -> str:
     out = StringIO()
-    call_command("api_token", "ada", stdout=out)
-    first = out.getvalue().strip().splitlines()[-1]
-    out = StringIO()
-    call_command("api_token", "ada", stdout=out)
-    assert out.getvalue().strip().splitlines()[-1] == first
+    call_command("api_token", username, stdout=out)
+    return out.getvalue().strip().splitlines()[-1]
+
+
+def test_api_token_command_prints_a_working_token_as_its_last_line(user):
+    # Tokens are stored hashed, so each call makes a new one; the earlier ones keep working.
+    first = _api_token_command("ada")
+    second = _api_token_command("ada")
     assert len(first) >= 32
+    assert first != second
+    for key in (first, second):
+        answer = Client().get("/api/links", headers={"Authorization": f"Bearer {key}"})
+        assert answer.status_code == 200
+
+
+def test_api_tokens_are_stored_only_as_their_hash(user):
+    key = _api_token_command("ada")
+    stored = ApiToken.objects.get(user=user)
+    assert key not in {stored.key_hash, stored.prefix, stored.name}
+    assert stored.key_hash == hashlib.sha256(key.encode()).hexdigest()
+    assert key.startswith(stored.prefix)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_issued_before_hashing_keep_working(django_user_model):
+    executor = MigrationExecutor(connection)
+    executor.migrate([("kb", "0001_initial")])
+    try:
+        ada = django_user_model.objects.create_user("ada", password="correct horse 42")
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO kb_apitoken (key, created, user_id) VALUES (%s, %s, %s)",
+                ["an-old-plain-key-of-some-length-0123456789", timezone.now(), ada.pk],
+            )
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes())
+    answer = Client().get(
+        "/api/links",
+        headers={"Authorization": "Bearer an-old-plain-key-of-some-length-0123456789"},
+    )
+    assert answer.status_code == 200
 
 
 def test_api_token_command_names_an_unknown_user():

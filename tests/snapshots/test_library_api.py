@@ -50,7 +50,7 @@ def ada(user, api_token):
 
 @pytest.fixture
 def grace(other_user):
-    return Client(headers={"Authorization": f"Bearer {ApiToken.for_user(other_user).key}"})
+    return Client(headers={"Authorization": f"Bearer {ApiToken.issue(other_user)[1]}"})
 
 
 @pytest.fixture
