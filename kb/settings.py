@@ -192,6 +192,8 @@ TASKS = {"default": _TASK_BACKENDS[KB_TASK_BACKEND]}
 if KB_TASK_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
     RQ_QUEUES = {"default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}}
+    # A worker started without --job-class (`rqworker default`, `rqworker-pool`) still runs tasks.
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
 
 # The capture fetcher refuses every non-public address except these (host or host:port).
 KB_FETCH_ALLOW_HOSTS = env_list("KB_FETCH_ALLOW_HOSTS")

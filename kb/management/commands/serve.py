@@ -1,8 +1,9 @@
 """`manage.py serve`: the web server and the background worker together, stopped together.
 
 `make run` uses it. The web server is gunicorn (the production server, so what you try is what you
-deploy); the worker is whatever KB_TASK_BACKEND needs: `db_worker` for the database backend,
-`rqworker` for Redis, none for `immediate`.
+deploy); the worker is whatever KB_TASK_BACKEND needs (``WORKERS``): `db_worker` for the database
+backend, `rqworker` for Redis, none for `immediate`. README's Configuration and Production sections
+quote these command lines; a test holds them to it.
 """
 
 import signal
@@ -12,6 +13,13 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+# The rq worker: django-tasks-rq's job class runs django.tasks tasks (rq's own calls the Task
+# object and fails), and the scheduler puts retries on the queue once their run_after has come.
+RQ_WORKER = ("rqworker", "--job-class", "django_tasks_rq.Job", "--with-scheduler", "default")
+DB_WORKER = ("db_worker", "--interval", "1", "--no-reload")
+# The worker each KB_TASK_BACKEND needs (`immediate` runs tasks inside the request: none).
+WORKERS = {"database": DB_WORKER, "rq": RQ_WORKER}
 
 
 class Command(BaseCommand):
@@ -30,10 +38,8 @@ class Command(BaseCommand):
                 "--access-logfile", "-", "--graceful-timeout", "5",
             ],
         }  # fmt: skip
-        if settings.KB_TASK_BACKEND == "database":
-            commands["worker"] = [*manage, "db_worker", "--interval", "1", "--no-reload"]
-        elif settings.KB_TASK_BACKEND == "rq":
-            commands["worker"] = [*manage, "rqworker", "default"]
+        if settings.KB_TASK_BACKEND in WORKERS:
+            commands["worker"] = [*manage, *WORKERS[settings.KB_TASK_BACKEND]]
 
         children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603
         self.stdout.write(
