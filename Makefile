@@ -6,13 +6,17 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 # PostgreSQL run of the database tests, where a server answers (CI here has one).
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/kb
+# The production path (README's Production section: PostgreSQL, Redis, gunicorn, the rq worker). The
+# test creates and drops this database and empties this Redis database: give neither to anything else.
+PRODUCTION_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/kb_production_test
+PRODUCTION_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint check pytest pytest-postgres messages clean help
+.PHONY: run test setup lint check pytest pytest-postgres pytest-production messages clean help
 
 help:
 	@echo "make run   set up and serve http://127.0.0.1:8000 with the background worker"
-	@echo "make test  set up and run every check (lint, migrations, tests on SQLite and PostgreSQL)"
+	@echo "make test  set up and run every check (lint, migrations, tests on SQLite and PostgreSQL, the production path)"
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "kb needs Python 3.11 (torch 2.13.0 CPU wheel); set PYTHON=/path/to/python3.11")'
@@ -40,7 +44,7 @@ check: $(VENV)/.installed-dev
 	KB_DATA_DIR=$$(mktemp -d) $(PY) manage.py check --fail-level WARNING
 
 pytest: $(VENV)/.installed-dev
-	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n 2 -m "not production" $(PYTEST_ARGS)
 
 # The tests that touch the database, again on PostgreSQL (skipped, and said so, where none answers).
 pytest-postgres: $(VENV)/.installed-dev
@@ -51,7 +55,20 @@ pytest-postgres: $(VENV)/.installed-dev
 	  echo "No PostgreSQL on 127.0.0.1:5432: the PostgreSQL run is skipped"; \
 	fi
 
-test: lint check pytest pytest-postgres
+# kb as README's Production section runs it, on PostgreSQL and Redis (both required in CI).
+pytest-production: $(VENV)/.installed-dev
+	@if $(PY) -c 'import socket, sys; from urllib.parse import urlsplit; [socket.create_connection((u.hostname, u.port), 1).close() for u in map(urlsplit, sys.argv[1:])]' \
+	    $(PRODUCTION_TEST_DATABASE_URL) $(PRODUCTION_TEST_REDIS_URL) 2>/dev/null; then \
+	  echo "PostgreSQL and Redis answer: running kb's production path (rq worker) on them"; \
+	  KB_PRODUCTION_TEST_DATABASE_URL=$(PRODUCTION_TEST_DATABASE_URL) KB_PRODUCTION_TEST_REDIS_URL=$(PRODUCTION_TEST_REDIS_URL) \
+	    $(VENV)/bin/pytest -m production $(PYTEST_ARGS); \
+	elif [ -n "$$CI" ]; then \
+	  echo "CI must prove the production path: PostgreSQL or Redis does not answer"; exit 1; \
+	else \
+	  echo "No PostgreSQL or no Redis answers: the production path is skipped"; \
+	fi
+
+test: lint check pytest pytest-postgres pytest-production
 
 # Refresh the translation catalogues after changing user-facing strings (needs GNU gettext).
 messages: $(VENV)/.installed-dev

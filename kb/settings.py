@@ -192,11 +192,18 @@ TASKS = {"default": _TASK_BACKENDS[KB_TASK_BACKEND]}
 if KB_TASK_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
     RQ_QUEUES = {"default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}}
+    # A worker started without --job-class (`rqworker default`, `rqworker-pool`) still runs tasks.
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
 
 # The capture fetcher refuses every non-public address except these (host or host:port).
 KB_FETCH_ALLOW_HOSTS = env_list("KB_FETCH_ALLOW_HOSTS")
 # Captures (snapshots.tasks); tests shorten them. Seconds before the 2nd and the 3rd attempt:
-KB_CAPTURE_RETRY_DELAYS = (30.0, 120.0)
+try:
+    KB_CAPTURE_RETRY_DELAYS = tuple(float(s) for s in env_list("KB_CAPTURE_RETRY_DELAYS", "30,120"))
+except ValueError as exc:
+    raise RuntimeError(
+        "KB_CAPTURE_RETRY_DELAYS must be seconds, comma-separated, e.g. 30,120"
+    ) from exc
 # FetchPolicy fields (connect_timeout, read_timeout, ...) and `seconds` for the whole capture:
 KB_CAPTURE_FETCH_OPTIONS: dict = {}
 # Limits fields (max_assets, max_total_bytes, max_media_bytes): what a capture inlines at most.

@@ -1,0 +1,242 @@
+"""The production path as README's Production section writes it: PostgreSQL, Redis, gunicorn and
+the rq worker, each started from README's own command lines, captures asked for through the API.
+
+Runs where ``KB_PRODUCTION_TEST_DATABASE_URL`` (a database this test creates and drops) and
+``KB_PRODUCTION_TEST_REDIS_URL`` (a Redis database it empties) are set: ``make pytest-production``
+sets them when PostgreSQL and Redis answer (CI has both). Elsewhere it skips and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+import redis
+from django.conf import settings
+
+from kb.management.commands.serve import RQ_WORKER
+from tests.support.processes import free_port
+from tests.support.servers import LocalHTTPServer
+
+DATABASE_URL = os.environ.get("KB_PRODUCTION_TEST_DATABASE_URL", "")
+REDIS_URL = os.environ.get("KB_PRODUCTION_TEST_REDIS_URL", "")
+PAGES = 8
+# rq schedules to the whole second (and its scheduler looks every second): a retry may come a second early.
+RETRY_SECONDS = 3
+
+pytestmark = [
+    pytest.mark.production,
+    pytest.mark.network,
+    pytest.mark.skipif(
+        not (DATABASE_URL and REDIS_URL),
+        reason="set KB_PRODUCTION_TEST_DATABASE_URL and KB_PRODUCTION_TEST_REDIS_URL "
+        "(make pytest-production does where PostgreSQL and Redis answer)",
+    ),
+]
+
+
+def production_commands() -> dict[str, list[str]]:
+    """README Production's gunicorn and rqworker lines, as argument lists for this interpreter."""
+    readme = (settings.BASE_DIR / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Production", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    commands = {}
+    for line in block.splitlines():
+        words = shlex.split(line, comments=True)
+        if words[:1] == [".venv/bin/gunicorn"]:
+            commands["web"] = [sys.executable, "-m", "gunicorn", *words[1:]]
+        elif words[:3] == [".venv/bin/python", "manage.py", "rqworker"]:
+            commands["worker"] = [sys.executable, *words[1:]]
+    assert set(commands) == {"web", "worker"}, block
+    return commands
+
+
+def with_option(command: list[str], option: str, value: str) -> list[str]:
+    command = list(command)
+    command[command.index(option) + 1] = value
+    return command
+
+
+def page(title: str) -> bytes:
+    return (
+        f"<!doctype html><html><head><title>{title}</title>"
+        '<link rel="stylesheet" href="/site.css"></head>'
+        f"<body><article><h1>{title}</h1><p>{'A paragraph of text to keep. ' * 20}</p>"
+        "</article></body></html>"
+    ).encode()
+
+
+class Site:
+    """kb as README's Production section runs it, and a fixture web server for it to capture."""
+
+    def __init__(self, base_url: str, token: str, pages: LocalHTTPServer, logs: Path) -> None:
+        self.base_url, self.token, self.pages, self.logs = base_url, token, pages, logs
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            self.base_url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def add_link(self, path: str) -> int:
+        return self.api("POST", "/api/links", {"url": self.pages.url(path), "tags": []})["id"]
+
+    def snapshot_when_done(self, link_id: int, seconds: float = 60) -> dict:
+        deadline = time.monotonic() + seconds
+        while True:
+            snapshot = self.api("GET", f"/api/links/{link_id}")["snapshots"][0]
+            if snapshot["status"] in {"succeeded", "failed"} or time.monotonic() > deadline:
+                return snapshot
+            time.sleep(0.3)
+
+    def log_tails(self) -> str:
+        return "\n".join(
+            f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+            for log in sorted(self.logs.glob("*.log"))
+        )
+
+
+def fresh_database(url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(url, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(url: str) -> None:
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(url, dbname="postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("production")
+    fresh_database(DATABASE_URL)
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    pages = LocalHTTPServer()
+    pages.route("/site.css", body=b"h1 { color: #123456 }", headers={"Content-Type": "text/css"})
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KB_")}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "kb.settings",
+        "DATABASE_URL": DATABASE_URL,
+        "KB_TASK_BACKEND": "rq",
+        "REDIS_URL": REDIS_URL,
+        "KB_DATA_DIR": str(folder / "data"),
+        "KB_STATIC_ROOT": str(folder / "static"),
+        "KB_FETCH_ALLOW_HOSTS": f"127.0.0.1:{pages.port}",
+        "KB_CAPTURE_RETRY_DELAYS": f"{RETRY_SECONDS},{RETRY_SECONDS}",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+
+    def manage(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            env=env,
+            check=True,
+            timeout=180,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    manage("migrate", "--noinput", "-v0")
+    manage("collectstatic", "--noinput", "-v0")
+    manage("shell", "-v0", "-c", "from django.contrib.auth import get_user_model\n"
+           "get_user_model().objects.create_superuser('ada', password='correct horse 42')")  # fmt: skip
+    token = manage("api_token", "ada").strip().splitlines()[-1]
+
+    commands = production_commands()
+    commands["web"] = with_option(commands["web"], "--bind", f"127.0.0.1:{port}")
+    commands["web"] = with_option(commands["web"], "--workers", "2")  # two cores shared in CI
+    processes = {}
+    for name, command in commands.items():
+        log = (folder / f"{name}.log").open("w")
+        processes[name] = subprocess.Popen(
+            command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    running = Site(f"http://127.0.0.1:{port}", token, pages, folder)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert all(p.poll() is None for p in processes.values()), running.log_tails()
+            try:
+                urllib.request.urlopen(f"{running.base_url}/healthz", timeout=5).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, running.log_tails()
+                time.sleep(0.3)
+        yield running
+    finally:
+        for process in processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        pages.close()
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        drop_database(DATABASE_URL)
+
+
+def test_readme_starts_the_worker_serve_starts():
+    assert production_commands()["worker"][1:] == ["manage.py", *RQ_WORKER]
+
+
+def test_every_link_added_through_the_api_is_captured_by_the_rq_worker(site):
+    for number in range(PAGES):
+        site.pages.route(
+            f"/page-{number}", body=page(f"Page {number}"), headers={"Content-Type": "text/html"}
+        )
+    link_ids = [site.add_link(f"/page-{number}") for number in range(PAGES)]
+
+    snapshots = [site.snapshot_when_done(link_id) for link_id in link_ids]
+
+    assert [s["status"] for s in snapshots] == ["succeeded"] * PAGES, site.log_tails()
+    assert [s["title"] for s in snapshots] == [f"Page {number}" for number in range(PAGES)]
+    request = urllib.request.Request(
+        site.base_url + snapshots[0]["archive_url"],
+        headers={"Authorization": f"Bearer {site.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as archive:
+        assert '<link rel="stylesheet" href="data:text/css' in archive.read().decode()
+
+
+def test_a_page_that_fails_once_is_captured_on_the_scheduled_retry(site):
+    answers = []
+
+    def unavailable_once(handler, server):
+        answers.append(time.monotonic())
+        status, body = (503, b"busy") if len(answers) == 1 else (200, page("Back again"))
+        handler.send_response(status)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    site.pages.route("/flaky", handler=unavailable_once)
+    link_id = site.add_link("/flaky")
+
+    snapshot = site.snapshot_when_done(link_id)
+
+    assert (snapshot["status"], snapshot["title"]) == ("succeeded", "Back again"), site.log_tails()
+    assert len(answers) == 2
+    assert answers[1] - answers[0] >= RETRY_SECONDS - 1  # run by the scheduler, not at once
