@@ -154,12 +154,25 @@ class LinkQuery(Schema):
     q: str = Field("", max_length=500, description="Every word must appear (substring match).")
     tag: list[str] = Field(default_factory=list, description="Repeat for several: all must match.")
     domain: str = Field("", max_length=255)
-    state: str = Field("", description="pending, running, succeeded, failed or none.")
-    visibility: str = Field("", description="private or public.")
+    # The bounds and choices are documented here and checked in list_links, which says what is wrong.
+    state: str = Field(
+        "",
+        description="Latest capture: pending, running, succeeded, failed or none.",
+        json_schema_extra={"enum": ["", *CaptureState.values]},
+    )
+    visibility: str = Field(
+        "", description="private or public.", json_schema_extra={"enum": ["", *Visibility.values]}
+    )
     unread: bool | None = None
-    sort: str = Field(Sort.NEWEST.value, description=", ".join(Sort.values))
-    page: int = 1
-    per_page: int = DEFAULT_PER_PAGE
+    sort: str = Field(
+        Sort.NEWEST.value,
+        description=", ".join(Sort.values),
+        json_schema_extra={"enum": Sort.values},
+    )
+    page: int = Field(1, json_schema_extra={"minimum": 1, "maximum": MAX_PAGE})
+    per_page: int = Field(
+        DEFAULT_PER_PAGE, json_schema_extra={"minimum": 1, "maximum": MAX_PER_PAGE}
+    )
 
 
 class TagOut(Schema):
