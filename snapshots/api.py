@@ -45,7 +45,19 @@ MAX_NOTES = 100_000
 
 
 class ErrorOut(Schema):
-    error: str
+    error: str = Field(..., description="A sentence for a person.")
+
+
+class FieldErrorOut(Schema):
+    field: str
+    message: str
+
+
+class InvalidOut(ErrorOut):
+    """A 422: the request's values were refused; `fields` when the schema refused them."""
+
+    fields: list[FieldErrorOut] | None = Field(None, description="Every value refused, in order.")
+    field: str | None = Field(None, description="The one field refused (a null where none may be).")
 
 
 class SnapshotOut(Schema):
@@ -142,12 +154,25 @@ class LinkQuery(Schema):
     q: str = Field("", max_length=500, description="Every word must appear (substring match).")
     tag: list[str] = Field(default_factory=list, description="Repeat for several: all must match.")
     domain: str = Field("", max_length=255)
-    state: str = Field("", description="pending, running, succeeded, failed or none.")
-    visibility: str = Field("", description="private or public.")
+    # The bounds and choices are documented here and checked in list_links, which says what is wrong.
+    state: str = Field(
+        "",
+        description="Latest capture: pending, running, succeeded, failed or none.",
+        json_schema_extra={"enum": ["", *CaptureState.values]},
+    )
+    visibility: str = Field(
+        "", description="private or public.", json_schema_extra={"enum": ["", *Visibility.values]}
+    )
     unread: bool | None = None
-    sort: str = Field(Sort.NEWEST.value, description=", ".join(Sort.values))
-    page: int = 1
-    per_page: int = DEFAULT_PER_PAGE
+    sort: str = Field(
+        Sort.NEWEST.value,
+        description=", ".join(Sort.values),
+        json_schema_extra={"enum": Sort.values},
+    )
+    page: int = Field(1, json_schema_extra={"minimum": 1, "maximum": MAX_PAGE})
+    per_page: int = Field(
+        DEFAULT_PER_PAGE, json_schema_extra={"minimum": 1, "maximum": MAX_PER_PAGE}
+    )
 
 
 class TagOut(Schema):
@@ -158,7 +183,28 @@ class TagOut(Schema):
 
 # --- helpers -------------------------------------------------------------------------------------
 
-ERRORS = {401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+# What each error status means, for the OpenAPI schema (ARCHITECTURE §6: every error is a 4xx JSON).
+ERROR_DOCS = {
+    400: {"description": "The request contains a NUL character, or its body is not JSON."},
+    401: {
+        "description": "The API token is wrong, or a write came with no credentials.",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string", "enum": ["Bearer"]}}},
+    },
+    403: {"description": "A signed-in session's write without a valid CSRF token."},
+    404: {"description": "No such link or snapshot, or the caller may not see or change it."},
+    413: {"description": "The body is larger than the site accepts."},
+    422: {"description": "A value was refused; `error` says which and why."},
+}
+READ_ERRORS = {400: ErrorOut, 401: ErrorOut, 422: InvalidOut}
+WRITE_ERRORS = {**READ_ERRORS, 403: ErrorOut, 413: ErrorOut}
+ONE = {404: ErrorOut}
+
+
+def answers(success: dict, errors: dict) -> dict:
+    """A route's `response=` and the descriptions and headers of its error statuses."""
+    statuses = dict(sorted({**success, **errors}.items()))
+    documented = {status: ERROR_DOCS[status] for status in statuses if status in ERROR_DOCS}
+    return {"response": statuses, "openapi_extra": {"responses": documented}}
 
 
 def _with_details(links):
@@ -192,7 +238,10 @@ def _tags(value) -> list[str]:
 
 
 @router.post(
-    "/links", auth=WRITE_AUTH, response={200: LinkOut, 201: LinkOut, **ERRORS}, url_name="links"
+    "/links",
+    auth=WRITE_AUTH,
+    url_name="links",
+    **answers({200: LinkOut, 201: LinkOut}, WRITE_ERRORS),
 )
 def create_link(request: HttpRequest, payload: LinkIn):
     """Save a link (201), or find the one already saved under the same URL (200, capture queued)."""
@@ -210,7 +259,7 @@ def create_link(request: HttpRequest, payload: LinkIn):
     return Status(201 if created else 200, _fresh(link.pk))
 
 
-@router.get("/links", response={200: LinkList, **ERRORS})
+@router.get("/links", **answers({200: LinkList}, READ_ERRORS))
 def list_links(request: HttpRequest, query: Query[LinkQuery]):
     """The caller's links and others' public links, filtered, searched and paged."""
     if not 1 <= query.page <= MAX_PAGE:
@@ -257,12 +306,14 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
     return {"count": count, "items": items}
 
 
-@router.get("/links/{link_id}", response={200: LinkOut, **ERRORS})
+@router.get("/links/{link_id}", **answers({200: LinkOut}, {**READ_ERRORS, **ONE}))
 def get_link(request: HttpRequest, link_id: int):
     return access.link_read(request, link_id, viewer=optional_user, details=_with_details)
 
 
-@router.patch("/links/{link_id}", auth=WRITE_AUTH, response={200: LinkOut, **ERRORS})
+@router.patch(
+    "/links/{link_id}", auth=WRITE_AUTH, **answers({200: LinkOut}, {**WRITE_ERRORS, **ONE})
+)
 def update_link(request: HttpRequest, link_id: int, payload: LinkPatch):
     """Change some fields; `tags` replaces the whole set."""
     link = access.link_write(request, link_id)
@@ -283,14 +334,18 @@ def update_link(request: HttpRequest, link_id: int, payload: LinkPatch):
         return _fresh(link.pk)
 
 
-@router.delete("/links/{link_id}", auth=WRITE_AUTH, response={204: None, **ERRORS})
+@router.delete("/links/{link_id}", auth=WRITE_AUTH, **answers({204: None}, {**WRITE_ERRORS, **ONE}))
 def delete_link(request: HttpRequest, link_id: int):
     """Delete the link with its snapshots."""
     link_delete(link=access.link_write(request, link_id))
     return Status(204, None)
 
 
-@router.post("/links/{link_id}/capture", auth=WRITE_AUTH, response={202: SnapshotOut, **ERRORS})
+@router.post(
+    "/links/{link_id}/capture",
+    auth=WRITE_AUTH,
+    **answers({202: SnapshotOut}, {**WRITE_ERRORS, **ONE}),
+)
 def capture_link(request: HttpRequest, link_id: int):
     """Queue a new capture; answers the pending snapshot (poll GET /api/snapshots/{id})."""
     link = access.link_write(request, link_id)
@@ -299,7 +354,7 @@ def capture_link(request: HttpRequest, link_id: int):
         return Status(202, Snapshot.objects.get(pk=snapshot.pk))
 
 
-@router.get("/snapshots/{snapshot_id}", response={200: SnapshotOut, **ERRORS})
+@router.get("/snapshots/{snapshot_id}", **answers({200: SnapshotOut}, {**READ_ERRORS, **ONE}))
 def get_snapshot(request: HttpRequest, snapshot_id: int):
     """A snapshot's state, metadata and main text."""
     return access.snapshot_read(
@@ -307,7 +362,7 @@ def get_snapshot(request: HttpRequest, snapshot_id: int):
     )
 
 
-@router.get("/tags", response={200: list[TagOut], **ERRORS})
+@router.get("/tags", **answers({200: list[TagOut]}, READ_ERRORS))
 def list_tags(request: HttpRequest):
     """Tags on the links the caller can see, most used first."""
     return [

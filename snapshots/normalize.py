@@ -21,6 +21,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 MAX_URL_LENGTH = 2048
+MAX_HOST_LENGTH = 253
 MAX_TAG_LENGTH = 100
 # How many tags one link may carry, and how many one library filter may name (?tag=a&tag=b…).
 MAX_LINK_TAGS = 100
@@ -166,7 +167,8 @@ def normalize_url(url: str) -> str:
             raise LinkError(
                 _("The address %(host)s is not a valid host name.") % {"host": hostname}
             )
-        if not re.fullmatch(r"[a-z0-9\-._~]+", host):
+        # Over 253 characters no DNS name can be; Link.domain holds at most 255 (PostgreSQL refuses more).
+        if not re.fullmatch(r"[a-z0-9\-._~]+", host) or len(host) > MAX_HOST_LENGTH:
             raise LinkError(
                 _("The address %(host)s is not a valid host name.") % {"host": hostname}
             )
