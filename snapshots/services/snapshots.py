@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from kb.messages import Text, to_json
-from snapshots.capture.archive import Asset, assemble
+from snapshots.capture.archive import Asset, assemble, with_own_csp
 from snapshots.capture.store import BlobStore
 from snapshots.models import Blob, Link, Snapshot
 
@@ -101,7 +101,7 @@ def snapshot_single_file(snapshot: Snapshot) -> bytes:
     def load(sha: str) -> Asset:
         return Asset(content_types.get(sha, ""), store.read(sha))
 
-    return assemble(skeleton.decode("utf-8"), load).encode("utf-8")
+    return assemble(with_own_csp(skeleton.decode("utf-8")), load).encode("utf-8")
 
 
 def is_archived_page(snapshot: Snapshot) -> bool:
