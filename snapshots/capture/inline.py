@@ -32,6 +32,7 @@ from snapshots.capture.sprites import Sprites
 from snapshots.capture.srcset import parse_srcset, rank_candidates
 from snapshots.capture.tree import (
     declare_utf8,
+    escape_style_markup,
     neutralize_document,
     parse_page,
     remove,
@@ -53,6 +54,7 @@ def inline(html: str, base_url: str, fetch: Fetcher, limits: Limits = DEFAULT_LI
         neutralize_document(root)
     collector = Collector(fetch, limits)
     icon_sha = _Inliner(collector, root).run(base_url)
+    escape_style_markup(root)
     skeleton = lxml.html.tostring(root, encoding="unicode", doctype=doctype or None)
     icon = collector.assets.get(icon_sha)
     return Archive(
@@ -130,14 +132,8 @@ class _Inliner:
 
     def _unwrap_noscript(self, root: etree._Element) -> None:
         # scripts never run in the archive, so what a page shows without them is what it shows
+        # (parse_page reads <noscript> as markup, with scripting off)
         for el in list(root.iter("noscript")):
-            if len(el) == 0 and el.text and "<" in el.text:  # a parser that kept it as raw text
-                try:
-                    parts = lxml.html.fragments_fromstring(el.text)
-                except (etree.ParserError, ValueError):
-                    parts = []
-                el.text = parts.pop(0) if parts and isinstance(parts[0], str) else None
-                el.extend(parts)
             elements = [c for c in el if isinstance(c.tag, str)]
             previous = el.getprevious()
             # the lazy-loading pattern <img data-src=x><noscript><img src=x></noscript>: keep one
@@ -265,6 +261,10 @@ class _Inliner:
         return True
 
     def _style(self, el: etree._Element, base: str, integrity: str | None) -> bool:
+        if len(el):  # in <svg>/<math> a style can hold elements: its CSS is its own text only
+            el.text = "".join([el.text or "", *(child.tail or "" for child in el)])
+            for child in list(el):
+                el.remove(child)
         if el.text:
             el.text = rewrite_css(el.text, base, (), self.collector)
         return True

@@ -6,14 +6,17 @@ own restrictive CSP, and the site serves it sandboxed. These tests check the fir
 browser; tests/snapshots/test_capture_browser.py opens the files in Chromium.
 """
 
+import re
 
 import lxml.html
+import pytest
 
 from snapshots.capture.archive import ARCHIVE_CSP, CSP_META, Archive, with_own_csp
 from snapshots.capture.errors import CaptureError
 from snapshots.capture.fetch import Response
 from snapshots.capture.inline import inline
 from snapshots.capture.pipeline import single_file
+from tests.support.archive_checks import active_content, network_references
 
 ORIGIN = "http://hostile.test/"
 
@@ -72,3 +75,93 @@ def test_the_csp_goes_first_even_in_a_document_without_a_head():
         page = with_own_csp(stored)
         assert head_children(page)[0].get("content") == ARCHIVE_CSP, stored
         assert with_own_csp(page) == page
+
+
+# --- what a browser parses is what was stripped -------------------------------------------------
+
+FOREIGN_CONTENT = {
+    "svg_style_img_onerror": "<p>x<svg><style>a{}<img src=x onerror=alert(1)></style></svg>",
+    "math_style_img_onerror": "<math><style><img src=x onerror=alert(1)></style></math>",
+    "svg_style_meta_refresh": (
+        '<svg><style><meta http-equiv=refresh content="0;url=http://evil.test/"></style></svg>'
+    ),
+    "math_mi_style_meta_refresh": (
+        '<math><mi><style><meta http-equiv=refresh content="0;url=http://evil.test/">'
+        "</style></mi></math>"
+    ),
+    "svg_title_iframe": '<svg><title><iframe src="javascript:alert(1)"></iframe></title></svg>',
+    "svg_desc_img_onerror": "<svg><desc><style><img src=x onerror=alert(1)></style></desc></svg>",
+}
+
+
+@pytest.mark.parametrize("page", FOREIGN_CONTENT.values(), ids=FOREIGN_CONTENT.keys())
+def test_markup_inside_svg_and_math_style_is_stripped_as_a_browser_parses_it(page):
+    archived = archive_of(page)
+    assert active_content(archived) == []
+    assert network_references(archived) == []
+
+
+def test_escaped_markup_in_an_svg_style_is_not_written_back_as_markup():
+    archived = archive_of(
+        "<svg><style>&lt;img src=x onerror=alert(1)&gt;"
+        "<x/>&lt;/style&gt;&lt;img src=y onerror=alert(2)&gt;</style></svg>"
+    )
+    assert active_content(archived) == []
+    assert "\\3c img src=x onerror=alert(1)>" in archived  # the same text to CSS
+
+
+def test_a_removed_import_cannot_join_text_into_a_closing_style_tag():
+    archived = archive_of("<style></st@import url(x.css);yle><img src=x onerror=alert(1)></style>")
+    assert active_content(archived) == []
+
+
+def test_css_comparisons_in_a_style_keep_their_meaning():
+    css = "@media (400px <= width < 600px) { a { color: red } }"
+    archived = archive_of(f"<style>{css}</style>")
+    assert css in archived
+
+
+NOSCRIPT_TRICKS = {
+    "closing_tag_in_attribute": '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+    "style_in_noscript": "<noscript><style></noscript><img src=x onerror=alert(1)></style>",
+    "in_head": "<head><noscript><link rel=stylesheet href=x.css><img src=x onerror=alert(1)>",
+}
+
+
+@pytest.mark.parametrize("page", NOSCRIPT_TRICKS.values(), ids=NOSCRIPT_TRICKS.keys())
+def test_noscript_tricks_leave_nothing_that_runs(page):
+    archived = archive_of(page)
+    assert active_content(archived) == []
+    assert "<noscript" not in archived.lower()
+
+
+COMMENT_TRICKS = {
+    "abrupt_comment": "<!--><img src=x onerror=alert(1)>-->",
+    "bogus_comment": "<? x ><img src=x onerror=alert(1)>",
+    "comment_in_attribute": '<!--<img title="--><img src=x onerror=alert(1)>">',
+    "cdata_in_svg": "<svg><![CDATA[<img src=x onerror=alert(1)>]]></svg>",
+}
+
+
+@pytest.mark.parametrize("page", COMMENT_TRICKS.values(), ids=COMMENT_TRICKS.keys())
+def test_comment_tricks_leave_nothing_that_runs(page):
+    assert active_content(archive_of(page)) == []
+
+
+def test_declarative_shadow_root_content_is_stripped_and_kept():
+    archived = archive_of(
+        "<div><template shadowrootmode=open><img src=http://evil.test/x.png onerror=alert(1)>"
+        "<b>shadow text</b></template></div>"
+    )
+    assert active_content(archived) == []
+    assert "evil.test" not in archived
+    assert "<b>shadow text</b>" in archived
+
+
+def test_the_page_is_parsed_as_html5_void_elements_and_doctype_included():
+    root_html = archive_of(
+        '<!doctype html public "-//W3C//DTD XHTML 1.0 Transitional//EN" "x">'
+        "<p>a<wbr>b<source>c<embed src=x.swf>d</p>"
+    )
+    assert root_html.startswith('<!DOCTYPE html public "-//W3C//DTD XHTML 1.0 Transitional//EN"')
+    assert re.search(r"<p>a<wbr>(</wbr>)?bc.*d</p>", root_html)
