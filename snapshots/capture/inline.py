@@ -26,13 +26,14 @@ from lxml import etree
 from snapshots.capture.archive import ASSET_SCHEME, Archive
 from snapshots.capture.collector import Collector, Fetcher, Limits
 from snapshots.capture.css import rewrite_css
-from snapshots.capture.references import ID_REF, absolute, clean, is_inert, join_url, scheme_of
+from snapshots.capture.references import absolute, clean, is_inert, join_url, may_fetch, scheme_of
 from snapshots.capture.sniff import SUPPORTED_IMAGE_SOURCE_TYPES, extension_type
 from snapshots.capture.sprites import Sprites
 from snapshots.capture.srcset import parse_srcset, rank_candidates
 from snapshots.capture.tree import (
     declare_utf8,
     escape_style_markup,
+    keep_own_text,
     neutralize_document,
     parse_page,
     remove,
@@ -233,7 +234,7 @@ class _Inliner:
             del attrib[name]
         for name in _SVG_URL_PROPERTIES.intersection(attrib.keys()):
             value = attrib[name]
-            if "url(" in value and not ID_REF.search(value):
+            if may_fetch(value):
                 del attrib[name]
 
     # ---- element handlers (return False when the element is gone) ------------------------------
@@ -261,10 +262,7 @@ class _Inliner:
         return True
 
     def _style(self, el: etree._Element, base: str, integrity: str | None) -> bool:
-        if len(el):  # in <svg>/<math> a style can hold elements: its CSS is its own text only
-            el.text = "".join([el.text or "", *(child.tail or "" for child in el)])
-            for child in list(el):
-                el.remove(child)
+        keep_own_text(el)
         if el.text:
             el.text = rewrite_css(el.text, base, (), self.collector)
         return True

@@ -19,6 +19,7 @@ from snapshots.capture.archive import ASSET_SCHEME, neutralize_refs
 __all__ = [
     "declare_utf8",
     "escape_style_markup",
+    "keep_own_text",
     "neutralize_document",
     "parse_page",
     "remove",
@@ -193,6 +194,18 @@ def escape_style_markup(root: etree._Element) -> None:
     page) would come back as an element. The escape means the same character to CSS, in a
     string, a url() or a comment, and ends no ``</style>`` either.
     """
-    for el in root.iter("style"):
+    for el in list(root.iter("style")):
+        keep_own_text(el)  # lxml would write its children's tails raw too
         if el.text and "<" in el.text:
             el.text = _MARKUP_START.sub(r"\\3c ", el.text)
+
+
+def keep_own_text(el: etree._Element) -> None:
+    """Drop the child elements of `el`, keeping its own text (theirs is their tails).
+
+    A ``<style>`` in ``<svg>`` or ``<math>`` can hold elements; its CSS is only its own text.
+    """
+    if len(el):
+        el.text = "".join([el.text or "", *(child.tail or "" for child in el)])
+        for child in list(el):
+            el.remove(child)

@@ -6,6 +6,7 @@ own restrictive CSP, and the site serves it sandboxed. These tests check the fir
 browser; tests/snapshots/test_capture_browser.py opens the files in Chromium.
 """
 
+import base64
 import re
 
 import lxml.html
@@ -17,6 +18,7 @@ from snapshots.capture.fetch import Response
 from snapshots.capture.inline import inline
 from snapshots.capture.pipeline import single_file
 from tests.support.archive_checks import active_content, network_references
+from tests.support.images import png
 
 ORIGIN = "http://hostile.test/"
 
@@ -165,3 +167,102 @@ def test_the_page_is_parsed_as_html5_void_elements_and_doctype_included():
     )
     assert root_html.startswith('<!DOCTYPE html public "-//W3C//DTD XHTML 1.0 Transitional//EN"')
     assert re.search(r"<p>a<wbr>(</wbr>)?bc.*d</p>", root_html)
+
+
+# --- CSS as a browser tokenizes it ----------------------------------------------------------------
+
+CSS_VECTORS = {
+    "escaped_url_function": "a{background:u\\72l(http://evil.test/a.png)}",
+    "escaped_url_function_uppercase": "a{background:\\55 RL(http://evil.test/a.png)}",
+    "escaped_url_in_property": "a{b\\61ckground:\\75rl(//evil.test/a.png)}",
+    "escaped_import": '@\\69mport "http://evil.test/a.css";',
+    "escaped_import_url": "@\\69mport url(http://evil.test/a.css) screen;",
+    "import_after_comment": '@import/**/"http://evil.test/a.css";',
+    "escaped_image_set": 'a{background:image-\\73 et("http://evil.test/a.png" 1x)}',
+    "escaped_webkit_image_set": 'a{background:-webkit-image-\\73 et("http://evil.test/a.png" 1x)}',
+    "src_function": 'a{background:src("http://evil.test/a.png")}',
+    "font_face_escaped_src": "@font-face{font-family:f;src:u\\72l(http://evil.test/f.woff2)}",
+    "bad_url_hides_the_next": 'a{b:url(x"y)}b{background:url(http://evil.test/a.png)}',
+    "carriage_return_ends_a_string": 'a{content:"x\r}b{background:url(http://evil.test/a.png)}"',
+    "escaped_quote_is_no_string": 'a{b:\\"}c{background:url(http://evil.test/a.png)}"',
+    "newline_ends_a_quoted_url": 'a{b:url("x\n)}c{background:url(http://evil.test/a.png)}")}',
+}
+
+
+def serving(files: dict[str, tuple[str, bytes]]):
+    def fetch(url: str) -> Response:
+        if url not in files:
+            raise CaptureError("the server answered 404 Not Found")
+        content_type, body = files[url]
+        return Response(url, url, 200, {}, content_type, None, body)
+
+    return fetch
+
+
+def stylesheets(page: str) -> list[str]:
+    """The text of every data: stylesheet in an assembled page."""
+    found = re.findall(r"data:text/css[^,\"]*;base64,([A-Za-z0-9+/=]+)", page)
+    return [base64.b64decode(data).decode("utf-8") for data in found]
+
+
+@pytest.mark.parametrize("css", CSS_VECTORS.values(), ids=CSS_VECTORS.keys())
+def test_css_references_hidden_from_a_simple_scanner_are_made_empty(css):
+    archived = archive_of(f"<style>{css}</style>")
+    assert "evil.test" not in archived
+    assert network_references(archived) == []
+    fetch = serving({ORIGIN + "s.css": ("text/css", css.encode())})
+    archived = single_file(inline("<link rel=stylesheet href=s.css>", ORIGIN, fetch))
+    assert [text for text in stylesheets(archived) if "evil.test" in text] == []
+
+
+STYLE_ATTRIBUTE_VECTORS = {
+    "escaped_url_function": "background:u\\72l(http://evil.test/a.png)",
+    "escaped_property_and_url": "b\\61ckground:\\75rl(//evil.test/a.png)",
+    "escaped_image_set": 'background:image-\\73 et("http://evil.test/a.png" 1x)',
+    "src_function": 'background:src("http://evil.test/a.png")',
+}
+
+
+@pytest.mark.parametrize(
+    "css", STYLE_ATTRIBUTE_VECTORS.values(), ids=STYLE_ATTRIBUTE_VECTORS.keys()
+)
+def test_style_attribute_references_hidden_from_a_simple_scanner_are_made_empty(css):
+    archived = archive_of(f"<p style='{css}'>x</p>")
+    assert "evil.test" not in archived
+
+
+def test_an_escaped_url_value_is_inlined_like_any_other():
+    fetch = serving({"http://hostile.test/a.png": ("image/png", png())})
+    page = "<style>a{background:url(http\\3a //hostile.test/a.png)}</style>"
+    archive = inline(page, ORIGIN, fetch)
+    assert archive.inlined == 1
+    assert "data:image/png;base64," in single_file(archive)
+
+
+def test_ordinary_css_with_escaped_strings_is_left_as_written():
+    css = '.icon:before{content:"\\f101"}\n.a{color:red}/* url(x) \\ */@media (width < 600px){.b{margin:0}}'
+    assert f"<style>{css}</style>" in archive_of(f"<style>{css}</style>")
+
+
+def test_svg_presentation_attributes_naming_the_network_in_any_spelling_are_dropped():
+    archived = archive_of(
+        '<svg><rect fill="URL(http://evil.test/a.svg#p)"/><rect stroke="u\\72l(//evil.test/b)"/>'
+        '<rect cursor="url(#c), url(http://evil.test/c.cur), auto"/>'
+        '<rect fill="url(#grad) #fff" stroke="red"/></svg>'
+    )
+    assert "evil.test" not in archived
+    assert 'fill="url(#grad) #fff"' in archived
+
+
+def test_an_external_svg_sprite_cannot_bring_a_fetch_or_markup_in():
+    sprite = (
+        '<svg xmlns="http://www.w3.org/2000/svg"><style>a{}<x/>b{background:url(http://evil.test/s)}'
+        "&lt;img src=x onerror=alert(1)&gt;</style>"
+        '<symbol id="i"><path fill="URL(http://evil.test/p)" stroke="u\\72l(//evil.test/q)"/>'
+        "</symbol></svg>"
+    )
+    fetch = serving({ORIGIN + "icons.svg": ("image/svg+xml", sprite.encode())})
+    archived = single_file(inline('<svg><use href="icons.svg#i"/></svg>', ORIGIN, fetch))
+    assert "<symbol" in archived
+    assert "evil.test" not in archived
+    assert active_content(archived) == []
