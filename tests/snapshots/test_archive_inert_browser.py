@@ -13,10 +13,9 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from snapshots.models import Blob, Link, Snapshot
-from snapshots.services.snapshots import blob_store, snapshot_request
-from snapshots.tasks import run_capture
-from tests.support.servers import LocalHTTPServer, TcpListener
+from snapshots.models import Snapshot
+from tests.support.capture import captured, stored_archive
+from tests.support.servers import LocalHTTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
@@ -51,25 +50,6 @@ STORED_BEFORE = r"""<!DOCTYPE html>
 <svg><style><img src="ELSEWHERE/svg-style.png" onerror="document.title='pwned by svg style'"></style></svg>
 </body></html>
 """
-
-
-@pytest.fixture
-def elsewhere():
-    with TcpListener() as listener:
-        yield listener
-
-
-@pytest.fixture
-def blobs(settings, tmp_path):
-    settings.KB_CAPTURE_RETRY_DELAYS = (0, 0)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "blobs")},
-        },
-    }
-    return settings
 
 
 def downloaded_and_exported(client, user, snapshot: Snapshot) -> dict[str, bytes]:
@@ -114,17 +94,13 @@ def assert_inert_from_disk(
 
 
 def test_a_captured_hostile_page_is_inert_when_downloaded_or_exported(
-    browser, client, user, elsewhere, blobs, tmp_path
+    browser, client, user, elsewhere, capture_settings, tmp_path
 ):
     hostile = HOSTILE.replace("ELSEWHERE", f"http://127.0.0.1:{elsewhere.port}")
     with LocalHTTPServer() as origin:
         origin.route("/hostile.html", body=hostile.encode(), headers={"Content-Type": "text/html"})
-        blobs.KB_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{origin.port}"]
-        url = origin.url("/hostile.html")
-        link = Link.objects.create(owner=user, url=url, normalized_url=url)
-        snapshot = snapshot_request(link=link, enqueue=False)
-        run_capture(snapshot.pk)
-    snapshot.refresh_from_db()
+        capture_settings.KB_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{origin.port}"]
+        snapshot = captured(user, origin.url("/hostile.html"))
     assert snapshot.status == Snapshot.Status.SUCCEEDED, snapshot.error
 
     files = downloaded_and_exported(client, user, snapshot)
@@ -134,22 +110,10 @@ def test_a_captured_hostile_page_is_inert_when_downloaded_or_exported(
 
 
 def test_an_archive_stored_before_its_own_csp_is_inert_when_downloaded_or_exported(
-    browser, client, user, elsewhere, blobs, tmp_path
+    browser, client, user, elsewhere, capture_settings, tmp_path
 ):
     raw = STORED_BEFORE.replace("ELSEWHERE", f"http://127.0.0.1:{elsewhere.port}").encode()
-    sha, _ = blob_store().put(raw)
-    Blob.objects.create(sha256=sha, size=len(raw), content_type="text/html;charset=utf-8")
-    link = Link.objects.create(
-        owner=user, url="https://example.org/h", normalized_url="https://example.org/h"
-    )
-    snapshot = Snapshot.objects.create(
-        link=link,
-        status=Snapshot.Status.SUCCEEDED,
-        archive_id=sha,
-        title="Inert page",
-        content_type="text/html;charset=utf-8",
-    )
-    snapshot.blobs.set([sha])
+    snapshot = stored_archive(user, raw, "Inert page")
 
     files = downloaded_and_exported(client, user, snapshot)
     assert_inert_from_disk(browser, files, tmp_path, elsewhere, stripped=False)
