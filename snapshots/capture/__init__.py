@@ -9,7 +9,8 @@ database or a network. `snapshots.tasks.capture_snapshot` is the one place that 
 - ``decode``: bytes → text.
 - ``inline``: the HTML walk that makes a page self-contained, with ``collector`` (each file
   fetched once, typed by ``sniff``), ``css``, ``srcset``, ``sprites``, ``references`` (URLs as a
-  browser reads them) and ``tree`` (lxml surgery); it returns an ``archive``.
+  browser reads them) and ``tree`` (an HTML5 parse, as a browser builds the page, then lxml
+  surgery); it returns an ``archive``, whose single file carries its own CSP.
 - ``extract``: the article's text and metadata.
 - ``store``: content-addressed blobs.
 """

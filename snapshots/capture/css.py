@@ -9,6 +9,12 @@ becomes an empty ``data:`` URI, so nothing in the archive reaches the network.
 Before that, each ``@font-face`` keeps only the ``src`` a browser would download. The tokenizer
 finds where tokens start with ``bytes.find`` and their ends with ``str.find``: Python's regex
 engine crawls over large stylesheets and megabyte ``data:`` fonts.
+
+That scanner is fast, not complete: CSS escapes (``u\\72l(``, ``@\\69mport``, ``\\75rl(``) and
+the way a bad url() or string ends make it miss references a browser fetches. So a real CSS
+tokenizer (tinycss2) has the last word: ``only_inert_references`` reads the rewritten CSS as a
+browser would and turns every reference still pointing at the network into an empty ``data:``
+URI. On ordinary CSS it finds nothing and the text stays exactly as the scanner wrote it.
 """
 
 from __future__ import annotations
@@ -19,13 +25,22 @@ from collections.abc import Iterator
 from typing import NamedTuple, Protocol
 from urllib.parse import urldefrag
 
+import tinycss2
+from tinycss2.ast import FunctionBlock, Node, ParseError, StringToken, URLToken
 from w3lib.encoding import resolve_encoding
 
 from snapshots.capture.archive import EMPTY_DATA_URI, neutralize_refs
-from snapshots.capture.references import WHITESPACE, absolute, clean, scheme_of
+from snapshots.capture.references import WHITESPACE, absolute, clean, is_inert, scheme_of
 from snapshots.capture.sniff import extension_type
 
-__all__ = ["Loader", "decode_css", "has_references", "rewrite_css", "split_top_level"]
+__all__ = [
+    "Loader",
+    "decode_css",
+    "has_references",
+    "only_inert_references",
+    "rewrite_css",
+    "split_top_level",
+]
 
 
 class Loader(Protocol):
@@ -41,7 +56,7 @@ _STR_DQ = r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"?'
 _STR_SQ = r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'?"
 _URL_FN = (
     r"""(?<![\w-])url\(\s*(?:"[^"\\]*(?:\\.[^"\\]*)*"|'[^'\\]*(?:\\.[^'\\]*)*'"""
-    r"""|[^\s"'()\\]*(?:\\.[^\s"'()\\]*)*)\s*\)"""
+    r"""|[^\s"'()\\]*(?:\\(?:[0-9a-fA-F]{1,6}[ \t\n\r\f]?|.)[^\s"'()\\]*)*)\s*\)"""
 )
 _CSS_IMPORT = re.compile(
     rf"@import\s*(?P<target>{_URL_FN}|{_STR_DQ}|{_STR_SQ})(?P<rest>[^;{{}}]*);?",
@@ -51,6 +66,11 @@ _CSS_STRING = re.compile(rf"{_STR_DQ}|{_STR_SQ}", re.DOTALL)
 _URL_TOKEN = re.compile(_URL_FN, re.IGNORECASE | re.DOTALL)
 _CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n\r\f]?|(.))", re.DOTALL)
 _CSS_HINTS = (b"url(", b"@import", b"image-set(")
+# a reference the scanner does not look for, or an escape that could spell one
+_HIDDEN_HINTS = (*_CSS_HINTS, b"\\", b"src(", b"image(")
+_UNSCANNED_FUNCTIONS = (b"src(", b"image(")
+# what ends a string where the scanner would not: CR and FF in a string; any newline in a url()
+_ENDS_A_STRING = ("\r\f", "\r\f\n")
 _CHARSET_RULE = re.compile(r'^\ufeff?@charset\s+"[^"]*"\s*;?', re.IGNORECASE)
 _FONT_FACE = re.compile(r"@font-face\s*\{", re.IGNORECASE)
 _FONT_FORMAT = re.compile(r"""format\(\s*["']?([\w-]+)""", re.IGNORECASE)
@@ -79,21 +99,44 @@ def rewrite_css(
     loader: Loader,
     strings_are_urls: bool = False,
 ) -> str:
-    """Rewrite every url(), @import and image-set() of CSS `text` to kb-asset: references."""
+    """Rewrite every url(), @import and image-set() of CSS `text` to kb-asset: references;
+    one that cannot be inlined, or that a browser reads where the scanner does not, becomes an
+    empty data: URI."""
     text = neutralize_refs(_CHARSET_RULE.sub("", text, count=1))
     low = _ascii_lower(text)
-    if not strings_are_urls and not any(hint in low for hint in _CSS_HINTS):
+    if not strings_are_urls and not any(hint in low for hint in _HIDDEN_HINTS):
         return text
+    text, doubtful = _rewrite_references(text, low, base, stack, loader, strings_are_urls)
+    if doubtful or any(name in low for name in _UNSCANNED_FUNCTIONS):
+        text = only_inert_references(text)
+    return text
+
+
+def _rewrite_references(
+    text: str,
+    low: bytes,
+    base: str | None,
+    stack: tuple[str, ...],
+    loader: Loader,
+    strings_are_urls: bool,
+) -> tuple[str, bool]:
+    """The rewritten text, and whether the scanner may have lost step with a browser's
+    tokenizer: an escape outside strings and comments, a bad url() or @import, a string that a
+    CR or form feed ends (newlines to CSS), a quoted url() that a newline ends."""
     if b"@font-face" in low:
         text = _prune_font_sources(text, low)
         low = _ascii_lower(text)
     out: list[str] = []
     pos = 0
+    doubtful = False
     for token in _css_tokens(text, low):
         kind, start, end = token.kind, token.start, token.end
         if start < pos:  # inside an image-set() rewritten as a whole
             continue
         out.append(text[pos:start])
+        doubtful = doubtful or text.find("\\", pos, start) >= 0 or kind in ("badurl", "badimport")
+        if kind in ("string", "url", "import") and not doubtful:
+            doubtful = any(text.find(c, start, end) >= 0 for c in _ENDS_A_STRING[kind == "url"])
         pos = end
         if kind == "url":
             value = text[start:end]
@@ -102,7 +145,11 @@ def rewrite_css(
             out.append(_rewrite_import(token.match, base, stack, loader))
         elif kind == "imageset":
             close = _block_end_paren(text, end)
-            inner = rewrite_css(text[end:close], base, stack, loader, strings_are_urls=True)
+            inner_text = text[end:close]
+            inner, inner_doubtful = _rewrite_references(
+                inner_text, _ascii_lower(inner_text), base, stack, loader, True
+            )
+            doubtful = doubtful or inner_doubtful
             out.append(text[start:end] + inner)
             pos = close
         elif kind == "string" and strings_are_urls:
@@ -111,7 +158,7 @@ def rewrite_css(
         else:
             out.append(text[start:end])
     out.append(text[pos:])
-    return "".join(out)
+    return "".join(out), doubtful or text.find("\\", pos) >= 0
 
 
 def _rewrite_url(
@@ -147,9 +194,10 @@ def _rewrite_import(
 
 
 def has_references(text: str) -> bool:
-    """True if CSS ``text`` may name another file (a ``url()``, ``@import`` or ``image-set()``)."""
+    """True if CSS ``text`` may name another file (a ``url()``, ``@import``, ``image-set()``, or
+    an escape that could spell one)."""
     low = _ascii_lower(text)
-    return any(hint in low for hint in _CSS_HINTS)
+    return any(hint in low for hint in _HIDDEN_HINTS)
 
 
 def decode_css(body: bytes, charset: str | None) -> str:
@@ -171,11 +219,66 @@ def decode_css(body: bytes, charset: str | None) -> str:
         return body.decode("utf-8", "replace")
 
 
+# --- the last word: a real tokenizer -----------------------------------------------------------
+
+# functions whose string arguments are URLs too; url() and src() are URLs whatever they hold
+_URL_FUNCTIONS = frozenset({"url", "src"})
+_STRING_URL_FUNCTIONS = frozenset({"image-set", "-webkit-image-set", "image", "-webkit-image"})
+_EMPTY_URL = f'url("{EMPTY_DATA_URI}")'
+
+
+def only_inert_references(css: str) -> str:
+    """``css`` with every reference a browser would fetch from the network made an empty
+    ``data:`` URI, as tinycss2 tokenizes it (escapes read as a browser reads them).
+
+    Unchanged (the very same text) when every reference is already inert.
+    """
+    nodes = tinycss2.parse_component_value_list(css)
+    return tinycss2.serialize(nodes) if _neutralize(nodes, strings_are_urls=False) else css
+
+
+def _neutralize(nodes: list[Node], strings_are_urls: bool) -> bool:
+    """Replace, in place, each network reference among `nodes` (and inside them); True if any."""
+    changed = False
+    after_import = False
+    for i, node in enumerate(nodes):
+        kind = node.type
+        if kind in ("whitespace", "comment"):
+            continue
+        reference = None
+        if kind == "error" and node.kind == "bad-url":  # re-serialised as "url([bad url])"
+            nodes[i] = _empty_reference(node)
+            continue
+        if kind == "url" or (kind == "string" and (strings_are_urls or after_import)):
+            reference = node.value
+        elif kind == "function" and node.lower_name in _URL_FUNCTIONS:
+            strings = [a.value for a in node.arguments if a.type == "string"]
+            reference = strings[0] if strings else ""
+        after_import = kind == "at-keyword" and node.lower_value == "import"
+        if reference is not None:
+            if not is_inert(reference):
+                nodes[i] = _empty_reference(node)
+                changed = True
+            continue
+        if kind == "function":
+            inner_strings = node.lower_name in _STRING_URL_FUNCTIONS
+            changed = _neutralize(node.arguments, inner_strings) | changed
+        elif kind in ("() block", "[] block", "{} block"):
+            changed = _neutralize(node.content, strings_are_urls=False) | changed
+    return changed
+
+
+def _empty_reference(node: URLToken | StringToken | FunctionBlock | ParseError) -> Node:
+    if node.type == "string":
+        return StringToken(node.source_line, node.source_column, EMPTY_DATA_URI, '"data:,"')
+    return URLToken(node.source_line, node.source_column, EMPTY_DATA_URI, _EMPTY_URL)
+
+
 # --- the tokenizer ------------------------------------------------------------------------------
 
 
 class _Token(NamedTuple):
-    kind: str  # comment, string, url, import, imageset
+    kind: str  # comment, string, url, import, imageset; badurl, badimport (no match: 1 character)
     start: int
     end: int
     match: re.Match[str] | None = None  # for @import: its target and the rest of the rule
@@ -207,18 +310,16 @@ def _css_tokens(text: str, low: bytes) -> Iterator[_Token]:
             token = _Token("string", start, _string_end(text, start))
         elif c == "@":
             m = _CSS_IMPORT.match(text, start)
-            if m is None:
-                continue
-            token = _Token("import", start, m.end(), m)
+            token = (
+                _Token("import", start, m.end(), m) if m else _Token("badimport", start, start + 1)
+            )
         elif _word_before(text, start):  # myurl(, background-image-set(: not ours
             if not low.startswith(b"-webkit-image-set(", start - 8):
                 continue
             token = _Token("imageset", start - 8, start + 10)
         elif low[start] == ord("u"):
             end = _url_end(text, start)
-            if end < 0:
-                continue
-            token = _Token("url", start, end)
+            token = _Token("url", start, end) if end >= 0 else _Token("badurl", start, start + 1)
         else:
             token = _Token("imageset", start, start + 10)
         yield token

@@ -26,12 +26,14 @@ from lxml import etree
 from snapshots.capture.archive import ASSET_SCHEME, Archive
 from snapshots.capture.collector import Collector, Fetcher, Limits
 from snapshots.capture.css import rewrite_css
-from snapshots.capture.references import ID_REF, absolute, clean, is_inert, join_url, scheme_of
+from snapshots.capture.references import absolute, clean, is_inert, join_url, may_fetch, scheme_of
 from snapshots.capture.sniff import SUPPORTED_IMAGE_SOURCE_TYPES, extension_type
 from snapshots.capture.sprites import Sprites
 from snapshots.capture.srcset import parse_srcset, rank_candidates
 from snapshots.capture.tree import (
     declare_utf8,
+    escape_style_markup,
+    keep_own_text,
     neutralize_document,
     parse_page,
     remove,
@@ -53,6 +55,7 @@ def inline(html: str, base_url: str, fetch: Fetcher, limits: Limits = DEFAULT_LI
         neutralize_document(root)
     collector = Collector(fetch, limits)
     icon_sha = _Inliner(collector, root).run(base_url)
+    escape_style_markup(root)
     skeleton = lxml.html.tostring(root, encoding="unicode", doctype=doctype or None)
     icon = collector.assets.get(icon_sha)
     return Archive(
@@ -130,14 +133,8 @@ class _Inliner:
 
     def _unwrap_noscript(self, root: etree._Element) -> None:
         # scripts never run in the archive, so what a page shows without them is what it shows
+        # (parse_page reads <noscript> as markup, with scripting off)
         for el in list(root.iter("noscript")):
-            if len(el) == 0 and el.text and "<" in el.text:  # a parser that kept it as raw text
-                try:
-                    parts = lxml.html.fragments_fromstring(el.text)
-                except (etree.ParserError, ValueError):
-                    parts = []
-                el.text = parts.pop(0) if parts and isinstance(parts[0], str) else None
-                el.extend(parts)
             elements = [c for c in el if isinstance(c.tag, str)]
             previous = el.getprevious()
             # the lazy-loading pattern <img data-src=x><noscript><img src=x></noscript>: keep one
@@ -237,7 +234,7 @@ class _Inliner:
             del attrib[name]
         for name in _SVG_URL_PROPERTIES.intersection(attrib.keys()):
             value = attrib[name]
-            if "url(" in value and not ID_REF.search(value):
+            if may_fetch(value):
                 del attrib[name]
 
     # ---- element handlers (return False when the element is gone) ------------------------------
@@ -265,6 +262,7 @@ class _Inliner:
         return True
 
     def _style(self, el: etree._Element, base: str, integrity: str | None) -> bool:
+        keep_own_text(el)
         if el.text:
             el.text = rewrite_css(el.text, base, (), self.collector)
         return True

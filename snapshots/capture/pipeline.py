@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from posixpath import basename
 from urllib.parse import unquote, urlsplit
 
-from snapshots.capture.archive import Archive, assemble
+from snapshots.capture.archive import Archive, assemble, with_own_csp
 from snapshots.capture.collector import Limits
 from snapshots.capture.decode import Decoded, decode
 from snapshots.capture.extract import Article, extract
@@ -111,8 +111,8 @@ def capture_page(url: str, policy: FetchPolicy, limits: Limits | None = None) ->
 
 
 def single_file(archive: Archive) -> str:
-    """The archive as one self-contained HTML file (every asset a ``data:`` URI)."""
-    return assemble(archive.html, archive.assets.__getitem__)
+    """The archive as one self-contained HTML file (every asset a ``data:`` URI), with its own CSP."""
+    return assemble(with_own_csp(archive.html), archive.assets.__getitem__)
 
 
 def _document(response: Response) -> Document:

@@ -21,6 +21,7 @@ __all__ = [
     "clean",
     "is_inert",
     "join_url",
+    "may_fetch",
     "parse_data_url",
     "scheme_of",
 ]
@@ -90,6 +91,13 @@ def is_inert(value: str) -> bool:
         or scheme_of(value) == "data"
         or value.lower() == "about:blank"
     )
+
+
+def may_fetch(css_value: str) -> bool:
+    """True if a CSS value (an SVG presentation attribute) may name a URL other than ``url(#id)``:
+    any other ``url(``, in any case, or an escape that could spell one (``u\\72l(``)."""
+    rest = ID_REF.sub("", css_value) if "#" in css_value else css_value
+    return "url(" in rest.lower() or "\\" in rest
 
 
 def parse_data_url(url: str) -> tuple[str, bytes] | None:

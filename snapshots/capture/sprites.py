@@ -15,8 +15,8 @@ from lxml import etree
 
 from snapshots.capture.collector import Collector
 from snapshots.capture.css import rewrite_css
-from snapshots.capture.references import ID_REF, absolute, clean
-from snapshots.capture.tree import remove
+from snapshots.capture.references import ID_REF, absolute, clean, may_fetch
+from snapshots.capture.tree import keep_own_text, remove
 
 __all__ = ["Sprites"]
 
@@ -113,13 +113,15 @@ class Sprites:
                     value = prefix + value
                 elif local == "style":
                     value = rename_refs(rewrite_css(value, base, (), self.collector))
-                elif "url(" in value:
+                elif "url(" in value.lower() or "\\" in value:
                     value = rename_refs(value)
-                    if not ID_REF.search(value):
+                    if may_fetch(value):
                         continue
                 el.set(local, value)
-            if name == "style" and el.text:
-                el.text = rename_refs(rewrite_css(el.text, base, (), self.collector))
+            if name == "style":
+                keep_own_text(el)  # its CSS is its own text: no rule hides in a child's tail
+                if el.text:
+                    el.text = rename_refs(rewrite_css(el.text, base, (), self.collector))
             stack.extend(c for c in el if isinstance(c.tag, str))
         etree.cleanup_namespaces(svg)
 

@@ -11,7 +11,7 @@ import logging
 from django.core.files.storage import storages
 from django.db import transaction
 
-from snapshots.capture.archive import Asset, assemble
+from snapshots.capture.archive import Asset, assemble, with_own_csp
 from snapshots.capture.store import BlobStore
 from snapshots.models import Blob, Link, Snapshot
 
@@ -50,7 +50,7 @@ def snapshot_single_file(snapshot: Snapshot) -> bytes:
     def load(sha: str) -> Asset:
         return Asset(content_types.get(sha, ""), store.read(sha))
 
-    return assemble(skeleton.decode("utf-8"), load).encode("utf-8")
+    return assemble(with_own_csp(skeleton.decode("utf-8")), load).encode("utf-8")
 
 
 def is_archived_page(snapshot: Snapshot) -> bool:

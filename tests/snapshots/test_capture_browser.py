@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 
 from snapshots.models import Blob, Link, Snapshot
 from snapshots.services.archives import blob_store
-from snapshots.tasks import run_capture, snapshot_request
-from tests.support.servers import LocalHTTPServer, TcpListener
+from tests.support.capture import captured, stored_archive
+from tests.support.servers import LocalHTTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,26 +36,6 @@ fetch("{elsewhere}/beacon");</script>
 """
 
 
-@pytest.fixture
-def elsewhere():
-    """A second listener, never allowed to the fetcher: every byte it receives is a failure."""
-    with TcpListener() as listener:
-        yield listener
-
-
-@pytest.fixture
-def capture_settings(settings, tmp_path):
-    settings.KB_CAPTURE_RETRY_DELAYS = (0, 0)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "blobs")},
-        },
-    }
-    return settings
-
-
 def watch_requests(page, live_server):
     seen = []
     page.on("request", lambda request: seen.append(request.url))
@@ -78,11 +58,7 @@ def test_hostile_page_archive_runs_nothing_and_fetches_nothing(
         hostile = HOSTILE.format(elsewhere=f"http://127.0.0.1:{elsewhere.port}")
         origin.route("/hostile.html", body=hostile.encode(), headers={"Content-Type": "text/html"})
         capture_settings.KB_FETCH_ALLOW_HOSTS = [f"127.0.0.1:{origin.port}"]
-        url = origin.url("/hostile.html")
-        link = Link.objects.create(owner=user, url=url, normalized_url=url)
-        snapshot = snapshot_request(link=link, enqueue=False)
-        run_capture(snapshot.pk)
-    snapshot.refresh_from_db()
+        snapshot = captured(user, origin.url("/hostile.html"))
     assert snapshot.status == Snapshot.Status.SUCCEEDED, snapshot.error
     assert elsewhere.connection_count == 0  # the fetcher refused the listener's address too
 
@@ -108,19 +84,7 @@ def test_scripts_left_in_an_archive_are_stopped_by_the_sandbox(
     """The second wall: an archive that still holds scripts (as if the capture had missed them)."""
     page = signed_in_page
     raw = HOSTILE.format(elsewhere=f"http://127.0.0.1:{elsewhere.port}").encode()
-    sha, _ = blob_store().put(raw)
-    Blob.objects.create(sha256=sha, size=len(raw), content_type="text/html;charset=utf-8")
-    link = Link.objects.create(
-        owner=user, url="https://example.org/h", normalized_url="https://example.org/h"
-    )
-    snapshot = Snapshot.objects.create(
-        link=link,
-        status=Snapshot.Status.SUCCEEDED,
-        archive_id=sha,
-        title="Hostile page",
-        content_type="text/html;charset=utf-8",
-    )
-    snapshot.blobs.set([sha])
+    snapshot = stored_archive(user, raw, "Hostile page")
 
     outside = watch_requests(page, live_server)
     frame = open_in_site(page, snapshot)

@@ -8,12 +8,10 @@ import re
 import pytest
 from django.urls import reverse
 
-from snapshots.capture.errors import CaptureError
-from snapshots.capture.fetch import Response
 from snapshots.capture.inline import inline
 from snapshots.models import Blob, Link, Snapshot
 from snapshots.tasks import capture_snapshot, snapshot_request
-from tests.support.capture import capture_from
+from tests.support.capture import capture_from, fake_web
 from tests.support.images import gif, png
 from tests.support.servers import LocalHTTPServer
 
@@ -190,16 +188,6 @@ def test_an_icon_whose_file_is_gone_is_404_not_500(client, user, server, tmp_pat
 
 
 # --- which asset is the icon (the inliner alone) -------------------------------------------------
-
-
-def fake_web(files: dict[str, tuple[str, bytes]]):
-    def fetch(url: str) -> Response:
-        if url not in files:
-            raise CaptureError("the server answered 404 Not Found")
-        content_type, body = files[url]
-        return Response(url, url, 200, {}, content_type, None, body)
-
-    return fetch
 
 
 def test_plain_icons_come_before_apple_touch_icons_and_broken_ones_are_skipped():

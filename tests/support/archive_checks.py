@@ -7,6 +7,9 @@ not fetches, and an archive keeps them pointing at the live site on purpose.
 
 It is written independently of snapshots.capture.inline (its own CSS scanning, its own data:
 decoding) so that it checks that code rather than repeats it.
+
+`active_content(html)` lists what would run or navigate by itself once a browser has parsed the
+file (an HTML5 parser, as the browser: foreign content and template contents included).
 """
 
 import base64
@@ -15,6 +18,7 @@ from urllib.parse import unquote_to_bytes
 
 import lxml.html
 from lxml import etree
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 _CSS_STRING = r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'"""
 _CSS_URL = re.compile(
@@ -165,3 +169,43 @@ def _data_css_references(url: str, depth: int = 0) -> list[str]:
     if ";base64" in head.lower():
         raw = base64.b64decode(raw + b"===")
     return _css_references(raw.decode("utf-8", "replace"), depth)
+
+
+_ACTIVE_TAGS = frozenset(
+    {"script", "base", "iframe", "frame", "embed", "object", "applet", "portal"}
+)
+
+
+def active_content(html: str) -> list[str]:
+    """What would run or navigate by itself in `html` as a browser builds it: scripts, handlers,
+    refreshes, bases, frames and objects, javascript: URLs."""
+    found = []
+    pending = [LexborHTMLParser(html).root]
+    while pending:
+        node = pending.pop()
+        if node is None:
+            continue
+        if node.is_element_node:
+            tag = (node.tag or "").lower()
+            attributes = node.attributes
+            if tag in _ACTIVE_TAGS:
+                found.append(f"<{tag}>")
+            if tag == "meta" and (attributes.get("http-equiv") or "").lower() == "refresh":
+                found.append("<meta http-equiv=refresh>")
+            for name, value in attributes.items():
+                if name.lower().startswith("on"):
+                    found.append(f"<{tag} {name}>")
+                elif "javascript:" in re.sub(r"[\s\x00-\x1f]", "", value or "").lower():
+                    found.append(f"<{tag} {name}=javascript:>")
+            if tag == "template":
+                pending.extend(f.child for f in node.template_fragments()[:1])
+        pending.extend(_children(node))
+    return found
+
+
+def _children(node: LexborNode) -> list[LexborNode]:
+    children, child = [], node.child
+    while child is not None:
+        children.append(child)
+        child = child.next
+    return children
