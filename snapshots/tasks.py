@@ -34,6 +34,7 @@ import logging
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -90,13 +91,30 @@ def snapshot_request(*, link: Link, enqueue: bool = True) -> Snapshot:
     return snapshot
 
 
-def snapshot_enqueue(snapshot_id: int, *, delay: timedelta | None = None) -> None:
-    """Queue the capture task for ``snapshot_id`` (after ``delay`` where the backend can wait)."""
+def snapshot_enqueue(snapshot_id: int, *, delay: timedelta | None = None) -> bool:
+    """Queue the capture task for ``snapshot_id`` (after ``delay`` where the backend can wait).
+
+    False when the queue refused it (Redis down, any broker error): that is logged, never raised,
+    because the snapshot is already saved, pending, and ``requeue_lost_captures`` queues it again
+    once the queue is back. The database, not the broker, is the truth about what is to capture.
+    """
     task = capture_snapshot
     if delay is not None and delay > timedelta(0) and task.get_backend().supports_defer:
         task = task.using(run_after=timezone.now() + delay)
-    result = task.enqueue(snapshot_id)
+    try:
+        # A savepoint inside a caller's transaction: a failed insert (database queue) must not
+        # break the transaction around it.
+        with (
+            transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
+        ):
+            result = task.enqueue(snapshot_id)
+    except Exception:
+        logger.exception(
+            "queueing the capture of snapshot %s failed; it stays pending", snapshot_id
+        )
+        return False
     Snapshot.objects.filter(pk=snapshot_id).update(task_id=str(result.id)[:64])
+    return True
 
 
 # --- the task -----------------------------------------------------------------------------------
