@@ -6,15 +6,18 @@ snapshot; a pending snapshot whose job was lost is queued again by the worker's 
 
 import json
 import socket
+import threading
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
+from taggit.models import Tag
 
 from kb.models import ApiToken
 from snapshots.models import Link, Snapshot
@@ -151,3 +154,43 @@ def test_recapture_stuck_queues_lost_pending_captures(lost_snapshot):
     call_command("recapture", "--stuck", stdout=out)
     assert "1 queued again, 0 given up" in out.getvalue()
     assert Snapshot.objects.get(pk=lost_snapshot.pk).status == Snapshot.Status.SUCCEEDED
+
+
+# --- concurrent adds -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_adds_with_a_brand_new_tag_answer_no_5xx(user, settings):
+    """New and existing links, all tagged with a tag nobody has yet, at once (PostgreSQL: tag row,
+    link row and revision row locked in one order; deadlocks tried again)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite runs one writer at a time")
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    existing = [f"https://example.org/old/{n}" for n in range(5)]
+    for url in existing:
+        Link.objects.create(owner=user, url=url, normalized_url=url)
+    token = ApiToken.issue(user)[1]
+    urls = existing * 2 + [f"https://example.org/new/{n % 7}" for n in range(10)]
+    start = threading.Barrier(len(urls))
+    statuses: list[int] = []
+
+    def add(url: str) -> None:
+        client = Client(headers={"Authorization": f"Bearer {token}"}, raise_request_exception=False)
+        body = json.dumps({"url": url, "tags": ["brand-new", f"t{len(url) % 3}"]})
+        try:
+            start.wait()
+            response = client.post("/api/links", body, content_type="application/json")
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=add, args=(url,)) for url in urls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 13 + [201] * 7
+    assert Tag.objects.filter(name="brand-new").count() == 1
+    assert Link.objects.filter(owner=user).count() == 12
+    assert Link.objects.filter(tags__name="brand-new").count() == 12
+    assert Snapshot.objects.count() == 20
