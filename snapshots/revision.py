@@ -17,6 +17,11 @@ shell, tests); and `flush` (which empties tables without signals) is followed by
 which bumps too. Bulk ORM calls that bypass signals (bulk_create, QuerySet.update) must call
 bump(). The signals are connected by SnapshotsConfig.ready(), so every process that runs
 django.setup() has them, whatever it imports.
+
+Lock order: a bump locks its row until the transaction ends, so the services take it last,
+after the tag rows and the link's row (``bump_at_end`` holds back the signals' bumps inside a
+service and bumps once when it finishes). One order everywhere means no deadlock between, say,
+a new link and an existing one both getting a brand-new tag.
 """
 
 # The table name is a constant; the token is a parameter.
@@ -24,7 +29,10 @@ django.setup() has them, whatever it imports.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import DatabaseError, connections, router
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
@@ -36,6 +44,7 @@ TABLE = "snapshots_library_revision"
 LIBRARY = 1
 SEARCH_INDEX = 2
 _table_present: dict[str, bool] = {}
+_held_back = threading.local()
 
 
 def _available(alias: str = "default") -> bool:
@@ -70,9 +79,27 @@ def bump(alias: str = "default", token: int = LIBRARY) -> None:
         cursor.execute(f"UPDATE {TABLE} SET token = %s WHERE id = %s", [uuid.uuid4().hex, token])
 
 
+@contextmanager
+def bump_at_end(alias: str = "default") -> Iterator[None]:
+    """Inside a transaction: hold back the signals' bumps, and bump LIBRARY once on leaving.
+
+    The revision row is then locked last, after every other row the service writes.
+    """
+    depth = getattr(_held_back, "depth", 0)
+    _held_back.depth = depth + 1
+    try:
+        yield
+    finally:
+        _held_back.depth = depth
+    if depth == 0:  # an outer bump_at_end bumps when it ends
+        bump(alias)
+
+
 def _on_row_change(sender, instance=None, using=None, update_fields=None, **kwargs) -> None:
     if str(kwargs.get("action", "post_")).startswith("pre_"):
         return
+    if getattr(_held_back, "depth", 0):
+        return  # bump_at_end bumps once the service has written everything
     # A capture saving its link's description or latest snapshot changes no tag or visibility.
     if sender is Link and update_fields and not {"private", "owner"} & set(update_fields):
         return

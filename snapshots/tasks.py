@@ -15,11 +15,14 @@ defer work (database, rq) gets the retry as a new task with ``run_after``, one t
 sentence (``CaptureError.sentence``) is stored in English in ``Snapshot.error`` (what the API
 sends) and as its template and values in ``Snapshot.error_message``, which the pages translate.
 
-Worker restarts: a worker killed mid-capture leaves its snapshot ``running``.
-``recover_stuck_snapshots`` queues such snapshots again (or fails them once their attempts are
-used up). It runs when a worker process starts and every few minutes inside it
-(``start_stuck_capture_watch``, called by ``SnapshotsConfig.ready``), and on demand with
-``manage.py recapture --stuck``.
+Recovery, without a person: the database, not the broker, is the truth. A worker killed
+mid-capture leaves its snapshot ``running``; ``recover_stuck_snapshots`` queues such snapshots
+again (or fails them once their attempts are used up). A snapshot whose enqueue failed (Redis
+down: the add still answers, ``snapshot_enqueue`` logs) or whose job the broker lost stays
+``pending``; ``requeue_lost_captures`` asks the backend about its job (``task_id``) and queues it
+again when the job is not alive. Both run in ``recover_captures``, when a worker process starts
+and every ``WATCH_EVERY`` inside it (``start_stuck_capture_watch``, called by
+``SnapshotsConfig.ready``), and on demand with ``manage.py recapture --stuck``.
 
 Settings (declared in kb/settings.py, read here): ``KB_FETCH_ALLOW_HOSTS``;
 ``KB_CAPTURE_RETRY_DELAYS`` (seconds before the 2nd and the 3rd attempt);
@@ -34,6 +37,7 @@ import logging
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -42,7 +46,8 @@ from django.db import connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date
-from django_tasks import task
+from django_tasks import TaskResultStatus, task
+from django_tasks.exceptions import TaskResultDoesNotExist
 
 from kb.messages import Text, gettext_noop, to_json
 from snapshots import search
@@ -62,6 +67,10 @@ MAX_ATTEMPTS = 3
 # A capture ends within its 60-second deadline (capture.pipeline.CAPTURE_SECONDS); one still
 # "running" long after that has lost its worker.
 STUCK_AFTER = timedelta(minutes=5)
+# A snapshot pending this long whose job the queue does not hold was lost: it is queued again.
+LOST_AFTER = timedelta(seconds=60)
+# How often a worker's watch looks for stuck and lost captures.
+WATCH_EVERY = timedelta(seconds=30)
 # The processes that run captures, and so watch for stuck ones.
 WORKER_COMMANDS = frozenset({"db_worker", "rqworker", "rqworker-pool"})
 # Waiting in place holds a web request (immediate backend) or a command: never for long.
@@ -90,13 +99,30 @@ def snapshot_request(*, link: Link, enqueue: bool = True) -> Snapshot:
     return snapshot
 
 
-def snapshot_enqueue(snapshot_id: int, *, delay: timedelta | None = None) -> None:
-    """Queue the capture task for ``snapshot_id`` (after ``delay`` where the backend can wait)."""
+def snapshot_enqueue(snapshot_id: int, *, delay: timedelta | None = None) -> bool:
+    """Queue the capture task for ``snapshot_id`` (after ``delay`` where the backend can wait).
+
+    False when the queue refused it (Redis down, any broker error): that is logged, never raised,
+    because the snapshot is already saved, pending, and ``requeue_lost_captures`` queues it again
+    once the queue is back. The database, not the broker, is the truth about what is to capture.
+    """
     task = capture_snapshot
     if delay is not None and delay > timedelta(0) and task.get_backend().supports_defer:
         task = task.using(run_after=timezone.now() + delay)
-    result = task.enqueue(snapshot_id)
+    try:
+        # A savepoint inside a caller's transaction: a failed insert (database queue) must not
+        # break the transaction around it.
+        with (
+            transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
+        ):
+            result = task.enqueue(snapshot_id)
+    except Exception:
+        logger.exception(
+            "queueing the capture of snapshot %s failed; it stays pending", snapshot_id
+        )
+        return False
     Snapshot.objects.filter(pk=snapshot_id).update(task_id=str(result.id)[:64])
+    return True
 
 
 # --- the task -----------------------------------------------------------------------------------
@@ -296,13 +322,59 @@ def _as_date(value):
     return parse_date(str(value)[:10])
 
 
-# --- recovering from a dead worker --------------------------------------------------------------
+# --- recovering lost jobs and dead workers -----------------------------------------------------
 
 
 @dataclass(frozen=True)
 class RecoveryResult:
     requeued: list[int]
     failed: list[int]
+
+
+def job_alive(task_id: str) -> bool | None:
+    """Does the queue still hold this capture job (waiting, scheduled or running)?
+
+    False when it ended or the queue never heard of it (lost with a restarted Redis, or never
+    queued); None when the backend cannot tell (immediate, dummy). Raises when the queue cannot
+    be reached: nothing can be queued then either.
+    """
+    backend = capture_snapshot.get_backend()
+    if not backend.supports_get_result:
+        return None
+    if not task_id:
+        return False
+    try:
+        result = backend.get_result(task_id)
+    except TaskResultDoesNotExist:
+        return False
+    return result.status in (TaskResultStatus.READY, TaskResultStatus.RUNNING)
+
+
+def requeue_lost_captures(older_than: timedelta = LOST_AFTER) -> RecoveryResult:
+    """Queue again the pending snapshots older than ``older_than`` whose job is not alive.
+
+    Their enqueue failed (the broker was down) or the broker lost the job (Redis restarted
+    without its data). Queued once: the next pass finds the new job alive. Two passes at once
+    may both queue one snapshot; the task's claim makes the second run do nothing.
+    """
+    cutoff = timezone.now() - older_than
+    pending = Snapshot.objects.filter(status=Snapshot.Status.PENDING, requested__lt=cutoff)
+    requeued: list[int] = []
+    for snapshot_id, task_id in pending.order_by("pk").values_list("pk", "task_id"):
+        try:
+            if job_alive(task_id):
+                continue
+        except Exception:  # the queue is unreachable: try the rest in the next pass
+            logger.warning("the task queue cannot be asked about captures", exc_info=True)
+            break
+        taken = Snapshot.objects.filter(
+            pk=snapshot_id, status=Snapshot.Status.PENDING, task_id=task_id
+        ).update(task_id="")
+        if taken and snapshot_enqueue(snapshot_id):
+            requeued.append(snapshot_id)
+    if requeued:
+        logger.info("queued lost captures again: %s", requeued)
+    return RecoveryResult(requeued=requeued, failed=[])
 
 
 def recover_stuck_snapshots(older_than: timedelta = STUCK_AFTER) -> RecoveryResult:
@@ -343,15 +415,23 @@ def recover_stuck_snapshots(older_than: timedelta = STUCK_AFTER) -> RecoveryResu
     return RecoveryResult(requeued=requeued, failed=failed)
 
 
+def recover_captures() -> RecoveryResult:
+    """One recovery pass: captures left running by a dead worker, then pending ones whose job
+    was lost. What the worker's watch runs, and ``manage.py recapture --stuck``."""
+    stuck = recover_stuck_snapshots()
+    lost = requeue_lost_captures()
+    return RecoveryResult(requeued=stuck.requeued + lost.requeued, failed=stuck.failed)
+
+
 _watch_started = False
 
 
 def start_stuck_capture_watch(argv: list[str] | None = None) -> bool:
-    """In a worker process, recover stuck captures now and every few minutes (a daemon thread).
+    """In a worker process, run ``recover_captures`` now and every ``WATCH_EVERY`` (a daemon thread).
 
     Called from ``SnapshotsConfig.ready``. The first pass runs in a thread because Django
     discourages queries while apps are still loading; later passes catch a snapshot whose worker
-    died just before this one started (it is not "stuck" until ``STUCK_AFTER`` has passed).
+    died after this one started, and captures whose job the broker lost while it was down.
     """
     global _watch_started
     argv = sys.argv if argv is None else argv
@@ -366,9 +446,9 @@ def _watch_stuck_captures() -> None:
     time.sleep(1.0)  # let the worker finish starting
     while True:
         try:
-            recover_stuck_snapshots()
+            recover_captures()
         except Exception:
             logger.exception("recovering stuck captures failed")
         finally:
             connections.close_all()  # this thread's own connections; the worker keeps its own
-        time.sleep(STUCK_AFTER.total_seconds() / 2)
+        time.sleep(WATCH_EVERY.total_seconds())

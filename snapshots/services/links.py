@@ -3,13 +3,23 @@
 Every write to a link goes through here, so the search index (snapshots.search) and the capture
 queue (snapshots.tasks.snapshot_request) stay in step with the rows. What a URL or a
 tag name becomes once saved is decided in snapshots.normalize.
+
+Concurrent writes: tags and links are got-or-created so that a parallel request making the same
+row is found, not a 500; every service takes its locks in one order (tag rows, by name; the
+link's row; its tagged items and search entry; the revision row last, see snapshots.revision);
+and a deadlock or serialization failure the database still reports is tried again
+(``atomic_retrying``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, transaction
 from django.utils.translation import gettext as _
 from taggit.models import Tag, TaggedItem
 
@@ -29,6 +39,48 @@ from snapshots.services.archives import snapshot_delete
 from snapshots.tasks import snapshot_request
 
 MAX_TITLE_LENGTH = 500
+# A transaction the database broke off (deadlock, serialization failure) is tried this often.
+WRITE_ATTEMPTS = 4
+# PostgreSQL's serialization_failure and deadlock_detected.
+_RETRIED_SQLSTATES = {"40001", "40P01"}
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------------------------
+# Transactions that survive a conflict
+
+
+def _conflict(error: DatabaseError) -> bool:
+    """A deadlock, a serialization failure, or SQLite's busy database: worth another try."""
+    cause = error.__cause__
+    state = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    return state in _RETRIED_SQLSTATES or (
+        isinstance(error, OperationalError) and "database is locked" in str(error)
+    )
+
+
+def atomic_retrying(write: Callable[[], T]) -> T:
+    """Run ``write`` in a transaction; again, a few times, if the database broke it off.
+
+    Inside a caller's transaction there is nothing to retry (the whole transaction is lost), so
+    the error goes up as it came.
+    """
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return write()
+        except (OperationalError, DatabaseError) as error:
+            if (
+                attempt == WRITE_ATTEMPTS
+                or transaction.get_connection().in_atomic_block
+                or not _conflict(error)
+            ):
+                raise
+            logger.info("write broken off by the database (%s); trying again", error)
+            time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 (jitter, not secrets)
+    raise AssertionError("unreachable")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -36,21 +88,35 @@ MAX_TITLE_LENGTH = 500
 
 
 def tags_for_names(names: Iterable[str]) -> dict[str, Tag]:
-    """Existing-or-new Tag for each name, matched case-insensitively (keys are casefolded names)."""
+    """Existing-or-new Tag for each name, matched case-insensitively (keys are casefolded names).
+
+    Called first in a transaction (tag rows come first in the lock order), new tags made in the
+    order of their names; one a parallel request made a moment ago is found, not an error.
+    """
     wanted = {name.casefold(): name for name in names}
     if not wanted:
         return {}
+    found = _existing_tags(wanted.values())
+    for key in sorted(set(wanted) - set(found)):
+        name = wanted[key]
+        check_new_tag(name)
+        try:
+            with transaction.atomic():
+                # Tag.save() finds a free slug (Chinese names keep Unicode slugs).
+                found[key] = Tag.objects.create(name=name)
+        except IntegrityError:
+            # Made by a parallel request that committed while this one waited for it.
+            found[key] = _existing_tags([name])[key]
+    return found
+
+
+def _existing_tags(names: Iterable[str]) -> dict[str, Tag]:
     found: dict[str, Tag] = {}
-    spellings = list(wanted.values())
+    spellings = list(names)
     # In batches: an import may name thousands of tags, more than one query may carry.
     for start in range(0, len(spellings), 500):
         for tag in tags_named(spellings[start : start + 500]).order_by("id"):
             found.setdefault(tag.name.casefold(), tag)
-    for key, name in wanted.items():
-        if key not in found:
-            check_new_tag(name)
-            # Tag.save() finds a free slug (Chinese names keep Unicode slugs).
-            found[key] = Tag.objects.create(name=name)
     return found
 
 
@@ -71,7 +137,8 @@ def add_tags_to_links(link_ids: list[int], names: list[str]) -> int:
         for tag in tags.values()
         if (link_id, tag.id) not in existing
     ]
-    TaggedItem.objects.bulk_create(rows, batch_size=1000)
+    # A parallel request may tag the same link the same way: one row, no IntegrityError.
+    TaggedItem.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
     return len(rows)
 
 
@@ -84,10 +151,9 @@ def remove_tags_from_links(link_ids: list[int], names: list[str]) -> int:
     return deleted
 
 
-def _set_tags(link: Link, names: list[str]) -> None:
-    """Replace the link's tags with these names (case-insensitive match to existing tags)."""
+def _set_tags(link: Link, wanted: dict[str, Tag]) -> None:
+    """Replace the link's tags with these (from ``tags_for_names``, taken before the link's row)."""
     content_type = link_content_type()
-    wanted = tags_for_names(names)
     wanted_ids = {tag.id for tag in wanted.values()}
     current = TaggedItem.objects.filter(content_type=content_type, object_id=link.pk)
     current.exclude(tag_id__in=wanted_ids).delete()
@@ -97,7 +163,8 @@ def _set_tags(link: Link, names: list[str]) -> None:
             TaggedItem(content_type=content_type, object_id=link.pk, tag=tag)
             for tag in wanted.values()
             if tag.id not in have
-        ]
+        ],
+        ignore_conflicts=True,
     )
 
 
@@ -141,34 +208,45 @@ def link_create(
     names = link_tags(tags)
     title = _clean_title(title)
     notes = clean_text(notes)
-    with transaction.atomic():
-        link = Link.objects.filter(owner=owner, normalized_url=normalized).first()
-        created = False
-        if link is None:
-            try:
-                with transaction.atomic():
-                    link = Link.objects.create(
-                        owner=owner,
-                        url=normalized,
-                        normalized_url=normalized,
-                        domain=domain_of(normalized),
-                        title=title,
-                        notes=notes,
-                        private=bool(private),
+
+    def write() -> tuple[Link, bool]:
+        with revision.bump_at_end():
+            wanted = tags_for_names(names)
+            link = (
+                Link.objects.select_for_update()
+                .filter(owner=owner, normalized_url=normalized)
+                .first()
+            )
+            created = False
+            if link is None:
+                try:
+                    with transaction.atomic():
+                        link = Link.objects.create(
+                            owner=owner,
+                            url=normalized,
+                            normalized_url=normalized,
+                            domain=domain_of(normalized),
+                            title=title,
+                            notes=notes,
+                            private=bool(private),
+                        )
+                    created = True
+                except IntegrityError:
+                    # Saved a moment ago by a parallel request: that one is the link.
+                    link = Link.objects.select_for_update().get(
+                        owner=owner, normalized_url=normalized
                     )
-                created = True
-            except IntegrityError:
-                # Saved a moment ago by a parallel request: that one is the link.
-                link = Link.objects.get(owner=owner, normalized_url=normalized)
-        if names:
-            if created:
-                _set_tags(link, names)
-            else:
-                add_tags_to_links([link.pk], names)
-        search.reindex_link(link.pk)
-        revision.bump()
+            if wanted:
+                if created:
+                    _set_tags(link, wanted)
+                else:
+                    add_tags_to_links([link.pk], names)
+            search.reindex_link(link.pk)
         if capture:
             snapshot_request(link=link)
+        return link, created
+
+    link, created = atomic_retrying(write)
     link.refresh_from_db()
     return link, created
 
@@ -187,7 +265,9 @@ def link_update(*, link: Link, **fields) -> Link:
             _("These fields cannot be changed: %(fields)s.")
             % {"fields": ", ".join(sorted(unknown))}
         )
-    with transaction.atomic():
+    wanted_tags = link_tags(fields["tags"] or ()) if "tags" in fields else None
+    with transaction.atomic(), revision.bump_at_end():
+        wanted = tags_for_names(wanted_tags) if wanted_tags else {}  # tag rows before the link's
         _lock(link)
         if "url" in fields:
             normalized = normalize_url(fields["url"])
@@ -212,23 +292,21 @@ def link_update(*, link: Link, **fields) -> Link:
         if "unread" in fields:
             link.unread = bool(fields["unread"])
         link.save()
-        if "tags" in fields:
-            _set_tags(link, link_tags(fields["tags"] or ()))
+        if wanted_tags is not None:
+            _set_tags(link, wanted)
         search.reindex_link(link.pk)
-        revision.bump()
     return link
 
 
 def link_delete(*, link: Link) -> None:
     """Delete the link, its snapshots (freeing blobs nobody else uses) and its search entry."""
-    with transaction.atomic():
+    with transaction.atomic(), revision.bump_at_end():
         Link.objects.filter(pk=link.pk).update(latest_snapshot=None)
         for snapshot in list(Snapshot.objects.filter(link=link)):
             snapshot_delete(snapshot=snapshot)
         TaggedItem.objects.filter(content_type=link_content_type(), object_id=link.pk).delete()
         search.remove_links([link.pk])
         link.delete()
-        revision.bump()
 
 
 def links_bulk_edit(
@@ -253,7 +331,7 @@ def links_bulk_edit(
     if action in TAG_ACTIONS and not names:
         raise LinkError(_("Enter at least one tag."))
     links = Link.objects.filter(pk__in=ids)
-    with transaction.atomic():
+    with transaction.atomic(), revision.bump_at_end():
         if action == BulkAction.ADD_TAGS:
             add_tags_to_links(ids, names)
             search.reindex_links(ids)
@@ -270,7 +348,6 @@ def links_bulk_edit(
         elif action == BulkAction.DELETE:
             for link in list(links):
                 link_delete(link=link)
-        revision.bump()
     return len(ids)
 
 

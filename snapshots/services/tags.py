@@ -40,7 +40,7 @@ def _drop_unused(tag_ids) -> None:
 
 def _retag(owner, sources: list[str], target: str | Tag | None) -> int:
     """Move the owner's links off `sources` onto `target` (a name or a Tag; or just off, for None)."""
-    with transaction.atomic():
+    with transaction.atomic(), revision.bump_at_end():
         items = list(_owner_items(owner, sources).values_list("object_id", "tag_id"))
         link_ids = sorted({object_id for object_id, _tag in items})
         if not link_ids:
@@ -66,7 +66,6 @@ def _retag(owner, sources: list[str], target: str | Tag | None) -> int:
         ).delete()
         _drop_unused(old_tag_ids)
         search.reindex_links(link_ids)
-        revision.bump()
         return len(link_ids)
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from snapshots.management.commands._capturing import capture_links, resolve_user
 from snapshots.models import Link, Snapshot
-from snapshots.tasks import STUCK_AFTER, recover_stuck_snapshots
+from snapshots.tasks import recover_captures
 
 
 class Command(BaseCommand):
@@ -42,7 +42,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--stuck",
             action="store_true",
-            help="queue again (or fail) captures left running by a stopped worker",
+            help="queue again (or fail) captures left running by a stopped worker, and pending "
+            "captures whose job the queue lost",
         )
         parser.add_argument("--user", help="only this user's links")
         parser.add_argument(
@@ -53,7 +54,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, tag, failed, older_than, all, stuck, user, now, **options):
         if stuck:
-            result = recover_stuck_snapshots(older_than=STUCK_AFTER)
+            result = recover_captures()
             self.stdout.write(
                 f"stuck captures: {len(result.requeued)} queued again, {len(result.failed)} given up"
             )
