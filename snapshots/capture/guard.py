@@ -123,7 +123,8 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise errors.ConnectionFailed(f"could not find the server {host}", transient=False)
+        sentence = Text.of(gettext_noop("could not find the server %(host)s"), host=host)
+        raise errors.ConnectionFailed(sentence, transient=False)
     return addresses
 
 
