@@ -12,6 +12,7 @@ Who may see an archive is who may see its link (``snapshots.access``); API clien
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import re
 import unicodedata
@@ -78,16 +79,30 @@ def _single_file_or_404(snapshot: Snapshot) -> bytes:
         raise Http404("archive missing") from error
 
 
+def _refuse_wrong_token(view):
+    """A Bearer token that is not valid gets 401 from every stored file (archive, download,
+    icon), as from the API, instead of being served as an anonymous visitor."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.headers.get("Authorization", "").lower().startswith("bearer ") and (
+            access.archive_viewer(request) is None
+        ):
+            response = HttpResponse(
+                _("The API token is not valid."), status=401, content_type=HTML_TYPE
+            )
+            response["WWW-Authenticate"] = "Bearer"
+            return archive_headers(response)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 @require_safe
 @csp_exempt()
+@_refuse_wrong_token
 def archive(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The self-contained archive itself, under the archive CSP (for the sandboxed iframe)."""
-    if request.headers.get("Authorization", "").lower().startswith("bearer ") and (
-        access.archive_viewer(request) is None
-    ):
-        return archive_headers(
-            HttpResponse(_("The API token is not valid."), status=401, content_type=HTML_TYPE)
-        )
     snapshot = _captured_snapshot_or_404(request, snapshot_id)
     body = _single_file_or_404(snapshot)
     return archive_headers(HttpResponse(body, content_type=_served_type(snapshot)))
@@ -95,6 +110,7 @@ def archive(request: HttpRequest, snapshot_id: int) -> HttpResponse:
 
 @require_safe
 @csp_exempt()
+@_refuse_wrong_token
 def download(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The same single file, as an attachment named after the page and the capture date."""
     snapshot = _captured_snapshot_or_404(request, snapshot_id)
@@ -106,6 +122,7 @@ def download(request: HttpRequest, snapshot_id: int) -> HttpResponse:
 
 @require_safe
 @csp_exempt()
+@_refuse_wrong_token
 def icon(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The page icon the capture inlined (the library shows it instead of the letter avatar).
 

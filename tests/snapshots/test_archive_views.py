@@ -111,6 +111,17 @@ def test_api_clients_follow_archive_url_with_their_bearer_token(client, api_toke
     assert client.get(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
+def test_a_wrong_token_is_refused_by_every_stored_file_not_served_as_anonymous(client, public_link):
+    # A public archive is open to anyone, but a client that sends a wrong token must learn that
+    # its token is wrong (401, as the API says), not quietly get the anonymous view.
+    snapshot = stored_snapshot(public_link, "<html><body><p>open</p></body></html>")
+    for path in (f"/archive/{snapshot.pk}/", f"/snapshots/{snapshot.pk}/download/"):
+        response = client.get(path, headers={"Authorization": "Bearer wrong"})
+        assert response.status_code == 401, path
+        assert response["WWW-Authenticate"] == "Bearer"
+        assert client.get(path).status_code == 200
+
+
 def test_archive_of_an_unfinished_or_failed_snapshot_is_not_found(client, user, private_link):
     client.force_login(user)
     pending = Snapshot.objects.create(link=private_link)
