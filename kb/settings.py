@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "taggit",
     "django_tasks",
     "django_tasks_db",
+    # django-ninja's own Swagger UI files (/api/docs works offline, under the site CSP).
+    "ninja",
     "template_partials",
     "csp",
     "axes",

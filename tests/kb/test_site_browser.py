@@ -54,3 +54,22 @@ def test_layout_fits_a_phone_screen(browser, live_server, django_user_model):
     phone.keyboard.press("Tab")
     expect(phone.locator(".skip-link")).to_be_focused()
     context.close()
+
+
+def test_api_docs_render_with_the_network_off(page, live_server):
+    # Swagger UI comes from django-ninja's own static files, not a CDN: nothing leaves the site,
+    # and the site's CSP lets it run.
+    outside = []
+    page.route(
+        re.compile(r"^https?://(?!127\.0\.0\.1|localhost)"),
+        lambda route: (outside.append(route.request.url), route.abort()),
+    )
+    violations = []
+    page.on(
+        "console", lambda msg: "Content Security Policy" in msg.text and violations.append(msg.text)
+    )
+    page.goto("/api/docs")
+    expect(page.get_by_text("POST", exact=True).first).to_be_visible()
+    expect(page.get_by_text("/api/links", exact=True).first).to_be_visible()
+    assert outside == [], outside
+    assert violations == [], violations
