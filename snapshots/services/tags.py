@@ -102,14 +102,23 @@ def tag_rename(*, owner, old: str, new: str) -> int:
 
 
 def tag_merge(*, owner, sources: list[str], target: str) -> int:
-    """Put every link of the owner carrying any of `sources` under `target`; returns links changed."""
+    """Put every link of the owner carrying any of `sources` under `target`; returns links changed.
+
+    The target keeps the spelling the person typed: merging "ai" and "ml" into "AI" leaves "AI",
+    not the "ai" a case-insensitive lookup would find first.
+    """
     target = _one_name(target)
-    names = [name for name in parse_tags(sources) if name.casefold() != target.casefold()]
-    if not names:
+    named = parse_tags(sources)
+    names = [name for name in named if name.casefold() != target.casefold()]
+    respelled = [name for name in named if name.casefold() == target.casefold() and name != target]
+    if not names and not respelled:
         raise LinkError(
             _("Choose at least one other tag to merge into “%(name)s”.") % {"name": target}
         )
-    return _retag(owner, names, target)
+    changed = _retag(owner, names, target) if names else 0
+    if _owner_items(owner, [target]).exclude(tag__name=target).exists():
+        changed = max(changed, tag_rename(owner=owner, old=target, new=target))
+    return changed
 
 
 def tag_delete(*, owner, name: str) -> int:

@@ -70,7 +70,21 @@ def test_merge_puts_several_tags_under_one(user, other_user):
 
 def test_merge_needs_another_tag(user):
     with pytest.raises(LinkError, match="Choose at least one other tag"):
-        tag_merge(owner=user, sources=["a"], target="A")
+        tag_merge(owner=user, sources=["A"], target="A")
+
+
+def test_merge_keeps_the_spelling_of_the_target_typed(user, other_user):
+    one, _ = link_create(owner=user, url="https://a.example/", tags=["ai"])
+    two, _ = link_create(owner=user, url="https://b.example/", tags=["ml"])
+    theirs, _ = link_create(owner=other_user, url="https://c.example/", tags=["ai"])
+    assert tag_merge(owner=user, sources=["ai", "ml"], target="AI") == 2
+    assert tags_of(one) == ["AI"]
+    assert tags_of(two) == ["AI"]
+    assert tags_of(theirs) == ["ai"]
+    # Only a new spelling is a merge too: "a" into "A" renames it.
+    link, _ = link_create(owner=user, url="https://d.example/", tags=["a"])
+    assert tag_merge(owner=user, sources=["a"], target="A") == 1
+    assert tags_of(link) == ["A"]
 
 
 def test_delete_untags_the_owners_links_and_keeps_the_links(user, other_user):
