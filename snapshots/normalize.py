@@ -215,6 +215,16 @@ def check_new_tag(name: str) -> None:
         )
 
 
+_DIGITS = re.compile(r"(\d+)")
+
+
+def tag_sort_key(name: str) -> tuple:
+    """How people order names with numbers: "第1页", "第2页", "第10页" (not 第1页, 第10页, 第2页),
+    case ignored. Splitting on digit runs alternates text and number, so keys always compare."""
+    parts = _DIGITS.split(name.casefold())
+    return tuple(int(part) if index % 2 else part for index, part in enumerate(parts))
+
+
 def link_tags(text: str | Iterable[str]) -> list[str]:
     """Tag names to put on a link: parse_tags, and at most MAX_LINK_TAGS of them (LinkError)."""
     names = parse_tags(text)

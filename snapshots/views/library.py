@@ -23,7 +23,7 @@ from snapshots.access import visible_links
 from snapshots.choices import BulkAction, CaptureState, Sort, Visibility
 from snapshots.forms import LINKS_PER_PAGE, BulkEditForm
 from snapshots.models import Link
-from snapshots.normalize import TAG_SEPARATORS, LinkError
+from snapshots.normalize import TAG_SEPARATORS, LinkError, tag_sort_key
 from snapshots.queries import (
     LibraryFilters,
     LibraryPaginator,
@@ -58,7 +58,8 @@ def _page_tag_facets(links: list[Link], chosen: set[str]) -> list[dict]:
                 continue
             counts[key] += 1
             names.setdefault(key, name)
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TAG_FACETS]
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], tag_sort_key(names[item[0]])))
+    ranked = ranked[:TAG_FACETS]
     return [{"name": names[key], "count": count} for key, count in ranked]
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from snapshots import access
 from snapshots.forms import TagDeleteForm, TagMergeForm, TagRenameForm
 from snapshots.models import Link
-from snapshots.normalize import LinkError
+from snapshots.normalize import LinkError, tag_sort_key
 from snapshots.queries import tag_counts
 from snapshots.services.tags import tag_delete, tag_merge, tag_rename
 
@@ -26,16 +26,21 @@ def tags(request: HttpRequest) -> HttpResponse:
     """Signed in: your tags with counts, to rename, merge or delete. Anonymous: the public tags."""
     user = request.user
     if user.is_authenticated:
-        own = list(tag_counts(Link.objects.filter(owner=user)))
+        own = _most_used_first(tag_counts(Link.objects.filter(owner=user)))
         public = []
     else:
         own = []
-        public = list(tag_counts(access.visible_links(user)))
+        public = _most_used_first(tag_counts(access.visible_links(user)))
     return render(
         request,
         "snapshots/tags.html",
         {"own_tags": own, "public_tags": public, "merge_form": TagMergeForm()},
     )
+
+
+def _most_used_first(tags) -> list:
+    """Most used first; among equals, numbers in names in their order (第2页 before 第10页)."""
+    return sorted(tags, key=lambda tag: (-tag.count, tag_sort_key(tag.name)))
 
 
 def _form_refused(request: HttpRequest, form) -> HttpResponse:

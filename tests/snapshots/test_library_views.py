@@ -531,6 +531,17 @@ def test_tags_page_lists_own_tags_with_counts(ada, user, other_user):
     assert "grace-only" not in page
 
 
+def test_tags_with_numbers_are_listed_in_number_order(ada, user):
+    for number in (10, 2, 1):
+        save(user, f"https://example.com/{number}", tags=[f"第{number}页", f"part{number}"])
+    page = ada.get(reverse("snapshots:tags")).content.decode()
+    names = re.findall(r">(第\d+页|part\d+)</a>", page)
+    assert names == ["part1", "part2", "part10", "第1页", "第2页", "第10页"]
+    library = ada.get(reverse("snapshots:library")).content.decode()
+    facets = re.findall(r">(第\d+页|part\d+)</a> <span class=\"count\">", library)
+    assert facets == ["part1", "part2", "part10", "第1页", "第2页", "第10页"]
+
+
 def test_anonymous_visitors_see_public_tags_only(client, user):
     save(user, "https://example.com/1", tags=["open"], private=False)
     save(user, "https://example.com/2", tags=["hidden"])
