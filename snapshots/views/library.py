@@ -174,6 +174,15 @@ def _filter_chips(filters: LibraryFilters, tag_page: str | None) -> list[dict]:
     return chips
 
 
+def _page_turns(sort: str) -> tuple[str, str]:
+    """The words on the previous/next page links: "newer"/"older" only where the list is by date."""
+    if sort == Sort.NEWEST:
+        return _("← Newer"), _("Older →")
+    if sort == Sort.OLDEST:
+        return _("← Older"), _("Newer →")
+    return _("← Previous"), _("Next →")
+
+
 def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> HttpResponse:
     filters = LibraryFilters.from_query(request.GET)
     if filters.notice:
@@ -207,6 +216,7 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
             "tag_separators": TAG_SEPARATORS,
             "bulk_actions": BulkAction.choices,
             "sorts": Sort.choices,
+            "page_turns": _page_turns(filters.sort),
             "states": CaptureState.choices,
             "visibilities": Visibility.choices,
         },

@@ -162,6 +162,14 @@ def test_library_is_newest_first_and_paginated(ada, user):
     second = ada.get("/links/", {"page": 2})
     assert titles(second) == ["Link 04", "Link 03", "Link 02", "Link 01", "Link 00"]
     assert titles(ada.get("/links/", {"page": "nonsense"})) == titles(first)
+    assert "Older →" in first.content.decode()
+    assert "← Newer" in second.content.decode()
+    # "older" means nothing in an A–Z list: the links say previous and next there
+    by_title = ada.get("/links/", {"sort": "title", "page": 2}).content.decode()
+    assert "← Previous" in by_title
+    assert "Older" not in by_title
+    assert "Newer" not in by_title
+    assert "Next →" in ada.get("/links/", {"sort": "title"}).content.decode()
 
 
 def test_several_tags_must_all_match(ada, user):
