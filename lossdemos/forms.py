@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from kb.messages import translated
+from kb.messages import Text, gettext_noop, translated
 from lossdemos import engine
 from lossdemos.errors import InputError, LossInputError
 from lossdemos.limits import NPY_NUMBER_LIMIT
@@ -81,7 +81,11 @@ class DemoForm(forms.Form):
             limit = NPY_NUMBER_LIMIT * 8 + (1 << 20)
             if upload.size > limit:
                 raise InputError(
-                    f"the {name} file is larger than {NPY_NUMBER_LIMIT:,} numbers allow",
+                    Text.of(
+                        gettext_noop("the %(field)s file is larger than %(limit)s numbers allow"),
+                        field=name,
+                        limit=f"{NPY_NUMBER_LIMIT:,}",
+                    ),
                     field=name,
                 )
             tensors[name] = engine.load_npy(

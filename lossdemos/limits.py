@@ -7,10 +7,19 @@ numbers against the JSON limit; the API and the forms give the .npy limit to ``l
 
 from __future__ import annotations
 
-__all__ = ["ENTROPY_SOURCES", "JSON_NUMBER_LIMIT", "NPY_FIELDS", "NPY_NUMBER_LIMIT"]
+__all__ = [
+    "ENTROPY_SOURCES",
+    "JSON_NUMBER_LIMIT",
+    "MAX_DIMENSIONS",
+    "NPY_FIELDS",
+    "NPY_NUMBER_LIMIT",
+]
 
 JSON_NUMBER_LIMIT = 1_000_000
 NPY_NUMBER_LIMIT = 50_000_000
+# No loss here needs more than (N, C, d1, ..., d6); the readers refuse deeper input before any
+# formatting or torch work, so a 64-deep one-number tensor costs no more than a flat one.
+MAX_DIMENSIONS = 8
 
 # Entropy reads exactly one of these.
 ENTROPY_SOURCES = ("probs", "counts", "logits")
