@@ -240,6 +240,9 @@ if env_flag("KB_HTTPS"):
     # Browsers that once saw kb over HTTPS never try plain HTTP again (a year; the site only).
     SECURE_HSTS_SECONDS = 365 * 24 * 3600
 
+# Loss calculations one web process runs at once; more wait a moment, then get 503 (lossdemos.admission).
+KB_LOSS_CONCURRENCY = max(1, int(os.environ.get("KB_LOSS_CONCURRENCY", "2") or 2))
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024  # a 1,000,000-number JSON body fits
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 

@@ -26,7 +26,7 @@ from pydantic import ConfigDict, Field, WithJsonSchema
 
 from kb.api_auth import ApiError
 from kb.messages import Text, gettext_noop, translated
-from lossdemos import engine
+from lossdemos import admission, engine
 from lossdemos.errors import InputError, LossInputError, TooMany
 from lossdemos.limits import NPY_FIELDS, NPY_NUMBER_LIMIT
 from lossdemos.uploads import read_multipart
@@ -177,9 +177,9 @@ MULTIPART_BYTE_LIMIT = NPY_NUMBER_LIMIT * 8 + (64 << 20)
 RESULT_NUMBER_LIMIT = 2_000_000
 
 
-def _json_response(payload: dict[str, Any]) -> HttpResponse:
+def _json_response(payload: dict[str, Any], *, status: int = 200) -> HttpResponse:
     body = json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-    return HttpResponse(body, content_type="application/json")
+    return HttpResponse(body, content_type="application/json", status=status)
 
 
 def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -254,6 +254,16 @@ def _check_fields(values: dict[str, Any], tensors: dict[str, Any], body: type[_B
 
 def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
     try:
+        with admission.admitted():
+            return _answer(request, op, body)
+    except admission.Busy as busy:
+        response = _json_response({"error": translated(busy.message)}, status=503)
+        response["Retry-After"] = str(busy.retry_after)
+        return response
+
+
+def _answer(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
+    try:
         values, tensors = _read_request(request, op)
         _check_fields(values, tensors, body)
         computation = engine.compute(op, values, tensors=tensors)
@@ -292,8 +302,9 @@ _NAN_NOTE = (
     ' NaN and infinities, which JSON cannot spell, are written as the strings "NaN", "Infinity" '
     'and "-Infinity" wherever a number may appear. Steps with more than 10,000 numbers give '
     '"value": null with "omitted": true and a "summary". Limits: 1,000,000 numbers per JSON body, '
-    "50,000,000 from .npy files, 2,000,000 in a result; past them 413. Malformed input: 422 with a sentence that says "
-    "where (field, row, column)."
+    "50,000,000 from .npy files, 2,000,000 in a result; past them 413. Malformed input, or more "
+    "than 8 dimensions: 422 with a sentence that says where (field, row, column). When every "
+    "calculation slot of the server stays taken for a second: 503 with Retry-After."
 )
 
 
@@ -312,13 +323,23 @@ def _request_body(body: type[_Body]) -> dict[str, Any]:
         },
     }
     return {
+        "responses": {
+            503: {  # an int, as ninja keys its own: merged into its 503 entry
+                "headers": {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {"type": "integer"},
+                    }
+                }
+            }
+        },
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {"schema": schema},
                 "multipart/form-data": {"schema": multipart},
             },
-        }
+        },
     }
 
 
@@ -332,7 +353,7 @@ _OP_OF = {
     BceWithLogitsBody: "bce-with-logits",
 }
 
-_RESPONSES = {413: ErrorOut, 415: ErrorOut, 422: ErrorOut}
+_RESPONSES = {413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 503: ErrorOut}
 
 
 def _route(op: str, body: type[_Body], summary: str, description: str, answer_schema=LossAnswer):
