@@ -28,7 +28,7 @@ from kb.api_auth import ApiError
 from kb.messages import Text, gettext_noop, translated
 from lossdemos import admission, engine
 from lossdemos.errors import InputError, LossInputError, TooMany
-from lossdemos.limits import NPY_FIELDS, NPY_NUMBER_LIMIT
+from lossdemos.limits import MULTIPART_BYTE_LIMIT, NPY_FIELDS, NPY_NUMBER_LIMIT
 from lossdemos.uploads import read_multipart
 
 router = Router(tags=["losses"])
@@ -170,9 +170,6 @@ class ErrorOut(Schema):
 
 # --- requests -----------------------------------------------------------------------------------
 
-# Every .npy number at its widest (8 bytes) plus room for headers and text fields (a JSON target of
-# a million numbers is ~10 MB).
-MULTIPART_BYTE_LIMIT = NPY_NUMBER_LIMIT * 8 + (64 << 20)
 # An answer's JSON grows ~20 bytes a number: 2,000,000 numbers is already a 40 MB answer.
 RESULT_NUMBER_LIMIT = 2_000_000
 
