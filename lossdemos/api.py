@@ -250,6 +250,7 @@ def _check_fields(values: dict[str, Any], tensors: dict[str, Any], body: type[_B
 
 
 def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
+    engine.load()  # once per process, seconds of CPU: not while holding a calculation slot
     try:
         with admission.admitted():
             return _answer(request, op, body)

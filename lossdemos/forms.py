@@ -99,6 +99,7 @@ class DemoForm(forms.Form):
         cleaned = super().clean()
         if self.errors:
             return cleaned
+        engine.load()  # once per process, seconds of CPU: not while holding a calculation slot
         try:
             with admission.admitted():
                 tensors = self._uploaded_tensors() if self.upload else {}
