@@ -120,6 +120,18 @@ def test_a_64_deep_tensor_in_the_live_fragment_is_a_form_error(client):
     assert "logits 有 64 个维度；最多接受 8 个" in visible_text(response)
 
 
+def test_a_64_deep_tensor_on_the_mistakes_page_is_a_form_error(client):
+    mistake = "softmax-before-ce"
+    query = {"mistake": mistake, "fragment": "mistake"}
+    query |= {f"{mistake}-logits": pasted(DEPTH), f"{mistake}-target": "0"}
+
+    response, seconds = timed(lambda: client.get("/losses/mistakes/", query))
+
+    assert response.status_code == 200
+    assert "the logits have 64 dimensions" in visible_text(response)
+    assert seconds < SECOND
+
+
 def test_a_64_dimension_npy_upload_to_the_api_is_refused_in_under_a_second(client):
     data = npy_bytes(np.ones((1,) * DEPTH, dtype=np.float32))
 
