@@ -6,7 +6,8 @@ Each computation — reading the input, the engine, the answer — takes one of
 ``settings.KB_LOSS_CONCURRENCY`` slots (default 2). A request that finds none free within
 :data:`WAIT_SECONDS` is refused with :class:`Busy`: the API answers 503 with ``Retry-After`` and its
 JSON error, a page says so in its results. The slots are per process: gunicorn's workers each
-have their own, which is what bounds each worker's memory.
+have their own, which is what bounds each worker's memory. Callers import the engine (torch, once
+per process, seconds) before taking a slot, so a cold worker does not turn its first requests away.
 
 No torch here (see :mod:`lossdemos.engine`): pages and the API import this in every process.
 """
