@@ -55,10 +55,16 @@ from snapshots.capture.collector import Limits
 from snapshots.capture.errors import CaptureError
 from snapshots.capture.fetch import FetchPolicy
 from snapshots.capture.pipeline import Capture, capture_page, default_policy, single_file
-from snapshots.capture.store import BlobStore
-from snapshots.models import Blob, Link, Snapshot
+from snapshots.capture.store import BlobStore, BlobWriteError, sha256_of
+from snapshots.models import Link, Snapshot
 from snapshots.normalize import clean_text
-from snapshots.services.archives import blob_store, blobs_free_unused
+from snapshots.services.archives import (
+    blob_store,
+    blobs_collect,
+    blobs_free_unused,
+    blobs_reference,
+    blobs_release,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +77,8 @@ STUCK_AFTER = timedelta(minutes=5)
 LOST_AFTER = timedelta(seconds=60)
 # How often a worker's watch looks for stuck and lost captures.
 WATCH_EVERY = timedelta(seconds=30)
+# How often it deletes stored blobs that no snapshot uses (a full pass over the blob table).
+COLLECT_EVERY = timedelta(hours=1)
 # The processes that run captures, and so watch for stuck ones.
 WORKER_COMMANDS = frozenset({"db_worker", "rqworker", "rqworker-pool"})
 # Waiting in place holds a web request (immediate backend) or a command: never for long.
@@ -157,8 +165,11 @@ def run_capture(snapshot_id: int, *, wait_for_retries: bool = True) -> str:
             logger.exception("capture of snapshot %s failed", snapshot_id)
             return save_failure(snapshot, INTERNAL_ERROR)
 
+        planned = plan_blobs(captured)
+        if not blobs_reference(snapshot, planned.blobs):
+            return "skipped"  # the link was deleted while its page was being fetched
         try:
-            stored = store_blobs(blob_store(), captured)
+            stored = store_blobs(blob_store(), planned)
         except Exception:  # a full disk or an unreachable object store: say so, keep nothing
             logger.exception("storing the capture of snapshot %s failed", snapshot_id)
             return save_failure(snapshot, STORAGE_ERROR)
@@ -199,9 +210,20 @@ def retry_delay(attempts_made: int) -> float | None:
 
 
 def release_for_retry(snapshot: Snapshot, sentence: str) -> None:
-    Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
-        status=Snapshot.Status.PENDING, error=sentence, error_message=to_json(sentence)
-    )
+    with transaction.atomic():
+        if Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
+            status=Snapshot.Status.PENDING, error=sentence, error_message=to_json(sentence)
+        ):
+            blobs_release(snapshot)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The bytes a capture will store, in writing order (assets, the archive last), by digest."""
+
+    bodies: list[tuple[str, bytes]]
+    blobs: dict[str, tuple[int, str]]  # digest -> (size, content type)
+    archive_sha: str
 
 
 @dataclass(frozen=True)
@@ -213,23 +235,35 @@ class Stored:
     new_bytes: int
 
 
-def store_blobs(store: BlobStore, captured: Capture) -> Stored:
-    """Write the archive (page skeleton or document) and its assets, each under its SHA-256."""
+def plan_blobs(captured: Capture) -> Planned:
+    """The archive (page skeleton or document) and its assets, each named by its SHA-256."""
     if captured.document is not None:
         assets: list[tuple[bytes, str]] = []
         archive = (captured.document.body, captured.document.content_type)
     else:
         assets = [(a.body, a.content_type) for a in captured.archive.assets.values()]
         archive = (captured.archive.html.encode("utf-8"), captured.archive_type)
+    bodies: list[tuple[str, bytes]] = []
     blobs: dict[str, tuple[int, str]] = {}
-    new_bytes = 0
-    # The archive goes last: it refers to the assets, so it is never stored without them.
     for body, content_type in [*assets, archive]:
-        sha, written = store.put(body)
+        sha = sha256_of(body)
+        bodies.append((sha, body))
         blobs[sha] = (len(body), content_type)
+    return Planned(bodies=bodies, blobs=blobs, archive_sha=bodies[-1][0])
+
+
+def store_blobs(store: BlobStore, planned: Planned) -> Stored:
+    """Write the planned bytes (already referenced by the snapshot) that the store lacks.
+
+    The archive goes last: it refers to the assets, so it is never stored without them.
+    """
+    new_bytes = 0
+    for sha, body in planned.bodies:
+        stored_sha, written = store.put(body)
+        if stored_sha != sha:  # cannot happen unless the bytes changed under us
+            raise BlobWriteError(f"blob {sha} stored as {stored_sha}")
         new_bytes += len(body) if written else 0
-    archive_sha = sha
-    return Stored(archive_sha=archive_sha, blobs=blobs, new_bytes=new_bytes)
+    return Stored(archive_sha=planned.archive_sha, blobs=planned.blobs, new_bytes=new_bytes)
 
 
 def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
@@ -275,20 +309,14 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
             "icon_sha256": archive.icon if archive.icon in stored.blobs else "",
         }
     with transaction.atomic():
-        Blob.objects.bulk_create(
-            [
-                Blob(sha256=sha, size=size, content_type=kind[:255])
-                for sha, (size, kind) in stored.blobs.items()
-            ],
-            ignore_conflicts=True,
-        )
+        # The blob rows and this snapshot's references to them were made before the bytes were
+        # written (blobs_reference), so the archive this marks succeeded cannot have been collected.
         if not Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
             **fields
         ):
             # Deleted (or recovered by another worker) while we worked: keep nothing of ours.
             blobs_free_unused(shas=set(stored.blobs))
             return "skipped"
-        snapshot.blobs.set(list(stored.blobs))
         description = fields.get("description", "")
         if description:
             Link.objects.filter(pk=snapshot.link_id, description="").update(description=description)
@@ -296,13 +324,16 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
 
 
 def save_failure(snapshot: Snapshot, sentence: str, http_status: int | None = None) -> str:
-    Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
-        status=Snapshot.Status.FAILED,
-        error=sentence,
-        error_message=to_json(sentence),
-        finished=timezone.now(),
-        http_status=http_status,
-    )
+    with transaction.atomic():
+        failed = Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
+            status=Snapshot.Status.FAILED,
+            error=sentence,
+            error_message=to_json(sentence),
+            finished=timezone.now(),
+            http_status=http_status,
+        )
+        if failed:  # what a failed attempt stored is not kept for it
+            blobs_release(snapshot)
     return Snapshot.Status.FAILED
 
 
@@ -409,6 +440,7 @@ def recover_stuck_snapshots(older_than: timedelta = STUCK_AFTER) -> RecoveryResu
             error=error,
             error_message=to_json(error),
         ):
+            blobs_release(Snapshot(pk=snapshot_id))
             failed.append(snapshot_id)
     if requeued or failed:
         logger.info("recovered stuck captures: requeued %s, failed %s", requeued, failed)
@@ -444,11 +476,20 @@ def start_stuck_capture_watch(argv: list[str] | None = None) -> bool:
 
 def _watch_stuck_captures() -> None:
     time.sleep(1.0)  # let the worker finish starting
+    next_collection = time.monotonic()
     while True:
         try:
             recover_captures()
         except Exception:
             logger.exception("recovering stuck captures failed")
+        try:
+            if time.monotonic() >= next_collection:
+                # Blobs are collected on commit after each deletion; this catches the ones a
+                # process stopped before collecting (killed between the commit and the collection).
+                next_collection = time.monotonic() + COLLECT_EVERY.total_seconds()
+                blobs_collect()
+        except Exception:
+            logger.exception("collecting unused blobs failed")
         finally:
             connections.close_all()  # this thread's own connections; the worker keeps its own
         time.sleep(WATCH_EVERY.total_seconds())
