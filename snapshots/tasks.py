@@ -34,6 +34,7 @@ stay fast.
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import threading
 import time
@@ -52,9 +53,15 @@ from django_tasks.exceptions import TaskResultDoesNotExist
 from kb.messages import Text, gettext_noop, to_json
 from snapshots import search
 from snapshots.capture.collector import Limits
-from snapshots.capture.errors import CaptureError
+from snapshots.capture.errors import TIMEOUT_SENTENCES, CaptureError
 from snapshots.capture.fetch import FetchPolicy
-from snapshots.capture.pipeline import Capture, capture_page, default_policy, single_file
+from snapshots.capture.pipeline import (
+    CAPTURE_SECONDS,
+    Capture,
+    capture_page,
+    default_policy,
+    single_file,
+)
 from snapshots.capture.store import BlobStore, BlobWriteError, sha256_of
 from snapshots.models import Link, Snapshot
 from snapshots.normalize import clean_text
@@ -75,6 +82,12 @@ MAX_ATTEMPTS = 3
 STUCK_AFTER = timedelta(minutes=5)
 # A snapshot pending this long whose job the queue does not hold was lost: it is queued again.
 LOST_AFTER = timedelta(seconds=60)
+# A retry's reads time out after this many seconds (KB_CAPTURE_RETRY_SECONDS bounds the whole).
+RETRY_READ_TIMEOUT = 5.0
+# A capture of a host already at its limit (KB_CAPTURE_PER_HOST) is queued again after 1-2 × this.
+HOST_WAIT = timedelta(seconds=5)
+# A host one of whose captures timed out this recently gets one capture at a time.
+HUNG_RECENTLY = timedelta(minutes=10)
 # How often a worker's watch looks for stuck and lost captures.
 WATCH_EVERY = timedelta(seconds=30)
 # How often it deletes stored blobs that no snapshot uses (a full pass over the blob table).
@@ -149,8 +162,13 @@ def run_capture(snapshot_id: int, *, wait_for_retries: bool = True) -> str:
         snapshot = claim(snapshot_id)
         if snapshot is None:
             return "skipped"  # finished, running elsewhere, or deleted
+        if not wait_for_retries and host_is_busy(snapshot):
+            wait_for_host(snapshot)
+            return Snapshot.Status.PENDING
         try:
-            captured = capture_page(snapshot.link.url, capture_policy(), capture_limits())
+            captured = capture_page(
+                snapshot.link.url, capture_policy(snapshot.attempts), capture_limits()
+            )
         except CaptureError as error:
             delay = retry_delay(snapshot.attempts) if error.transient else None
             if delay is None:
@@ -192,9 +210,59 @@ def claim(snapshot_id: int) -> Snapshot | None:
     return Snapshot.objects.select_related("link").get(pk=snapshot_id)
 
 
-def capture_policy() -> FetchPolicy:
+def capture_policy(attempt: int = 1) -> FetchPolicy:
+    """The fetch policy of attempt number ``attempt``: a retry gets less time.
+
+    A page that hung once most likely hangs again; a retry that waits as long as the first
+    attempt holds a worker for minutes in all (3 × 60 s) while every other capture waits.
+    """
     options = dict(settings.KB_CAPTURE_FETCH_OPTIONS)
+    if attempt > 1:
+        options["seconds"] = min(
+            float(options.get("seconds", CAPTURE_SECONDS)), settings.KB_CAPTURE_RETRY_SECONDS
+        )
+        options["read_timeout"] = min(float(options.get("read_timeout", 15.0)), RETRY_READ_TIMEOUT)
     return default_policy(allow_hosts=settings.KB_FETCH_ALLOW_HOSTS, **options)
+
+
+def host_is_busy(snapshot: Snapshot) -> bool:
+    """Are as many captures of this link's host running as it may have, started before this one?
+
+    The limit is ``KB_CAPTURE_PER_HOST``, or 1 for a host that hung in the last ``HUNG_RECENTLY``:
+    a slow or hanging site then holds one worker, not all of them. Only captures started before
+    this one count (the earliest go on), and none a dead worker left running long ago.
+    """
+    domain = snapshot.link.domain
+    if not domain:
+        return False
+    now = timezone.now()
+    limit = 1 if host_hung_recently(domain, now) else settings.KB_CAPTURE_PER_HOST
+    ahead = (
+        Snapshot.objects.filter(
+            status=Snapshot.Status.RUNNING, link__domain=domain, started__gte=now - STUCK_AFTER
+        )
+        .exclude(pk=snapshot.pk)
+        .filter(Q(started__lt=snapshot.started) | Q(started=snapshot.started, pk__lt=snapshot.pk))
+    )
+    return ahead.count() >= limit
+
+
+def host_hung_recently(domain: str, now) -> bool:
+    return Snapshot.objects.filter(
+        link__domain=domain,
+        started__gte=now - HUNG_RECENTLY,
+        error_message__template__in=TIMEOUT_SENTENCES,
+    ).exists()
+
+
+def wait_for_host(snapshot: Snapshot) -> None:
+    """Give the claim back (the attempt does not count) and queue the capture a little later."""
+    released = Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
+        status=Snapshot.Status.PENDING, attempts=F("attempts") - 1, started=None
+    )
+    if released:
+        delay = HOST_WAIT.total_seconds() * random.uniform(1.0, 2.0)  # noqa: S311 (jitter)
+        snapshot_enqueue(snapshot.pk, delay=timedelta(seconds=delay))
 
 
 def capture_limits() -> Limits:
