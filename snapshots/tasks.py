@@ -48,6 +48,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django_tasks import TaskResultStatus, task
+from django_tasks.backends.immediate import ImmediateBackend
 from django_tasks.exceptions import TaskResultDoesNotExist
 
 from kb.messages import Text, gettext_noop, to_json
@@ -118,6 +119,11 @@ def snapshot_request(*, link: Link, enqueue: bool = True) -> Snapshot:
         if enqueue:
             transaction.on_commit(lambda: snapshot_enqueue(snapshot.pk))
     return snapshot
+
+
+def captures_run_in_place() -> bool:
+    """True when the queue runs each task inside the caller (``immediate``: there is no worker)."""
+    return isinstance(capture_snapshot.get_backend(), ImmediateBackend)
 
 
 def snapshot_enqueue(snapshot_id: int, *, delay: timedelta | None = None) -> bool:
