@@ -1,4 +1,5 @@
-"""Exporting links: a Netscape bookmark file, and a zip of it with each link's archived page.
+"""Exporting links: a Netscape bookmark file, and the library bundle (a zip: the bookmark file,
+each link's archived page, and everything kb needs to import the library back with its history).
 
 The bookmark file is the one every browser, linkding, Pocket and Karakeep imports: TAGS, ADD_DATE,
 LAST_MODIFIED, PRIVATE, TOREAD, and the notes as the <DD> after each link. importer.py reads it back.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from html import escape
 from typing import BinaryIO
@@ -19,7 +19,6 @@ from django.utils.text import slugify
 
 from snapshots.models import Link, Snapshot
 from snapshots.queries import TAG_LIST
-from snapshots.services.archives import snapshot_single_file
 
 logger = logging.getLogger(__name__)
 
@@ -100,54 +99,25 @@ def archive_name(link: Link, snapshot: Snapshot) -> str:
     return f"archives/{link.pk}-{slug}{extension}"
 
 
-def _latest_archives(link_ids: list[int]) -> dict[int, Snapshot]:
-    found: dict[int, Snapshot] = {}
-    snapshots = (
-        Snapshot.objects.filter(
-            link_id__in=link_ids, status=Snapshot.Status.SUCCEEDED, archive__isnull=False
-        )
-        .select_related("archive")
-        .defer("text", "reader_html")
-        .order_by("link_id", "-finished", "-requested", "-id")
-    )
-    for snapshot in snapshots:
-        found.setdefault(snapshot.link_id, snapshot)
-    return found
-
-
 def export_archive_zip(
     *,
     links: Iterable[Link] | QuerySet[Link],
     stream: BinaryIO,
     progress: Callable[[int], None] | None = None,
+    owner_name: str = "",
 ) -> int:
-    """Write a zip to `stream`: bookmarks.html and archives/<id>-<slug>.html for every link whose
-    latest successful snapshot has a stored archive. Returns how many archives were written.
+    """Write the library bundle of ``links`` to ``stream`` (snapshots.services.bundle): kb.json,
+    every stored blob, bookmarks.html and archives/<id>-<slug>.html for every link whose latest
+    successful snapshot has a stored archive. Returns how many archived pages were written.
 
-    The stream need not be seekable (a streaming HTTP response works). `progress(n)` is called
-    after each chunk of n links.
+    One format: kb imports this zip back with its archives and history (``bundle_import``).
     """
-    written = 0
-    entries: list[str] = []
-    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for chunk in _in_chunks(links):
-            snapshots = _latest_archives([link.pk for link in chunk])
-            for link in chunk:
-                entries.append(bookmark_entry(link))
-                snapshot = snapshots.get(link.pk)
-                if snapshot is None:
-                    continue
-                try:
-                    body = snapshot_single_file(snapshot)
-                except (LookupError, OSError) as exc:
-                    logger.warning("archive of snapshot %s is unreadable: %s", snapshot.pk, exc)
-                    continue
-                archive.writestr(archive_name(link, snapshot), body)
-                written += 1
-            if progress is not None:
-                progress(len(chunk))
-        archive.writestr("bookmarks.html", HEADER + "".join(entries) + FOOTER)
-    return written
+    from snapshots.services.bundle import write_bundle  # it uses this module's bookmark lines
+
+    written = write_bundle(
+        links=links, stream=stream, owner_name=owner_name, pages=True, progress=progress
+    )
+    return written.pages
 
 
 __all__ = ["archive_name", "export_archive_zip", "export_bookmarks", "iter_bookmarks"]
