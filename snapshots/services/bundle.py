@@ -146,10 +146,15 @@ def _chunks(ids: list[int]) -> Iterator[list[Link]]:
         )
 
 
-def _history(link_ids: list[int]) -> tuple[dict[int, list[Snapshot]], dict[int, list[str]]]:
+def _history(
+    link_ids: list[int], *, texts: bool = True
+) -> tuple[dict[int, list[Snapshot]], dict[int, list[str]]]:
     """Each link's snapshots, oldest first, and each snapshot's blob digests."""
     by_link: dict[int, list[Snapshot]] = {}
-    for snapshot in Snapshot.objects.filter(link_id__in=link_ids).order_by("requested", "id"):
+    snapshots = Snapshot.objects.filter(link_id__in=link_ids).order_by("requested", "id")
+    if not texts:
+        snapshots = snapshots.defer("text", "reader_html")
+    for snapshot in snapshots:
         by_link.setdefault(snapshot.link_id, []).append(snapshot)
     used: dict[int, list[str]] = {}
     through = Snapshot.blobs.through.objects.filter(snapshot__link_id__in=link_ids)
@@ -195,7 +200,7 @@ def write_bundle(
     with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
         # First pass: blobs, readable pages and bookmark lines, a chunk of links at a time.
         for chunk in _chunks(ids):
-            by_link, used = _history([link.pk for link in chunk])
+            by_link, used = _history([link.pk for link in chunk], texts=False)
             every = [s for snapshots in by_link.values() for s in snapshots]
             digests = [sha for sha in _digests(every, used) if sha not in stored]
             for blob in Blob.objects.filter(sha256__in=digests):
