@@ -414,3 +414,20 @@ def test_the_import_page_refuses_a_hostile_zip_with_a_sentence(client, user, ser
     assert response.status_code == 200
     assert "points outside its folder" in response.content.decode()
     assert library_state(user) == before
+
+
+def test_the_refusal_is_in_the_readers_language(client, user, server, tmp_path):
+    good = good_bundle(user, server, tmp_path)
+    bad = rewritten(
+        good,
+        tmp_path / "bad.zip",
+        lambda name, data: [(name, b"[1, 2")] if name == "kb.json" else [(name, data)],
+    )
+    client.force_login(user)
+    with bad.open("rb") as upload:
+        response = client.post(
+            reverse("snapshots:links_import"), {"file": upload}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+        )
+    text = response.content.decode()
+    assert "kb.json 不是有效的 JSON（第 1 行）：没有恢复任何内容。" in text
+    assert "书签文件或 kb 资料库压缩包" in text
