@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -89,6 +90,14 @@ def _blob_keys() -> list[models.Field]:
     return [
         f for f in snapshot_fields() if isinstance(f, models.ForeignKey) and f.related_model is Blob
     ]
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    """A member written through ``ZipFile.open``, dated now (not 1980) and compressed."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
 
 
 def _as_json(value):
@@ -208,7 +217,7 @@ def write_bundle(
                     # The source is opened first: a missing file writes no member.
                     with (
                         store.storage.open(blob_name(blob.sha256), "rb") as source,
-                        zf.open(BLOBS_DIR + blob.sha256, "w", force_zip64=True) as target,
+                        zf.open(_member(BLOBS_DIR + blob.sha256), "w", force_zip64=True) as target,
                     ):
                         shutil.copyfileobj(source, target, 1024 * 1024)
                 except OSError as exc:
@@ -235,7 +244,7 @@ def write_bundle(
         zf.writestr(BOOKMARKS, HEADER + "".join(entries) + FOOTER)
 
         # Last, the manifest, streamed link by link (a large library need not fit in memory).
-        with zf.open(MANIFEST, "w", force_zip64=True) as raw:
+        with zf.open(_member(MANIFEST), "w", force_zip64=True) as raw:
 
             def put(text: str) -> None:
                 raw.write(text.encode("utf-8"))
