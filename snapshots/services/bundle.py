@@ -81,7 +81,11 @@ def snapshot_fields() -> list[models.Field]:
     return [
         f
         for f in Snapshot._meta.get_fields()
-        if getattr(f, "concrete", False) and not f.many_to_many and f.name not in _NOT_WRITTEN
+        if getattr(f, "concrete", False)
+        and not f.many_to_many
+        and f.name not in _NOT_WRITTEN
+        # a row of another table would not exist on the machine it moves to; blobs travel along
+        and (not isinstance(f, models.ForeignKey) or f.related_model is Blob)
     ]
 
 

@@ -340,6 +340,10 @@ def _plan(raw: bytes) -> Plan:
             _("kb.json is not valid JSON (line %(line)d): nothing was restored.")
             % {"line": exc.lineno}
         ) from None
+    except RecursionError:
+        raise BundleError(
+            _("kb.json nests too deeply to be a kb library: nothing was restored.")
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise BundleError(_("kb.json does not describe a kb library: nothing was restored."))
     version = data.get("version")

@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from snapshots.models import Blob, Link, Snapshot
+from snapshots.queries import LibraryFilters, library_links
 from snapshots.services.archives import blob_store, snapshot_single_file
 from snapshots.services.bundle import snapshot_fields
 from snapshots.services.exporter import export_archive_zip
@@ -181,6 +182,8 @@ def test_backup_then_restore_into_an_empty_instance_is_identical(
     assert (essay["title"], essay["display_title"]) == ("", "An essay, revised")
     assert after[server.url("/entropy")]["title"] == "My own title"
     assert essay["description"] == "A page kept for the backup test."
+    found = library_links(user, LibraryFilters(q="信息论"))
+    assert [link.url for link in found] == [server.url("/entropy")]
     newest = essay["snapshots"][-1]
     # skeleton, icon and photo (the stylesheet is inlined into the skeleton), bytes compared above
     assert len(newest["blobs"]) >= 3
@@ -351,6 +354,7 @@ def test_a_blob_whose_bytes_do_not_match_its_name_is_refused(user, server, tmp_p
     ("change", "sentence"),
     [
         (lambda m: b"{not json", r"kb.json is not valid JSON \(line 1\)"),
+        (lambda m: b"[" * 200_000, "nests too deeply"),
         (lambda m: json.dumps({**m, "format": "other"}).encode(), "does not describe a kb library"),
         (lambda m: json.dumps({**m, "version": 9}).encode(), "newer kb \\(format version 9\\)"),
         (
