@@ -147,21 +147,23 @@ def library_state(user) -> dict:
     return state
 
 
-def empty_the_instance(settings, tmp_path) -> None:
-    """As if on a new machine: no links, no blob rows, and an empty blob store."""
+def empty_the_instance(settings, tmp_path, backend: str = "files") -> None:
+    """As if on a new machine: no links, no blob rows, and an empty blob store (local files, or
+    a store that is not a filesystem, as a bucket is not)."""
     Link.objects.all().delete()
     Blob.objects.all().delete()
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "new-machine-blobs")},
-        },
+    store = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "new-machine-blobs")},
     }
+    if backend == "memory":
+        store = {"BACKEND": "django.core.files.storage.InMemoryStorage"}
+    settings.STORAGES = {**settings.STORAGES, "default": store}
 
 
+@pytest.mark.parametrize("backend", ["files", "memory"])
 def test_backup_then_restore_into_an_empty_instance_is_identical(
-    user, server, settings, tmp_path, add
+    user, server, settings, tmp_path, add, backend
 ):
     build_library(user, server, add)
     before = library_state(user)
@@ -170,7 +172,7 @@ def test_backup_then_restore_into_an_empty_instance_is_identical(
     backup = tmp_path / "library.zip"
     call_command("backup", str(backup), "--user", user.username, verbosity=0)
 
-    empty_the_instance(settings, tmp_path)
+    empty_the_instance(settings, tmp_path, backend)
     assert not any((tmp_path / "new-machine-blobs").glob("**/*"))
     out = io.StringIO()
     call_command("restore", str(backup), "--user", user.username, "--no-capture", stdout=out)
@@ -435,3 +437,43 @@ def test_the_refusal_is_in_the_readers_language(client, user, server, tmp_path):
     text = response.content.decode()
     assert "kb.json 不是有效的 JSON（第 1 行）：没有恢复任何内容。" in text
     assert "书签文件或 kb 资料库压缩包" in text
+
+
+def test_a_blob_lost_before_the_backup_restores_its_snapshot_as_failed(
+    user, other_user, server, tmp_path
+):
+    link = Link.objects.create(
+        owner=user, url=server.url("/essay"), normalized_url=server.url("/essay")
+    )
+    snapshot = capture(link)
+    blob_store().delete(snapshot.archive_id)
+    backup = tmp_path / "library.zip"
+    err = io.StringIO()
+    call_command("backup", str(backup), "--user", user.username, stderr=err, verbosity=0)
+    assert f"stored blob {snapshot.archive_id} could not be read" in err.getvalue()
+    call_command("restore", str(backup), "--user", other_user.username, "--no-capture", verbosity=0)
+    restored = Snapshot.objects.get(link__owner=other_user)
+    assert restored.status == Snapshot.Status.FAILED
+    assert restored.archive_id is None
+    assert "missing when the backup was written" in restored.error
+    assert restored.title == snapshot.title  # the rest of what was captured is kept
+
+
+def test_restore_queues_captures_for_links_never_captured(user, other_user, settings, tmp_path):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    Link.objects.create(
+        owner=user, url="https://example.org/x", normalized_url="https://example.org/x"
+    )
+    backup = tmp_path / "library.zip"
+    call_command("backup", str(backup), "--user", user.username, verbosity=0)
+    out = io.StringIO()
+    call_command("restore", str(backup), "--user", other_user.username, stdout=out)
+    assert "1 captures queued" in out.getvalue()
+    link = Link.objects.select_related("latest_snapshot").get(owner=other_user)
+    assert link.latest_snapshot.status == Snapshot.Status.PENDING
+
+
+def test_backup_into_a_missing_folder_says_so(user, tmp_path):
+    with pytest.raises(CommandError, match="no such folder"):
+        call_command("backup", str(tmp_path / "nowhere" / "kb.zip"), verbosity=0)
+    assert not list(tmp_path.iterdir())
