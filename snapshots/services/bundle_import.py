@@ -78,9 +78,11 @@ class Limits:
     member_bytes: int = 2 * 2**30
     total_bytes: int = 200 * 2**30
     manifest_bytes: int = 2 * 2**30
-    # Deflate packs ordinary pages 3–20 times; a zip bomb needs hundreds. Small members may be
-    # packed more (runs of one byte), so the ratio is only asked of members over ``ratio_from``.
-    ratio: int = 200
+    # Deflate packs ordinary pages 3–30 times and cannot pack beyond about 1,030 times: a member
+    # packed to 1,000 times is a run of one byte (a zip bomb). Anything less is bounded by the
+    # sizes above (zipfile never unpacks beyond a member's declared size), so that a real library
+    # of very repetitive pages is never refused for its ratio. Asked of members over ``ratio_from``.
+    ratio: int = 1000
     ratio_from: int = 1024 * 1024
 
 
@@ -175,7 +177,9 @@ def _open_zip(source: str | IO[bytes], limits: Limits) -> tuple[zipfile.ZipFile,
 def _size(count: int) -> str:
     if count >= 2**30:
         return f"{count / 2**30:.1f} GB"
-    return f"{count / 2**20:.1f} MB"
+    if count >= 2**20:
+        return f"{count / 2**20:.1f} MB"
+    return f"{max(1, round(count / 1024))} KB"
 
 
 def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:

@@ -17,6 +17,7 @@ from snapshots.models import Blob, Link, Snapshot
 from snapshots.queries import LibraryFilters, library_links
 from snapshots.services.archives import blob_store, snapshot_single_file
 from snapshots.services.bundle import snapshot_fields
+from snapshots.services.bundle_import import BundleError, Limits, restore_bundle
 from snapshots.services.exporter import export_archive_zip
 from snapshots.services.links import link_create
 from snapshots.tasks import capture_snapshot, snapshot_request
@@ -477,3 +478,11 @@ def test_backup_into_a_missing_folder_says_so(user, tmp_path):
     with pytest.raises(CommandError, match="no such folder"):
         call_command("backup", str(tmp_path / "nowhere" / "kb.zip"), verbosity=0)
     assert not list(tmp_path.iterdir())
+
+
+def test_the_unpacked_size_is_bounded_before_anything_is_read(user, server, tmp_path):
+    good = good_bundle(user, server, tmp_path)
+    with pytest.raises(BundleError, match=r"would unpack to [\d.]+ KB; at most 1 KB"):
+        restore_bundle(owner=user, source=str(good), merge=True, limits=Limits(total_bytes=1000))
+    with pytest.raises(BundleError, match="too large or packed too tightly"):
+        restore_bundle(owner=user, source=str(good), merge=True, limits=Limits(member_bytes=100))
