@@ -486,3 +486,17 @@ def test_the_unpacked_size_is_bounded_before_anything_is_read(user, server, tmp_
         restore_bundle(owner=user, source=str(good), merge=True, limits=Limits(total_bytes=1000))
     with pytest.raises(BundleError, match="too large or packed too tightly"):
         restore_bundle(owner=user, source=str(good), merge=True, limits=Limits(member_bytes=100))
+
+
+def test_the_import_command_takes_the_export_zip(user, other_user, server, tmp_path, add):
+    build_library(user, server, add)
+    before = library_state(user)
+    exported = tmp_path / "export.zip"
+    with exported.open("wb") as stream:
+        export_archive_zip(links=Link.objects.filter(owner=user), stream=stream)
+    out = io.StringIO()
+    call_command(
+        "import_bookmarks", str(exported), "--user", other_user.username, "--no-capture", stdout=out
+    )
+    assert "5 captures restored with their archives" in out.getvalue()
+    assert library_state(other_user) == before
