@@ -60,6 +60,7 @@ __all__ = [
     "MANIFEST",
     "VERSION",
     "BundleWritten",
+    "export_archive_zip",
     "snapshot_fields",
     "write_bundle",
 ]
@@ -277,3 +278,18 @@ def write_bundle(
             put('\n], "blobs": ' + json.dumps(blobs, ensure_ascii=False))
             put(', "missing_blobs": ' + json.dumps(sorted(written.missing)) + "}\n")
     return written
+
+
+def export_archive_zip(
+    *,
+    links: Iterable[Link] | QuerySet[Link],
+    stream: BinaryIO | IO[bytes],
+    progress: Callable[[int], None] | None = None,
+    owner_name: str = "",
+) -> int:
+    """The export page's zip: the bundle with each link's latest archived page as one HTML file
+    (``archives/<id>-<slug>.html``). Returns how many archived pages were written."""
+    written = write_bundle(
+        links=links, stream=stream, owner_name=owner_name, pages=True, progress=progress
+    )
+    return written.pages

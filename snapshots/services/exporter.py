@@ -1,5 +1,5 @@
-"""Exporting links: a Netscape bookmark file, and the library bundle (a zip: the bookmark file,
-each link's archived page, and everything kb needs to import the library back with its history).
+"""Exporting links as a Netscape bookmark file (the zip with archives and history is
+snapshots.services.bundle, which puts this file in it).
 
 The bookmark file is the one every browser, linkding, Pocket and Karakeep imports: TAGS, ADD_DATE,
 LAST_MODIFIED, PRIVATE, TOREAD, and the notes as the <DD> after each link. importer.py reads it back.
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from html import escape
-from typing import BinaryIO
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -99,25 +98,4 @@ def archive_name(link: Link, snapshot: Snapshot) -> str:
     return f"archives/{link.pk}-{slug}{extension}"
 
 
-def export_archive_zip(
-    *,
-    links: Iterable[Link] | QuerySet[Link],
-    stream: BinaryIO,
-    progress: Callable[[int], None] | None = None,
-    owner_name: str = "",
-) -> int:
-    """Write the library bundle of ``links`` to ``stream`` (snapshots.services.bundle): kb.json,
-    every stored blob, bookmarks.html and archives/<id>-<slug>.html for every link whose latest
-    successful snapshot has a stored archive. Returns how many archived pages were written.
-
-    One format: kb imports this zip back with its archives and history (``bundle_import``).
-    """
-    from snapshots.services.bundle import write_bundle  # it uses this module's bookmark lines
-
-    written = write_bundle(
-        links=links, stream=stream, owner_name=owner_name, pages=True, progress=progress
-    )
-    return written.pages
-
-
-__all__ = ["archive_name", "export_archive_zip", "export_bookmarks", "iter_bookmarks"]
+__all__ = ["archive_name", "bookmark_entry", "export_bookmarks", "iter_bookmarks"]

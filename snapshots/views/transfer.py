@@ -15,8 +15,9 @@ from snapshots.forms import ExportForm, ImportForm
 from snapshots.models import Link
 from snapshots.normalize import LinkError
 from snapshots.queries import LibraryFilters, library_links, own_tag_names
+from snapshots.services.bundle import export_archive_zip
 from snapshots.services.bundle_import import import_library_zip, is_zip
-from snapshots.services.exporter import export_archive_zip, export_bookmarks
+from snapshots.services.exporter import export_bookmarks
 from snapshots.services.importer import import_bookmarks
 
 

@@ -16,9 +16,8 @@ from django.urls import reverse
 from snapshots.models import Blob, Link, Snapshot
 from snapshots.queries import LibraryFilters, library_links
 from snapshots.services.archives import blob_store, snapshot_single_file
-from snapshots.services.bundle import snapshot_fields
+from snapshots.services.bundle import export_archive_zip, snapshot_fields
 from snapshots.services.bundle_import import BundleError, Limits, restore_bundle
-from snapshots.services.exporter import export_archive_zip
 from snapshots.services.links import link_create
 from snapshots.tasks import capture_snapshot, snapshot_request
 from tests.support.capture import capture_from

@@ -7,7 +7,8 @@ from tqdm import tqdm
 
 from snapshots.management.commands._library_user import resolve_user
 from snapshots.models import Link
-from snapshots.services.exporter import export_archive_zip, iter_bookmarks
+from snapshots.services.bundle import export_archive_zip
+from snapshots.services.exporter import iter_bookmarks
 
 
 class Command(BaseCommand):
