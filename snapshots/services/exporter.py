@@ -7,7 +7,6 @@ LAST_MODIFIED, PRIVATE, TOREAD, and the notes as the <DD> after each link. impor
 
 from __future__ import annotations
 
-import logging
 import mimetypes
 from collections.abc import Iterable, Iterator
 from html import escape
@@ -18,8 +17,6 @@ from django.utils.text import slugify
 
 from snapshots.models import Link, Snapshot
 from snapshots.queries import TAG_LIST
-
-logger = logging.getLogger(__name__)
 
 HEADER = """<!DOCTYPE NETSCAPE-Bookmark-file-1>
 <!-- This is an automatically generated file.
