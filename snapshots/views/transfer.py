@@ -1,5 +1,5 @@
-"""Import and export: a browser's bookmarks file in; the reader's links out as one, or as a zip
-with their archived pages."""
+"""Import and export: a browser's bookmarks file or a kb library zip in; the reader's links out as a
+bookmarks file, or as the library zip (services.bundle) with their archives and history."""
 
 from __future__ import annotations
 
@@ -15,23 +15,36 @@ from snapshots.forms import ExportForm, ImportForm
 from snapshots.models import Link
 from snapshots.normalize import LinkError
 from snapshots.queries import LibraryFilters, library_links, own_tag_names
-from snapshots.services.exporter import export_archive_zip, export_bookmarks
+from snapshots.services.bundle import export_archive_zip
+from snapshots.services.bundle_import import import_library_zip, is_zip
+from snapshots.services.exporter import export_bookmarks
 from snapshots.services.importer import import_bookmarks
 
 
 @login_required
 def links_import(request: HttpRequest) -> HttpResponse:
-    """Upload a Netscape bookmarks file. A malformed file imports nothing and says why."""
+    """Upload a Netscape bookmarks file, or a kb library zip (merged into the library with its
+    archives and history). A malformed or hostile file imports nothing and says why."""
     result = None
     if request.method == "POST":
         form = ImportForm(request.POST, request.FILES)
         if form.is_valid():
+            upload = form.cleaned_data["file"]
             try:
-                result = import_bookmarks(
-                    owner=request.user,
-                    data=form.cleaned_data["file"].read(),
-                    private_default=form.cleaned_data["private"],
-                )
+                if is_zip(upload.read(4)):
+                    upload.seek(0)
+                    result = import_library_zip(
+                        owner=request.user,
+                        source=upload,
+                        private_default=form.cleaned_data["private"],
+                    )
+                else:
+                    upload.seek(0)
+                    result = import_bookmarks(
+                        owner=request.user,
+                        data=upload.read(),
+                        private_default=form.cleaned_data["private"],
+                    )
             except LinkError as error:
                 form.add_error("file", error.message)
             else:
@@ -71,7 +84,7 @@ def links_export(request: HttpRequest) -> HttpResponse:
     if form.cleaned_data["format"] == "zip":
         # Spooled: small archives stay in memory, large ones go to a temporary file, never all in RAM.
         stream = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
-        export_archive_zip(links=links, stream=stream)
+        export_archive_zip(links=links, stream=stream, owner_name=request.user.get_username())
         stream.seek(0)
         return FileResponse(
             stream,
