@@ -10,8 +10,6 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from lossdemos.limits import MULTIPART_BYTE_LIMIT
-
 EXEMPT_PREFIXES = ("/setup/", "/static/", "/healthz", "/api/", "/i18n/", "/archive/", "/admin/")
 
 
@@ -69,8 +67,9 @@ class RefuseOversizedBodies:
     Without this, the first reader of the body (:class:`RejectNulCharacters`, the CSRF check)
     met Django's RequestDataTooBig and the client got an HTML "Bad Request (400)" — even from the
     JSON API — after the server had already received it. A multipart body may carry files up to
-    the loss API's .npy limit; any other body, DATA_UPLOAD_MAX_MEMORY_SIZE (the JSON limit).
-    Each route still checks its own, smaller limits with its own sentence.
+    KB_UPLOAD_MAX_BYTES (the largest upload any form or route takes); any other body,
+    DATA_UPLOAD_MAX_MEMORY_SIZE (the JSON limit). Each route still checks its own, smaller limits
+    with its own sentence (the loss API's .npy files, a bookmarks file) before reading.
     """
 
     SENTENCE = _(
@@ -93,7 +92,7 @@ class RefuseOversizedBodies:
     @staticmethod
     def limit(request) -> int | None:
         if request.META.get("CONTENT_TYPE", "").startswith("multipart/"):
-            return MULTIPART_BYTE_LIMIT
+            return settings.KB_UPLOAD_MAX_BYTES
         return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
     def refusal(self, request, size: int, limit: int):

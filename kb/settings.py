@@ -259,6 +259,9 @@ if env_flag("KB_HTTPS"):
 KB_LOSS_CONCURRENCY = max(1, int(os.environ.get("KB_LOSS_CONCURRENCY", "2") or 2))
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024  # a 1,000,000-number JSON body fits
+# The largest multipart body any address takes (a library zip, snapshots.forms.MAX_LIBRARY_ZIP_BYTES,
+# with room for the form); kb.middleware refuses a longer one unread. Each route checks its own.
+KB_UPLOAD_MAX_BYTES = 1024 * 1024 * 1024 + 16 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 LOGGING = {

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 
 from lossdemos.limits import MULTIPART_BYTE_LIMIT
+from snapshots.forms import MAX_LIBRARY_ZIP_BYTES
 from tests.support.pages import visible_text
 
 pytestmark = pytest.mark.django_db
@@ -82,14 +83,29 @@ def test_the_refusal_is_in_the_readers_language(client, settings):
     )
 
 
-def test_a_multipart_upload_over_the_file_limit_is_refused_before_it_is_read(client):
+def test_a_multipart_upload_over_the_largest_upload_is_refused_before_it_is_read(client, settings):
+    size = settings.KB_UPLOAD_MAX_BYTES + 1
+    content_type = "multipart/form-data; boundary=kb"
+
+    response = client.generic("POST", "/api/losses/softmax", b"", **declared(size, content_type))
+
+    assert response.status_code == 413
+    assert f"{settings.KB_UPLOAD_MAX_BYTES:,} bytes" in response.json()["error"]
+
+
+def test_the_largest_upload_lets_every_form_and_route_have_its_own_limit(settings):
+    assert settings.KB_UPLOAD_MAX_BYTES > MAX_LIBRARY_ZIP_BYTES  # a library zip, with its form
+    assert settings.KB_UPLOAD_MAX_BYTES >= MULTIPART_BYTE_LIMIT
+
+
+def test_the_loss_api_refuses_a_multipart_body_over_its_own_limit_before_reading_it(client):
     size = MULTIPART_BYTE_LIMIT + 1
     content_type = "multipart/form-data; boundary=kb"
 
     response = client.generic("POST", "/api/losses/softmax", b"", **declared(size, content_type))
 
     assert response.status_code == 413
-    assert f"{MULTIPART_BYTE_LIMIT:,} bytes" in response.json()["error"]
+    assert f"more than the {MULTIPART_BYTE_LIMIT:,} bytes" in response.json()["error"]
 
 
 def test_a_large_npy_upload_under_the_file_limit_is_let_through(client):
