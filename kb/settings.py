@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # before anything reads the body: a body is refused by its declared size, unread
+    "kb.middleware.RefuseOversizedBodies",
     "kb.middleware.RejectNulCharacters",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -253,7 +255,13 @@ if env_flag("KB_HTTPS"):
     # Browsers that once saw kb over HTTPS never try plain HTTP again (a year; the site only).
     SECURE_HSTS_SECONDS = 365 * 24 * 3600
 
+# Loss calculations one web process runs at once; more wait a moment, then get 503 (lossdemos.admission).
+KB_LOSS_CONCURRENCY = max(1, int(os.environ.get("KB_LOSS_CONCURRENCY", "2") or 2))
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024  # a 1,000,000-number JSON body fits
+# The largest multipart body any address takes (a library zip, snapshots.forms.MAX_LIBRARY_ZIP_BYTES,
+# with room for the form); kb.middleware refuses a longer one unread. Each route checks its own.
+KB_UPLOAD_MAX_BYTES = 1024 * 1024 * 1024 + 16 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 
 LOGGING = {

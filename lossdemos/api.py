@@ -26,9 +26,9 @@ from pydantic import ConfigDict, Field, WithJsonSchema
 
 from kb.api_auth import ApiError
 from kb.messages import Text, gettext_noop, translated
-from lossdemos import engine
+from lossdemos import admission, engine
 from lossdemos.errors import InputError, LossInputError, TooMany
-from lossdemos.limits import NPY_FIELDS, NPY_NUMBER_LIMIT
+from lossdemos.limits import MULTIPART_BYTE_LIMIT, NPY_FIELDS, NPY_NUMBER_LIMIT
 from lossdemos.uploads import read_multipart
 
 router = Router(tags=["losses"])
@@ -170,16 +170,13 @@ class ErrorOut(Schema):
 
 # --- requests -----------------------------------------------------------------------------------
 
-# Every .npy number at its widest (8 bytes) plus room for headers and text fields (a JSON target of
-# a million numbers is ~10 MB).
-MULTIPART_BYTE_LIMIT = NPY_NUMBER_LIMIT * 8 + (64 << 20)
 # An answer's JSON grows ~20 bytes a number: 2,000,000 numbers is already a 40 MB answer.
 RESULT_NUMBER_LIMIT = 2_000_000
 
 
-def _json_response(payload: dict[str, Any]) -> HttpResponse:
+def _json_response(payload: dict[str, Any], *, status: int = 200) -> HttpResponse:
     body = json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-    return HttpResponse(body, content_type="application/json")
+    return HttpResponse(body, content_type="application/json", status=status)
 
 
 def _read_request(request: HttpRequest, op: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -253,6 +250,17 @@ def _check_fields(values: dict[str, Any], tensors: dict[str, Any], body: type[_B
 
 
 def _run(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
+    engine.load()  # once per process, seconds of CPU: not while holding a calculation slot
+    try:
+        with admission.admitted():
+            return _answer(request, op, body)
+    except admission.Busy as busy:
+        response = _json_response({"error": translated(busy.message)}, status=503)
+        response["Retry-After"] = str(busy.retry_after)
+        return response
+
+
+def _answer(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
     try:
         values, tensors = _read_request(request, op)
         _check_fields(values, tensors, body)
@@ -292,8 +300,9 @@ _NAN_NOTE = (
     ' NaN and infinities, which JSON cannot spell, are written as the strings "NaN", "Infinity" '
     'and "-Infinity" wherever a number may appear. Steps with more than 10,000 numbers give '
     '"value": null with "omitted": true and a "summary". Limits: 1,000,000 numbers per JSON body, '
-    "50,000,000 from .npy files, 2,000,000 in a result; past them 413. Malformed input: 422 with a sentence that says "
-    "where (field, row, column)."
+    "50,000,000 from .npy files, 2,000,000 in a result; past them 413. Malformed input, or more "
+    "than 8 dimensions: 422 with a sentence that says where (field, row, column). When every "
+    "calculation slot of the server stays taken for a second: 503 with Retry-After."
 )
 
 
@@ -312,13 +321,23 @@ def _request_body(body: type[_Body]) -> dict[str, Any]:
         },
     }
     return {
+        "responses": {
+            503: {  # an int, as ninja keys its own: merged into its 503 entry
+                "headers": {
+                    "Retry-After": {
+                        "description": "Seconds to wait before trying again.",
+                        "schema": {"type": "integer"},
+                    }
+                }
+            }
+        },
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {"schema": schema},
                 "multipart/form-data": {"schema": multipart},
             },
-        }
+        },
     }
 
 
@@ -332,7 +351,7 @@ _OP_OF = {
     BceWithLogitsBody: "bce-with-logits",
 }
 
-_RESPONSES = {413: ErrorOut, 415: ErrorOut, 422: ErrorOut}
+_RESPONSES = {413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 503: ErrorOut}
 
 
 def _route(op: str, body: type[_Body], summary: str, description: str, answer_schema=LossAnswer):

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from kb.messages import translated
-from lossdemos import engine
+from kb.messages import Text, gettext_noop, translated
+from lossdemos import admission, engine
 from lossdemos.errors import InputError, LossInputError
 from lossdemos.limits import NPY_NUMBER_LIMIT
 
@@ -56,6 +56,8 @@ class DemoForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.upload = upload
         self.computation: Computation | None = None
+        # The refusal when every calculation slot stayed taken (lossdemos.admission); no errors then.
+        self.busy: admission.Busy | None = None
         if upload:
             for name in self.tensor_fields:
                 self.fields[f"{name}_file"] = forms.FileField(
@@ -81,7 +83,11 @@ class DemoForm(forms.Form):
             limit = NPY_NUMBER_LIMIT * 8 + (1 << 20)
             if upload.size > limit:
                 raise InputError(
-                    f"the {name} file is larger than {NPY_NUMBER_LIMIT:,} numbers allow",
+                    Text.of(
+                        gettext_noop("the %(field)s file is larger than %(limit)s numbers allow"),
+                        field=name,
+                        limit=f"{NPY_NUMBER_LIMIT:,}",
+                    ),
                     field=name,
                 )
             tensors[name] = engine.load_npy(
@@ -93,9 +99,13 @@ class DemoForm(forms.Form):
         cleaned = super().clean()
         if self.errors:
             return cleaned
+        engine.load()  # once per process, seconds of CPU: not while holding a calculation slot
         try:
-            tensors = self._uploaded_tensors() if self.upload else {}
-            self.computation = engine.compute(self.op, self.values(), tensors=tensors)
+            with admission.admitted():
+                tensors = self._uploaded_tensors() if self.upload else {}
+                self.computation = engine.compute(self.op, self.values(), tensors=tensors)
+        except admission.Busy as busy:
+            self.busy = busy
         except (InputError, LossInputError) as exc:
             self._add_located_error(exc.location.get("field"), translated(exc.message))
         return cleaned

@@ -7,10 +7,23 @@ numbers against the JSON limit; the API and the forms give the .npy limit to ``l
 
 from __future__ import annotations
 
-__all__ = ["ENTROPY_SOURCES", "JSON_NUMBER_LIMIT", "NPY_FIELDS", "NPY_NUMBER_LIMIT"]
+__all__ = [
+    "ENTROPY_SOURCES",
+    "JSON_NUMBER_LIMIT",
+    "MAX_DIMENSIONS",
+    "MULTIPART_BYTE_LIMIT",
+    "NPY_FIELDS",
+    "NPY_NUMBER_LIMIT",
+]
 
 JSON_NUMBER_LIMIT = 1_000_000
 NPY_NUMBER_LIMIT = 50_000_000
+# A multipart body: every .npy number at its widest (8 bytes) plus room for headers and text fields
+# (a JSON target of a million numbers is ~10 MB). The API refuses a longer body unread.
+MULTIPART_BYTE_LIMIT = NPY_NUMBER_LIMIT * 8 + (64 << 20)
+# No loss here needs more than (N, C, d1, ..., d6); the readers refuse deeper input before any
+# formatting or torch work, so a 64-deep one-number tensor costs no more than a flat one.
+MAX_DIMENSIONS = 8
 
 # Entropy reads exactly one of these.
 ENTROPY_SOURCES = ("probs", "counts", "logits")

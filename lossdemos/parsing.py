@@ -37,6 +37,7 @@ import torch
 
 from kb.messages import Text, gettext_noop
 from lossdemos.errors import InputError, TooMany
+from lossdemos.limits import MAX_DIMENSIONS
 
 __all__ = [
     "InputError",
@@ -199,6 +200,7 @@ def _bracket_shape(
             field=field,
         )
     innermost = int(depth.max())
+    _check_dimensions(innermost, field)  # before the per-level work below
     # The bracket just before each number tells its depth and (if innermost) its row.
     before = np.searchsorted(brackets, starts) - 1
     token_depth = np.where(before >= 0, depth[np.maximum(before, 0)], 0)
@@ -234,6 +236,7 @@ def _bracket_shape(
     if top_level > 1:  # several lists one after another: an implicit outer list
         shape.insert(0, top_level)
     shape.append(int(row_lengths[0]))
+    _check_dimensions(len(shape), field)
     return tuple(shape)
 
 
@@ -345,6 +348,36 @@ def _plural(n: int, singular: str, plural: str) -> Text:
     return Text.of(singular if n == 1 else plural, n=n)
 
 
+def _check_dimensions(dimensions: int, field: str) -> None:
+    """Refuse more than MAX_DIMENSIONS dimensions, whichever reader found them."""
+    if dimensions > MAX_DIMENSIONS:
+        raise InputError(
+            Text.of(
+                gettext_noop(
+                    "the %(field)s have %(count)s dimensions; at most %(limit)s are accepted"
+                ),
+                field=field,
+                count=dimensions,
+                limit=MAX_DIMENSIONS,
+            ),
+            field=field,
+            dimensions=dimensions,
+        )
+
+
+def _json_dimensions(value: Any) -> int:
+    """How deep the first item of nested lists lies: the dimensions of any rectangular list.
+
+    A loop, not recursion, and no copy: nested lists deeper than this elsewhere are ragged, which
+    the structure check names at a depth no greater than this one.
+    """
+    dimensions = 0
+    while isinstance(value, list) and value:
+        value = value[0]
+        dimensions += 1
+    return dimensions
+
+
 def _too_many(count: int, limit: int) -> Text:
     return Text.of(
         gettext_noop("too many numbers: %(count)s (limit %(limit)s)"),
@@ -448,6 +481,7 @@ def parse_json_tensor(
             ),
             field=field,
         )
+    _check_dimensions(_json_dimensions(value), field)  # numpy would walk 64 levels first
     try:
         array = np.array(value)
     except (ValueError, TypeError, OverflowError):
@@ -601,6 +635,27 @@ def parse_target(
 _NPY_HEADER_BYTES = 65_536
 
 
+def _check_npy_shape(shape: tuple[int, ...], field: str) -> None:
+    """numpy's header reader accepts any tuple of ints: refuse what no array can have."""
+    _check_dimensions(len(shape), field)
+    if any(size < 0 for size in shape):
+        raise InputError(
+            Text.of(
+                gettext_noop(
+                    "the %(field)s file is not a valid .npy file: its header gives the shape "
+                    "%(shape)s, with a negative size"
+                ),
+                field=field,
+                shape=_shape_text(shape),
+            ),
+            field=field,
+        )
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(size) for size in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 def load_npy(
     data: bytes | bytearray | memoryview | np.ndarray, *, field: str, max_numbers: int = 50_000_000
 ) -> torch.Tensor:
@@ -665,6 +720,7 @@ def load_npy(
             ),
             field=field,
         )
+    _check_npy_shape(shape, field)
     count = math.prod(shape)
     if count > max_numbers:
         raise TooMany(
@@ -677,6 +733,20 @@ def load_npy(
         raise InputError(_empty(field), field=field)
     offset = stream.tell()
     available = len(buffer) - offset
+    if available > count * dtype.itemsize:
+        raise InputError(
+            Text.of(
+                gettext_noop(
+                    "the %(field)s file does not match its header: shape %(shape)s needs "
+                    "%(promised)s bytes of data but %(available)s follow"
+                ),
+                field=field,
+                shape=_shape_text(shape),
+                promised=f"{count * dtype.itemsize:,}",
+                available=f"{available:,}",
+            ),
+            field=field,
+        )
     if available < count * dtype.itemsize:
         raise InputError(
             Text.of(

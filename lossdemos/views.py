@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kb.messages import translated
-from lossdemos import engine
+from lossdemos import admission, engine
 from lossdemos import forms as demo_forms
 from lossdemos.content import explanation
 from lossdemos.errors import InputError
@@ -156,6 +156,10 @@ def concept_page(request: HttpRequest, slug: str) -> HttpResponse:
         active = form
     active.is_valid()
     results = _results(active)
+    status = 200
+    if active.busy is not None:
+        results["busy"] = translated(active.busy.message)
+        status = 503
     context: dict[str, Any] = {
         "concept": concept,
         "form": form,
@@ -166,7 +170,9 @@ def concept_page(request: HttpRequest, slug: str) -> HttpResponse:
         **results,
     }
     if fragment == "results":
-        return render(request, "lossdemos/concept.html#results", context)
+        return _busy_aware(
+            render(request, "lossdemos/concept.html#results", context, status=status)
+        )
     if slug == "nll":
         context.update(likelihood(request))
         if fragment == "likelihood":
@@ -178,7 +184,14 @@ def concept_page(request: HttpRequest, slug: str) -> HttpResponse:
         context["likelihood_placed"] = True
     context.update(_links_for(request, slug))
     context["concepts"] = CONCEPTS.values()
-    return render(request, "lossdemos/concept.html", context)
+    return _busy_aware(render(request, "lossdemos/concept.html", context, status=status))
+
+
+def _busy_aware(response: HttpResponse) -> HttpResponse:
+    """A page refused for want of a calculation slot says when to come back, as the API does."""
+    if response.status_code == 503:
+        response["Retry-After"] = str(admission.RETRY_AFTER_SECONDS)
+    return response
 
 
 def _results(form: demo_forms.DemoForm) -> dict[str, Any]:

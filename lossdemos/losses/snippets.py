@@ -119,8 +119,11 @@ def _float_text(x: np.floating) -> str:
 def _nested(items: Any) -> str:
     if not isinstance(items, list):
         return str(items)
-    one_line = "[" + ", ".join(_nested(item) for item in items) + "]"
+    # Each child's text is made once and used by either layout: making it again for the second
+    # layout doubled the work at every level (2^depth).
+    children = [_nested(item) for item in items]
+    one_line = "[" + ", ".join(children) + "]"
     if len(one_line) <= 72 or not items or not isinstance(items[0], list):
         return one_line
-    rows = ",\n".join("    " + _nested(item) for item in items)
+    rows = ",\n".join("    " + child for child in children)
     return "[\n" + rows + ",\n]"

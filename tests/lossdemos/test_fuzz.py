@@ -5,9 +5,12 @@ docs might send), and hypothesis sends what nobody should: ragged and deeply nes
 huge numbers, wrong types, empty lists, unknown fields, and the forms' text fields.
 """
 
+import io
 import json
 import math
+import time
 
+import numpy as np
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -15,6 +18,7 @@ from hypothesis import strategies as st
 
 from kb.wsgi import application
 from lossdemos.api import _OP_OF
+from lossdemos.limits import MAX_DIMENSIONS
 from lossdemos.views import CONCEPTS
 
 OPS = {op: body for body, op in _OP_OF.items()}
@@ -172,5 +176,56 @@ def test_random_form_text_never_breaks_a_page(client, user):
         query = {"logits": text, "input": text, "numbers": text, "target": target}
         response = client.get(f"/losses/{slug}/", {**query, "fragment": "results"})
         assert response.status_code == 200
+
+    check()
+
+
+# --- bounded work: any depth, any way in ---------------------------------------------------------
+
+# The issue's bound for a refusal; each of these takes milliseconds (a 54-deep one took 52 s).
+RESPONSE_SECONDS = 2.0
+shapes = st.lists(st.integers(1, 2), max_size=80).map(
+    lambda sizes: [size if i < 10 else 1 for i, size in enumerate(sizes)]  # at most 1,024 numbers
+)
+
+
+def npy_upload(array) -> io.BytesIO:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    buffer.seek(0)
+    buffer.name = "logits.npy"
+    return buffer
+
+
+@pytest.mark.django_db
+def test_tensors_of_any_depth_are_answered_quickly_and_refused_past_the_limit(client, user):
+    @given(shape=shapes, way=st.sampled_from(["json", "text", "npy", "page"]))
+    @FUZZ
+    def check(shape, way):
+        logits = (np.arange(math.prod(shape), dtype=np.float32) / 3).reshape(shape)
+        start = time.perf_counter()
+        if way == "json":
+            response = post(client, "softmax", {"logits": logits.tolist()})
+        elif way == "text":
+            response = post(client, "softmax", {"logits": json.dumps(logits.tolist())})
+        elif way == "npy":
+            response = client.post("/api/losses/softmax", {"logits": npy_upload(logits)})
+        else:
+            text = "tensor(" + json.dumps(logits.tolist()) + ")"
+            response = client.get("/losses/softmax/", {"logits": text, "fragment": "results"})
+        seconds = time.perf_counter() - start
+
+        assert seconds < RESPONSE_SECONDS
+        too_deep = f"the logits have {len(shape)} dimensions; at most {MAX_DIMENSIONS} are accepted"
+        if way == "page":
+            assert response.status_code == 200
+            assert (too_deep in response.content.decode()) == (len(shape) > MAX_DIMENSIONS)
+            return
+        assert_answer_is_sane(response)
+        if len(shape) > MAX_DIMENSIONS:
+            assert response.status_code == 422
+            assert response.json()["error"] == too_deep
+        else:
+            assert response.status_code == 200
 
     check()

@@ -71,7 +71,8 @@
       }
       request
         .then(function (response) {
-          if (response.status >= 500) throw new Error(String(response.status));
+          // 503 is the server's own "busy, try again" in the results fragment: show it
+          if (response.status >= 500 && response.status !== 503) throw new Error(String(response.status));
           return response.text();
         })
         .then(function (html) {
