@@ -190,6 +190,7 @@ def s3_storage_options(environ) -> dict:
         # Blob names are SHA-256 digests: a name already there holds the same bytes.
         "file_overwrite": True,
     }
+    options["client_config"] = s3_client_config(options)
     # Without keys boto3 looks further (AWS_SESSION_TOKEN, ~/.aws, an instance or task role).
     for option, variable in (
         ("access_key", "AWS_ACCESS_KEY_ID"),
@@ -198,6 +199,23 @@ def s3_storage_options(environ) -> dict:
         if environ.get(variable):
             options[option] = environ[variable]
     return options
+
+
+def s3_client_config(options: dict):
+    """boto3's client settings: a store that does not answer is an error in seconds, not minutes
+    (boto3's defaults wait 60 s to connect, up to 5 times), so a page waits little when it is down."""
+    try:
+        from botocore.config import Config
+    except ImportError:  # kb.checks says to install boto3
+        return None
+    return Config(
+        # what django-storages puts in its own Config, which this one replaces
+        s3={"addressing_style": options["addressing_style"]},
+        signature_version=options["signature_version"],
+        connect_timeout=5,
+        read_timeout=60,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
 
 
 if KB_STORAGE_BACKEND in S3_STORAGE_BACKENDS:

@@ -100,7 +100,8 @@ def blobs_free_unused(*, shas: set[str] | None = None) -> set[str]:
         for sha in freed - reclaimed:
             try:
                 store.delete(sha)
-            except OSError:
+            except Exception:  # a disk error or an object store that does not answer: the rows
+                # are gone, so the deletion stands; only the space is not given back
                 logger.warning("could not delete stored blob %s", sha, exc_info=True)
 
     transaction.on_commit(delete_files)

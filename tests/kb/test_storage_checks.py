@@ -35,6 +35,12 @@ def ids(errors) -> list[str]:
 def test_the_aws_variables_become_the_s3_storage_options(settings):
     options = s3_storage_options(README_VARIABLES)
 
+    client = options.pop("client_config")
+    assert (client.connect_timeout, client.read_timeout, client.retries["max_attempts"]) == (
+        5,
+        60,
+        3,
+    )
     assert options == {
         "bucket_name": "kb-archives",
         "endpoint_url": "https://s3.example.org",
@@ -58,6 +64,17 @@ def test_the_aws_variables_become_the_s3_storage_options(settings):
     assert storage.default_acl is None
     assert storage.querystring_auth is False
     assert storage_configuration() == []
+
+
+def test_addressing_style_and_signature_version_reach_boto3(settings):
+    variables = {"AWS_S3_ADDRESSING_STYLE": "path", "AWS_S3_SIGNATURE_VERSION": "s3v4"}
+    use_storage(settings, S3, s3_storage_options(README_VARIABLES | variables))
+
+    config = storages["default"].connection.meta.client.meta.config
+
+    assert config.s3["addressing_style"] == "path"
+    assert config.signature_version == "s3v4"
+    assert config.connect_timeout == 5
 
 
 def test_without_keys_boto3_finds_its_own_credentials():

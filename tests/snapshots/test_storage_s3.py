@@ -151,3 +151,30 @@ def test_an_object_missing_from_the_bucket_is_a_404_not_a_500(s3, site, bucket, 
 
     assert ada.get(f"/archive/{snapshot.pk}/").status_code == 404
     assert ada.get(f"/snapshots/{snapshot.pk}/icon/").status_code == 404
+
+
+def test_a_store_that_does_not_answer_is_a_503_with_a_sentence_and_deleting_still_works(
+    site, user, ada, client, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    capture_from(settings, site, tmp_path)
+    with S3Server() as down:  # this test's own server, stopped once the page is stored
+        store_blobs_in_bucket(settings, down, down.new_bucket(), location=PREFIX)
+        snapshot = captured(user, site.url("/page"))
+    client.force_login(user)
+
+    for path in (f"/archive/{snapshot.pk}/", f"/snapshots/{snapshot.pk}/download/"):
+        response = ada.get(path)
+        assert response.status_code == 503, path
+        assert response.content.decode() == (
+            "The stored copy cannot be read right now. Try again in a moment."
+        )
+        assert response["Retry-After"] == "30"
+        assert response["Content-Security-Policy"].startswith("sandbox;")
+    assert ada.get(f"/snapshots/{snapshot.pk}/icon/").status_code == 503
+    export = client.get("/links/export/", {"format": "zip"})
+    assert export.status_code == 503  # never a zip without its archives
+    assert "cannot be read right now" in export.content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert ada.delete(f"/api/links/{snapshot.link_id}").status_code == 204
+    assert not Link.objects.filter(pk=snapshot.link_id).exists()
