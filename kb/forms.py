@@ -1,5 +1,15 @@
 from django.contrib.auth.forms import UserCreationForm
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
+
+# Django 5.2 says this when a password is too short, but its own zh_Hans catalogue only has the older
+# "%(min_length)d" wording, so Chinese readers saw English. Naming the sentence here keeps kb's
+# translation of it in kb's catalogue (makemessages would otherwise drop it as unused).
+PASSWORD_TOO_SHORT = ngettext_lazy(
+    "This password is too short. It must contain at least %d character.",
+    "This password is too short. It must contain at least %d characters.",
+    "min_length",
+)
 
 
 class FirstAccountForm(UserCreationForm):

@@ -264,6 +264,18 @@ except ValueError as exc:
     raise RuntimeError(
         "KB_CAPTURE_RETRY_DELAYS must be seconds, comma-separated, e.g. 30,120"
     ) from exc
+# At most this many captures of one host run at once (1 for a host that hung in the last 10
+# minutes), so a slow or hanging site cannot hold every worker; the others wait their turn.
+# A retry gets this many seconds in all (the first attempt 60), and reads time out after 5.
+try:
+    KB_CAPTURE_PER_HOST = int(os.environ.get("KB_CAPTURE_PER_HOST", "2"))
+    KB_CAPTURE_RETRY_SECONDS = float(os.environ.get("KB_CAPTURE_RETRY_SECONDS", "20"))
+    if KB_CAPTURE_PER_HOST < 1 or KB_CAPTURE_RETRY_SECONDS <= 0:
+        raise ValueError
+except ValueError as exc:
+    raise RuntimeError(
+        "KB_CAPTURE_PER_HOST must be a whole number from 1 and KB_CAPTURE_RETRY_SECONDS seconds above 0"
+    ) from exc
 # FetchPolicy fields (connect_timeout, read_timeout, ...) and `seconds` for the whole capture:
 KB_CAPTURE_FETCH_OPTIONS: dict = {}
 # Limits fields (max_assets, max_total_bytes, max_media_bytes): what a capture inlines at most.

@@ -158,3 +158,11 @@ def test_header_search_keeps_every_character_of_the_query(client, user):
     response = client.get("/search/", {"q": "R&D #1 + 交叉熵"})
     assert response.status_code == 302
     assert response["Location"] == "/links/?q=R%26D+%231+%2B+%E4%BA%A4%E5%8F%89%E7%86%B5"
+
+
+def test_setup_explains_a_short_password_in_chinese(client):
+    client.cookies["django_language"] = "zh-hans"
+    response = client.post("/setup/", {"username": "ada", "password1": "k3x", "password2": "k3x"})
+    assert response.status_code == 200
+    assert "密码太短，至少要有 8 个字符。" in response.content.decode()
+    assert not get_user_model().objects.exists()
