@@ -10,6 +10,8 @@ sets them when PostgreSQL and Redis answer (CI has both). Elsewhere it skips and
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -17,6 +19,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -152,8 +155,18 @@ def drop_database(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="module")
+def services_to_ourselves():
+    """The database and the Redis database are one site's alone: under ``pytest -n``, where the
+    files and the S3 site may land on two workers, one worker at a time runs them."""
+    key = hashlib.sha256(f"{DATABASE_URL} {REDIS_URL}".encode()).hexdigest()[:16]
+    with (Path(tempfile.gettempdir()) / f"kb-production-test-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 @pytest.fixture(scope="module", params=["files", "s3"])
-def site(request, tmp_path_factory):
+def site(request, tmp_path_factory, services_to_ourselves):
     storage = request.param
     folder = tmp_path_factory.mktemp(f"production-{storage}")
     fresh_database(DATABASE_URL)
