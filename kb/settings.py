@@ -253,7 +253,8 @@ if KB_TASK_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
     RQ_QUEUES = {"default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}}
     # A worker started without --job-class (`rqworker default`, `rqworker-pool`) still runs tasks.
-    RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
+    # ...and one that loses Redis in the middle of a job waits for it instead of quitting.
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job", "WORKER_CLASS": "kb.rq_worker.ReconnectingWorker"}
 
 # The capture fetcher refuses every non-public address except these (host or host:port).
 KB_FETCH_ALLOW_HOSTS = env_list("KB_FETCH_ALLOW_HOSTS")

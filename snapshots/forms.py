@@ -14,6 +14,8 @@ from snapshots.normalize import (
 )
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+# A kb library zip (the export page's) carries its archives, so it may be larger.
+MAX_LIBRARY_ZIP_BYTES = 1024 * 1024 * 1024
 LINKS_PER_PAGE = 50
 
 
@@ -185,11 +187,15 @@ class CompareForm(forms.Form):
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        label=_("Bookmarks file"),
+        label=_("Bookmarks file or kb library zip"),
         help_text=_(
-            "A Netscape bookmarks HTML file, as exported by every browser, linkding, Pocket and Karakeep. At most 20 MB."
+            "A Netscape bookmarks HTML file, as exported by every browser, linkding, Pocket and "
+            "Karakeep (at most 20 MB), or the zip kb's export page makes, which brings back the "
+            "archives and capture history too (at most 1 GB)."
         ),
-        widget=forms.ClearableFileInput(attrs={"accept": ".html,.htm,text/html"}),
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".html,.htm,text/html,.zip,application/zip"}
+        ),
     )
     private = forms.BooleanField(
         label=_("Make imported links private unless the file says otherwise"),
@@ -199,6 +205,18 @@ class ImportForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
+        head = upload.read(4)
+        upload.seek(0)
+        if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+            if upload.size > MAX_LIBRARY_ZIP_BYTES:
+                raise forms.ValidationError(
+                    _(
+                        "This zip is %(size)s; the limit here is 1 GB. Use manage.py restore "
+                        "FILE --merge on the server."
+                    ),
+                    params={"size": f"{upload.size / 1024 / 1024:.1f} MB"},
+                )
+            return upload
         if upload.size > MAX_IMPORT_BYTES:
             raise forms.ValidationError(
                 _(
@@ -212,7 +230,13 @@ class ImportForm(forms.Form):
 class ExportForm(forms.Form):
     FORMATS = [
         ("html", _("Bookmarks file (HTML) — imports into any browser or bookmark manager")),
-        ("zip", _("Zip: the bookmarks file and the archived pages as single HTML files")),
+        (
+            "zip",
+            _(
+                "Zip: your whole library with its archives and capture history (kb imports it "
+                "back), the bookmarks file and the archived pages as single HTML files"
+            ),
+        ),
     ]
     format = forms.ChoiceField(
         label=_("Format"), choices=FORMATS, initial="html", widget=forms.RadioSelect

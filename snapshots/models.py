@@ -129,6 +129,9 @@ class Snapshot(models.Model):
     error_message = models.JSONField(_("error message"), default=dict, blank=True)
     requested = models.DateTimeField(_("requested"), default=timezone.now)
     started = models.DateTimeField(_("started"), null=True, blank=True)
+    # While a worker runs the capture it says so every few seconds (snapshots.tasks.capture_lease);
+    # a running capture that stopped saying so lost its worker and is taken up again.
+    alive_at = models.DateTimeField(_("last sign of its worker"), null=True, blank=True)
     finished = models.DateTimeField(_("finished"), null=True, blank=True)
     task_id = models.CharField(_("task id"), max_length=64, blank=True)
 

@@ -38,7 +38,7 @@ import random
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -81,6 +81,9 @@ MAX_ATTEMPTS = 3
 # A capture ends within its 60-second deadline (capture.pipeline.CAPTURE_SECONDS); one still
 # "running" long after that has lost its worker.
 STUCK_AFTER = timedelta(minutes=5)
+# A worker running a capture says so this often; one silent for LEASE_LOST has died.
+LEASE_BEAT = timedelta(seconds=10)
+LEASE_LOST = timedelta(seconds=45)
 # A snapshot pending this long whose job the queue does not hold was lost: it is queued again.
 LOST_AFTER = timedelta(seconds=60)
 # A retry's reads time out after this many seconds (KB_CAPTURE_RETRY_SECONDS bounds the whole).
@@ -171,45 +174,93 @@ def run_capture(snapshot_id: int, *, wait_for_retries: bool = True) -> str:
         if not wait_for_retries and host_is_busy(snapshot):
             wait_for_host(snapshot)
             return Snapshot.Status.PENDING
-        try:
-            captured = capture_page(
-                snapshot.link.url, capture_policy(snapshot.attempts), capture_limits()
-            )
-        except CaptureError as error:
-            delay = retry_delay(snapshot.attempts) if error.transient else None
-            if delay is None:
-                return save_failure(snapshot, error.sentence, getattr(error, "status", None))
-            release_for_retry(snapshot, error.sentence)
-            if not wait_for_retries:
-                snapshot_enqueue(snapshot.pk, delay=timedelta(seconds=delay))
-                return Snapshot.Status.PENDING
-            time.sleep(min(delay, MAX_WAIT_IN_PLACE))
-            continue
-        except Exception:
-            logger.exception("capture of snapshot %s failed", snapshot_id)
-            return save_failure(snapshot, INTERNAL_ERROR)
+        with capture_lease(snapshot.pk):
+            outcome = attempt(snapshot, wait_for_retries=wait_for_retries)
+        if outcome is not None:
+            return outcome
 
-        planned = plan_blobs(captured)
-        if not blobs_reference(snapshot, planned.blobs):
-            return "skipped"  # the link was deleted while its page was being fetched
-        try:
-            stored = store_blobs(blob_store(), planned)
-        except Exception:  # a full disk or an unreachable object store: say so, keep nothing
-            logger.exception("storing the capture of snapshot %s failed", snapshot_id)
-            return save_failure(snapshot, STORAGE_ERROR)
-        status = save_success(snapshot, captured, stored)
-        if status == Snapshot.Status.SUCCEEDED:
-            reindex_link(snapshot.link_id)
-        return status
+
+def attempt(snapshot: Snapshot, *, wait_for_retries: bool) -> str | None:
+    """One attempt at a claimed snapshot: its outcome, or None to try again now (in place)."""
+    snapshot_id = snapshot.pk
+    try:
+        captured = capture_page(
+            snapshot.link.url, capture_policy(snapshot.attempts), capture_limits()
+        )
+    except CaptureError as error:
+        delay = retry_delay(snapshot.attempts) if error.transient else None
+        if delay is None:
+            return save_failure(snapshot, error.sentence, getattr(error, "status", None))
+        release_for_retry(snapshot, error.sentence)
+        if not wait_for_retries:
+            snapshot_enqueue(snapshot.pk, delay=timedelta(seconds=delay))
+            return Snapshot.Status.PENDING
+        time.sleep(min(delay, MAX_WAIT_IN_PLACE))
+        return None
+    except Exception:
+        logger.exception("capture of snapshot %s failed", snapshot_id)
+        return save_failure(snapshot, INTERNAL_ERROR)
+
+    planned = plan_blobs(captured)
+    if not blobs_reference(snapshot, planned.blobs):
+        return "skipped"  # the link was deleted while its page was being fetched
+    try:
+        stored = store_blobs(blob_store(), planned)
+    except Exception:  # a full disk or an unreachable object store: say so, keep nothing
+        logger.exception("storing the capture of snapshot %s failed", snapshot_id)
+        return save_failure(snapshot, STORAGE_ERROR)
+    status = save_success(snapshot, captured, stored)
+    if status == Snapshot.Status.SUCCEEDED:
+        reindex_link(snapshot.link_id)
+    return status
 
 
 # --- the steps, in the order the task takes them ------------------------------------------------
 
 
+@contextmanager
+def capture_lease(snapshot_id: int):
+    """In a worker process, say every ``LEASE_BEAT`` that this running capture is still alive.
+
+    A worker killed in the middle (kill -9, out of memory, the machine gone) stops saying so, and
+    ``recover_stuck_snapshots`` takes the capture up ``LEASE_LOST`` later rather than after
+    ``STUCK_AFTER``. Outside worker processes (the immediate backend, commands) captures run in
+    the caller, which would see its own failure: no lease thread.
+    """
+    if not _watch_started:
+        yield
+        return
+    done = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not done.wait(LEASE_BEAT.total_seconds()):
+                Snapshot.objects.filter(pk=snapshot_id, status=Snapshot.Status.RUNNING).update(
+                    alive_at=timezone.now()
+                )
+        except Exception:  # the capture goes on; at worst it is taken up again later
+            logger.warning("the lease of capture %s stopped", snapshot_id, exc_info=True)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=beat, name=f"kb-lease-{snapshot_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
+
+
 def claim(snapshot_id: int) -> Snapshot | None:
     """Mark a pending snapshot running (one attempt more); None if it is not pending."""
+    now = timezone.now()
     claimed = Snapshot.objects.filter(pk=snapshot_id, status=Snapshot.Status.PENDING).update(
-        status=Snapshot.Status.RUNNING, attempts=F("attempts") + 1, started=timezone.now()
+        status=Snapshot.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        started=now,
+        # only a worker keeps a lease (capture_lease); a command's capture is not watched so
+        alive_at=now if _watch_started else None,
     )
     if not claimed:
         return None
@@ -488,9 +539,13 @@ def recover_stuck_snapshots(older_than: timedelta = STUCK_AFTER) -> RecoveryResu
     Each row changes by a conditional UPDATE, so several workers recovering at once never queue
     the same snapshot twice.
     """
-    cutoff = timezone.now() - older_than
+    now = timezone.now()
+    cutoff = now - older_than
     stuck = Snapshot.objects.filter(status=Snapshot.Status.RUNNING).filter(
-        Q(started__lt=cutoff) | Q(started__isnull=True, requested__lt=cutoff)
+        Q(started__lt=cutoff)
+        | Q(started__isnull=True, requested__lt=cutoff)
+        # its worker stopped saying it is alive (capture_lease): no need to wait STUCK_AFTER
+        | Q(alive_at__lt=now - LEASE_LOST, started__lt=now - LEASE_LOST)
     )
     requeued: list[int] = []
     failed: list[int] = []

@@ -1,4 +1,5 @@
-"""Exporting links: a Netscape bookmark file, and a zip of it with each link's archived page.
+"""Exporting links as a Netscape bookmark file (the zip with archives and history is
+snapshots.services.bundle, which puts this file in it).
 
 The bookmark file is the one every browser, linkding, Pocket and Karakeep imports: TAGS, ADD_DATE,
 LAST_MODIFIED, PRIVATE, TOREAD, and the notes as the <DD> after each link. importer.py reads it back.
@@ -6,12 +7,9 @@ LAST_MODIFIED, PRIVATE, TOREAD, and the notes as the <DD> after each link. impor
 
 from __future__ import annotations
 
-import logging
 import mimetypes
-import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from html import escape
-from typing import BinaryIO
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -19,9 +17,6 @@ from django.utils.text import slugify
 
 from snapshots.models import Link, Snapshot
 from snapshots.queries import TAG_LIST
-from snapshots.services.archives import snapshot_single_file
-
-logger = logging.getLogger(__name__)
 
 HEADER = """<!DOCTYPE NETSCAPE-Bookmark-file-1>
 <!-- This is an automatically generated file.
@@ -100,54 +95,4 @@ def archive_name(link: Link, snapshot: Snapshot) -> str:
     return f"archives/{link.pk}-{slug}{extension}"
 
 
-def _latest_archives(link_ids: list[int]) -> dict[int, Snapshot]:
-    found: dict[int, Snapshot] = {}
-    snapshots = (
-        Snapshot.objects.filter(
-            link_id__in=link_ids, status=Snapshot.Status.SUCCEEDED, archive__isnull=False
-        )
-        .select_related("archive")
-        .defer("text", "reader_html")
-        .order_by("link_id", "-finished", "-requested", "-id")
-    )
-    for snapshot in snapshots:
-        found.setdefault(snapshot.link_id, snapshot)
-    return found
-
-
-def export_archive_zip(
-    *,
-    links: Iterable[Link] | QuerySet[Link],
-    stream: BinaryIO,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Write a zip to `stream`: bookmarks.html and archives/<id>-<slug>.html for every link whose
-    latest successful snapshot has a stored archive. Returns how many archives were written.
-
-    The stream need not be seekable (a streaming HTTP response works). `progress(n)` is called
-    after each chunk of n links.
-    """
-    written = 0
-    entries: list[str] = []
-    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for chunk in _in_chunks(links):
-            snapshots = _latest_archives([link.pk for link in chunk])
-            for link in chunk:
-                entries.append(bookmark_entry(link))
-                snapshot = snapshots.get(link.pk)
-                if snapshot is None:
-                    continue
-                try:
-                    body = snapshot_single_file(snapshot)
-                except (LookupError, OSError) as exc:
-                    logger.warning("archive of snapshot %s is unreadable: %s", snapshot.pk, exc)
-                    continue
-                archive.writestr(archive_name(link, snapshot), body)
-                written += 1
-            if progress is not None:
-                progress(len(chunk))
-        archive.writestr("bookmarks.html", HEADER + "".join(entries) + FOOTER)
-    return written
-
-
-__all__ = ["archive_name", "export_archive_zip", "export_bookmarks", "iter_bookmarks"]
+__all__ = ["archive_name", "bookmark_entry", "export_bookmarks", "iter_bookmarks"]

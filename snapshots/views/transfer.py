@@ -1,5 +1,5 @@
-"""Import and export: a browser's bookmarks file in; the reader's links out as one, or as a zip
-with their archived pages."""
+"""Import and export: a browser's bookmarks file or a kb library zip in; the reader's links out as a
+bookmarks file, or as the library zip (services.bundle) with their archives and history."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from snapshots.forms import ExportForm, ImportForm
 from snapshots.models import Link
 from snapshots.normalize import LinkError
 from snapshots.queries import LibraryFilters, library_links, own_tag_names
-from snapshots.services.exporter import export_archive_zip, export_bookmarks
+from snapshots.services.bundle import export_archive_zip
+from snapshots.services.bundle_import import import_library_zip, is_zip
+from snapshots.services.exporter import export_bookmarks
 from snapshots.services.importer import import_bookmarks
 
 logger = logging.getLogger(__name__)
@@ -26,17 +28,28 @@ logger = logging.getLogger(__name__)
 
 @login_required
 def links_import(request: HttpRequest) -> HttpResponse:
-    """Upload a Netscape bookmarks file. A malformed file imports nothing and says why."""
+    """Upload a Netscape bookmarks file, or a kb library zip (merged into the library with its
+    archives and history). A malformed or hostile file imports nothing and says why."""
     result = None
     if request.method == "POST":
         form = ImportForm(request.POST, request.FILES)
         if form.is_valid():
+            upload = form.cleaned_data["file"]
             try:
-                result = import_bookmarks(
-                    owner=request.user,
-                    data=form.cleaned_data["file"].read(),
-                    private_default=form.cleaned_data["private"],
-                )
+                if is_zip(upload.read(4)):
+                    upload.seek(0)
+                    result = import_library_zip(
+                        owner=request.user,
+                        source=upload,
+                        private_default=form.cleaned_data["private"],
+                    )
+                else:
+                    upload.seek(0)
+                    result = import_bookmarks(
+                        owner=request.user,
+                        data=upload.read(),
+                        private_default=form.cleaned_data["private"],
+                    )
             except LinkError as error:
                 form.add_error("file", error.message)
             else:
@@ -77,7 +90,7 @@ def links_export(request: HttpRequest) -> HttpResponse:
         # Spooled: small archives stay in memory, large ones go to a temporary file, never all in RAM.
         stream = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
         try:
-            export_archive_zip(links=links, stream=stream)
+            export_archive_zip(links=links, stream=stream, owner_name=request.user.get_username())
         except BlobUnavailable:  # never a zip that silently lacks archives
             logger.warning("the stored files cannot be read for an export", exc_info=True)
             stream.close()

@@ -368,6 +368,47 @@ def test_a_snapshot_stuck_after_its_last_attempt_fails_with_a_reason(link_to):
     assert Snapshot.objects.get(pk=recent.pk).status == Snapshot.Status.RUNNING
 
 
+def test_a_capture_whose_worker_went_silent_is_taken_up_within_a_minute(server, link_to):
+    """A worker keeps a lease on what it runs; one killed stops renewing it (no 5-minute wait)."""
+    silent, alive, unleased = (
+        snapshot_request(link=link_to(server.url(f"/about.html?{n}")), enqueue=False)
+        for n in range(3)
+    )
+    now = timezone.now()
+    running = {
+        "status": Snapshot.Status.RUNNING,
+        "started": now - timedelta(minutes=1),
+        "attempts": 1,
+    }
+    Snapshot.objects.filter(pk=silent.pk).update(**running, alive_at=now - timedelta(seconds=50))
+    Snapshot.objects.filter(pk=alive.pk).update(**running, alive_at=now - timedelta(seconds=5))
+    Snapshot.objects.filter(pk=unleased.pk).update(**running, alive_at=None)  # a command's own
+    assert recover_stuck_snapshots().requeued == [silent.pk]
+    assert Snapshot.objects.get(pk=silent.pk).status == Snapshot.Status.SUCCEEDED
+    assert Snapshot.objects.get(pk=alive.pk).status == Snapshot.Status.RUNNING
+    assert Snapshot.objects.get(pk=unleased.pk).status == Snapshot.Status.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_renews_the_lease_of_the_capture_it_runs(server, link_to, monkeypatch, settings):
+    settings.KB_CAPTURE_FETCH_OPTIONS = {"read_timeout": 5.0}
+    monkeypatch.setattr("snapshots.tasks._watch_started", True)  # as in a worker process
+    monkeypatch.setattr("snapshots.tasks.LEASE_BEAT", timedelta(seconds=0.2))
+    renewals = []
+    real_update = Snapshot.objects.filter(pk=0).update.__func__
+
+    def seen(queryset, **fields):
+        if set(fields) == {"alive_at"}:
+            renewals.append(fields["alive_at"])
+        return real_update(queryset, **fields)
+
+    monkeypatch.setattr(type(Snapshot.objects.all()), "update", seen)
+    server.route("/slow", body=b"<title>Slow</title><p>late</p>", delay=1.0)
+    snapshot = snapshot_request(link=link_to(server.url("/slow")), enqueue=False)
+    assert run_capture(snapshot.pk) == Snapshot.Status.SUCCEEDED
+    assert len(renewals) >= 2
+
+
 # --- storage --------------------------------------------------------------------------------------
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from snapshots.models import Blob, Link, Snapshot
 from snapshots.queries import LibraryFilters, library_links
-from snapshots.services.exporter import export_archive_zip, export_bookmarks
+from snapshots.services.bundle import export_archive_zip
+from snapshots.services.exporter import export_bookmarks
 from snapshots.services.importer import import_bookmarks, parse_bookmarks
 from snapshots.services.links import LinkError, link_create
 

@@ -14,7 +14,7 @@ from django.test import Client
 from snapshots.capture.store import blob_name
 from snapshots.models import Link, Snapshot
 from snapshots.services.archives import snapshot_single_file
-from snapshots.services.exporter import export_archive_zip
+from snapshots.services.bundle import export_archive_zip
 from snapshots.tasks import capture_snapshot, snapshot_request
 from tests.support.capture import capture_from
 from tests.support.images import gif, png

@@ -7,7 +7,8 @@ from tqdm import tqdm
 
 from snapshots.management.commands._library_user import resolve_user
 from snapshots.models import Link
-from snapshots.services.exporter import export_archive_zip, iter_bookmarks
+from snapshots.services.bundle import export_archive_zip
+from snapshots.services.exporter import iter_bookmarks
 
 
 class Command(BaseCommand):
@@ -24,7 +25,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--with-archives",
             metavar="ZIP",
-            help="Also write a zip: bookmarks.html and archives/<id>-<slug>.html.",
+            help="Also write the library zip: bookmarks.html, archives/<id>-<slug>.html, and kb.json "
+            "with every stored blob (manage.py restore and the import page read it back).",
         )
 
     def handle(
@@ -51,7 +53,12 @@ class Command(BaseCommand):
                     open(with_archives, "wb") as stream,
                     tqdm(total=total, unit="link", desc="Archives", disable=not show) as bar,
                 ):
-                    written = export_archive_zip(links=links, stream=stream, progress=bar.update)
+                    written = export_archive_zip(
+                        links=links,
+                        stream=stream,
+                        progress=bar.update,
+                        owner_name=owner.get_username(),
+                    )
                 self.stderr.write(f"{written} archived pages written to {with_archives}.")
         except OSError as exc:
             raise CommandError(f"Could not write the export: {exc.strerror or exc}.") from exc

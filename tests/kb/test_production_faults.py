@@ -1,0 +1,279 @@
+"""Faults on the production path, one at a time, and recovery with no command run by hand.
+
+kb runs as README's Production section writes it (PostgreSQL, gunicorn, two rq workers started
+from README's own line) against a Redis of this test's own (``redis-server`` on a free port, no
+persistence: a restart loses every queued job, the worst case). Each worker runs under a small
+supervisor that starts it again if it exits, as systemd's ``Restart=always`` in README does.
+
+- Redis killed with captures queued while links are being added: no answer is a 5xx, and every
+  link's newest snapshot succeeds within 3 minutes of Redis coming back.
+- A worker killed (``SIGKILL``) in the middle of a capture: the capture succeeds within 2 minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.kb.test_production_rq import (
+    DATABASE_URL,
+    drop_database,
+    fresh_database,
+    page,
+    production_commands,
+    with_option,
+)
+from tests.support.processes import descendants, free_port, wait_for
+from tests.support.servers import LocalHTTPServer
+
+pytestmark = [
+    pytest.mark.production,
+    pytest.mark.network,
+    pytest.mark.skipif(
+        not DATABASE_URL,
+        reason="set KB_PRODUCTION_TEST_DATABASE_URL (make pytest-production does where "
+        "PostgreSQL and Redis answer)",
+    ),
+    pytest.mark.skipif(not shutil.which("redis-server"), reason="no redis-server to kill"),
+]
+
+WORKERS = 2
+# Slow enough that captures are still queued and running when the fault comes.
+PAGE_SECONDS = 0.5
+
+
+class Redis:
+    """A redis-server of this test's own, on a free port, that can be killed and started again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.port, self.folder, self.process = free_port(), folder, None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.folder)]
+        log = (self.folder / "redis.log").open("a")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        assert wait_for(self.answers, 10), "redis-server did not start"
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+    def answers(self) -> bool:
+        import redis
+
+        try:
+            return redis.Redis.from_url(self.url, socket_timeout=1).ping()
+        except redis.RedisError:
+            return False
+
+
+class Supervised:
+    """A process started again whenever it exits, like systemd's Restart=always."""
+
+    def __init__(self, command: list[str], env: dict, log: Path) -> None:
+        self.command, self.env, self.log = command, env, log
+        self.restarts, self.stopping = 0, False
+        self.process = self._start()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _start(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            self.command,
+            cwd=settings.BASE_DIR,
+            env=self.env,
+            stdout=self.log.open("a"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def _watch(self) -> None:
+        while not self.stopping:
+            if self.process.poll() is not None and not self.stopping:
+                time.sleep(1.0)  # RestartSec=1
+                self.restarts += 1
+                self.process = self._start()
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Site:
+    def __init__(self, base_url: str, token: str, pages: LocalHTTPServer, folder: Path) -> None:
+        self.base_url, self.token, self.pages, self.folder = base_url, token, pages, folder
+        self.statuses: list[int] = []
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            self.base_url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, answer = response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            status, answer = error.code, {}
+        self.statuses.append(status)
+        return status, answer
+
+    def add_link(self, path: str) -> int:
+        status, answer = self.request("POST", "/api/links", {"url": self.pages.url(path)})
+        assert status in (200, 201), (status, self.log_tails())
+        return answer["id"]
+
+    def newest_statuses(self, link_ids: list[int]) -> list[str]:
+        return [
+            self.request("GET", f"/api/links/{i}")[1]["snapshots"][0]["status"] for i in link_ids
+        ]
+
+    def all_succeeded(self, link_ids: list[int]) -> bool:
+        return self.newest_statuses(link_ids) == ["succeeded"] * len(link_ids)
+
+    def log_tails(self) -> str:
+        return "\n".join(
+            f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            for log in sorted(self.folder.glob("*.log"))
+        )
+
+
+@pytest.fixture
+def site(tmp_path):
+    database_url = DATABASE_URL + "_faults"
+    fresh_database(database_url)
+    redis_server = Redis(tmp_path)
+    redis_server.start()
+    pages = LocalHTTPServer()
+    pages.route("/site.css", body=b"h1 { color: #123456 }", headers={"Content-Type": "text/css"})
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KB_")}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "kb.settings",
+        "DATABASE_URL": database_url,
+        "KB_TASK_BACKEND": "rq",
+        "REDIS_URL": redis_server.url,
+        "KB_DATA_DIR": str(tmp_path / "data"),
+        "KB_STATIC_ROOT": str(tmp_path / "static"),
+        "KB_FETCH_ALLOW_HOSTS": f"127.0.0.1:{pages.port}",
+        "KB_CAPTURE_RETRY_DELAYS": "3,3",
+        "KB_CAPTURE_PER_HOST": str(WORKERS),
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+
+    def manage(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            env=env,
+            check=True,
+            timeout=180,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    manage("migrate", "--noinput", "-v0")
+    manage("collectstatic", "--noinput", "-v0")
+    manage("shell", "-v0", "-c", "from django.contrib.auth import get_user_model\n"
+           "get_user_model().objects.create_superuser('ada', password='correct horse 42')")  # fmt: skip
+    token = manage("api_token", "ada").strip().splitlines()[-1]
+    commands = production_commands()
+    web = with_option(commands["web"], "--bind", f"127.0.0.1:{port}")
+    web = with_option(web, "--workers", "2")
+    services = [Supervised(web, env, tmp_path / "web.log")]
+    services += [
+        Supervised(commands["worker"], env, tmp_path / f"worker-{n}.log") for n in range(WORKERS)
+    ]
+    running = Site(f"http://127.0.0.1:{port}", token, pages, tmp_path)
+    running.redis, running.workers = redis_server, services[1:]
+    try:
+        assert wait_for(lambda: _serving(running.base_url), 60), running.log_tails()
+        yield running
+    finally:
+        for service in services:
+            service.stop()
+        if redis_server.process.poll() is None:
+            redis_server.kill()
+        pages.close()
+        drop_database(database_url)
+
+
+def _serving(base_url: str) -> bool:
+    try:
+        urllib.request.urlopen(f"{base_url}/healthz", timeout=5).close()
+        return True
+    except OSError:
+        return False
+
+
+def slow_pages(site: Site, prefix: str, count: int) -> list[str]:
+    paths = [f"/{prefix}-{n}" for n in range(count)]
+    for n, path in enumerate(paths):
+        site.pages.route(
+            path,
+            body=page(f"{prefix} {n}"),
+            headers={"Content-Type": "text/html"},
+            delay=PAGE_SECONDS,
+        )
+    return paths
+
+
+def test_redis_killed_with_captures_queued_loses_nothing_and_needs_no_person(site):
+    before = [site.add_link(path) for path in slow_pages(site, "before", 12)]
+    site.redis.kill()
+    during = [site.add_link(path) for path in slow_pages(site, "during", 8)]
+    assert site.request("GET", "/api/links")[0] == 200  # reading needs no queue
+    time.sleep(10)
+    site.redis.start()
+    back = time.monotonic()
+
+    links = before + during
+    assert wait_for(lambda: site.all_succeeded(links), 180, step=2), (
+        site.newest_statuses(links),
+        site.log_tails(),
+    )
+    recovered = time.monotonic() - back
+    assert [s for s in site.statuses if s >= 500] == []
+    assert [w.restarts for w in site.workers] == [0] * WORKERS  # they waited for Redis
+    print(f"\nRedis down 10 s with {len(before)} captures queued and {len(during)} links added "
+          f"meanwhile: all {len(links)} captured {recovered:.0f} s after it came back; "
+          f"worker restarts {[w.restarts for w in site.workers]}")  # fmt: skip
+
+
+def test_a_worker_killed_mid_capture_is_made_good_within_two_minutes(site):
+    site.pages.route("/slow", body=page("Slow"), headers={"Content-Type": "text/html"}, delay=4)
+    link_id = site.add_link("/slow")
+    assert wait_for(lambda: site.newest_statuses([link_id]) == ["running"], 30)
+    killed = time.monotonic()
+    for worker in site.workers:  # whichever holds it: both, the worst case, and their job
+        for pid in [worker.process.pid, *descendants(worker.process.pid)]:  # processes (horses)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    assert wait_for(lambda: site.all_succeeded([link_id]), 120, step=2), (
+        site.newest_statuses([link_id]),
+        site.log_tails(),
+    )
+    print(f"\nworkers killed mid-capture: captured {time.monotonic() - killed:.0f} s later")
+    assert [s for s in site.statuses if s >= 500] == []
