@@ -6,8 +6,10 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 # PostgreSQL run of the database tests, where a server answers (CI here has one).
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/kb
-# The production path (README's Production section: PostgreSQL, Redis, gunicorn, the rq worker). The
-# test creates and drops this database and empties this Redis database: give neither to anything else.
+# The production path (README's Production section: PostgreSQL, Redis, gunicorn, the rq worker), run
+# twice: archives on local files, and in an S3 bucket on moto's S3 server, which the test starts itself
+# on 127.0.0.1 (python -m moto.server). The test creates and drops this database and empties this
+# Redis database: give neither to anything else.
 PRODUCTION_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/kb_production_test
 PRODUCTION_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
@@ -55,11 +57,12 @@ pytest-postgres: $(VENV)/.installed-dev
 	  echo "No PostgreSQL on 127.0.0.1:5432: the PostgreSQL run is skipped"; \
 	fi
 
-# kb as README's Production section runs it, on PostgreSQL and Redis (both required in CI).
+# kb as README's Production section runs it, on PostgreSQL and Redis (both required in CI), with local
+# files and with S3-compatible storage.
 pytest-production: $(VENV)/.installed-dev
 	@if $(PY) -c 'import socket, sys; from urllib.parse import urlsplit; [socket.create_connection((u.hostname, u.port), 1).close() for u in map(urlsplit, sys.argv[1:])]' \
 	    $(PRODUCTION_TEST_DATABASE_URL) $(PRODUCTION_TEST_REDIS_URL) 2>/dev/null; then \
-	  echo "PostgreSQL and Redis answer: running kb's production path (rq worker) on them"; \
+	  echo "PostgreSQL and Redis answer: running kb's production path (rq worker) on them, with local files and with S3 (moto's server)"; \
 	  KB_PRODUCTION_TEST_DATABASE_URL=$(PRODUCTION_TEST_DATABASE_URL) KB_PRODUCTION_TEST_REDIS_URL=$(PRODUCTION_TEST_REDIS_URL) \
 	    $(VENV)/bin/pytest -m production $(PYTEST_ARGS); \
 	elif [ -n "$$CI" ]; then \

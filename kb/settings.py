@@ -159,17 +159,75 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("KB_STATIC_ROOT") or BASE_DIR / "staticfiles")
 
-# Stored archives go through Django's storage API: files under KB_DATA_DIR by default, or any
-# django-storages backend (S3-compatible) by setting KB_STORAGE_BACKEND and its options.
+# Stored archives go through Django's storage API: files under KB_DATA_DIR/blobs by default, or an
+# S3-compatible bucket (AWS S3, MinIO, Cloudflare R2, Ceph...) with
+# KB_STORAGE_BACKEND=storages.backends.s3.S3Storage and the AWS_* variables read below (README,
+# "S3-compatible storage"); kb.checks says which variable is missing before anything starts.
+KB_STORAGE_BACKEND = (
+    os.environ.get("KB_STORAGE_BACKEND") or "django.core.files.storage.FileSystemStorage"
+)
+S3_STORAGE_BACKENDS = (
+    "storages.backends.s3.S3Storage",
+    "storages.backends.s3boto3.S3Boto3Storage",
+)
+
+
+def s3_storage_options(environ) -> dict:
+    """django-storages' S3 options from the environment (variables as in its own documentation)."""
+    options = {
+        "bucket_name": environ.get("AWS_STORAGE_BUCKET_NAME", "").strip(),
+        # Another S3-compatible store than AWS: MinIO, R2, Ceph... (None: AWS's own endpoints).
+        "endpoint_url": environ.get("AWS_S3_ENDPOINT_URL", "").strip() or None,
+        # None: boto3's own default (AWS_DEFAULT_REGION, ~/.aws/config).
+        "region_name": environ.get("AWS_S3_REGION_NAME", "").strip() or None,
+        # A folder inside the bucket, so several kb sites (or other data) may share one bucket.
+        "location": environ.get("AWS_LOCATION", "").strip().strip("/"),
+        "addressing_style": environ.get("AWS_S3_ADDRESSING_STYLE", "").strip() or None,
+        "signature_version": environ.get("AWS_S3_SIGNATURE_VERSION", "").strip() or None,
+        # kb serves every stored file through its own views (access checks, the archive CSP),
+        # never by a bucket URL: no signed URLs to make, and no ACL to send (buckets with ACLs
+        # disabled, AWS's default, refuse a request that carries one).
+        "querystring_auth": False,
+        "default_acl": None,
+        # Blob names are SHA-256 digests: a name already there holds the same bytes.
+        "file_overwrite": True,
+    }
+    options["client_config"] = s3_client_config(options)
+    # Without keys boto3 looks further (AWS_SESSION_TOKEN, ~/.aws, an instance or task role).
+    for option, variable in (
+        ("access_key", "AWS_ACCESS_KEY_ID"),
+        ("secret_key", "AWS_SECRET_ACCESS_KEY"),
+    ):
+        if environ.get(variable):
+            options[option] = environ[variable]
+    return options
+
+
+def s3_client_config(options: dict):
+    """boto3's client settings: a store that does not answer is an error in seconds, not minutes
+    (boto3's defaults wait 60 s to connect, up to 5 times), so a page waits little when it is down."""
+    try:
+        from botocore.config import Config
+    except ImportError:  # kb.checks says to install boto3
+        return None
+    return Config(
+        # what django-storages puts in its own Config, which this one replaces
+        s3={"addressing_style": options["addressing_style"]},
+        signature_version=options["signature_version"],
+        connect_timeout=5,
+        read_timeout=60,
+        retries={"mode": "standard", "max_attempts": 3},
+    )
+
+
+if KB_STORAGE_BACKEND in S3_STORAGE_BACKENDS:
+    _DEFAULT_STORAGE_OPTIONS = s3_storage_options(os.environ)
+elif KB_STORAGE_BACKEND == "django.core.files.storage.FileSystemStorage":
+    _DEFAULT_STORAGE_OPTIONS = {"location": str(DATA_DIR / "blobs")}
+else:  # another django-storages backend, configured by its own settings
+    _DEFAULT_STORAGE_OPTIONS = {}
 STORAGES = {
-    "default": {
-        "BACKEND": os.environ.get(
-            "KB_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"
-        ),
-        "OPTIONS": (
-            {"location": str(DATA_DIR / "blobs")} if "KB_STORAGE_BACKEND" not in os.environ else {}
-        ),
-    },
+    "default": {"BACKEND": KB_STORAGE_BACKEND, "OPTIONS": _DEFAULT_STORAGE_OPTIONS},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

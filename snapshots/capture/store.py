@@ -21,7 +21,7 @@ import os
 import tempfile
 from typing import Any, Protocol
 
-__all__ = ["BlobStore", "BlobWriteError", "blob_name", "sha256_of"]
+__all__ = ["BlobStore", "BlobUnavailable", "BlobWriteError", "blob_name", "sha256_of"]
 
 
 class Storage(Protocol):  # the part of django.core.files.storage.Storage this module uses
@@ -34,6 +34,11 @@ class Storage(Protocol):  # the part of django.core.files.storage.Storage this m
 
 class BlobWriteError(Exception):
     """The storage did not keep the bytes it was given (wrong size, another name...)."""
+
+
+class BlobUnavailable(Exception):
+    """The storage could not be read just now (an object store that does not answer or refuses,
+    a disk error), as opposed to a blob that is not there (``FileNotFoundError``)."""
 
 
 def sha256_of(body: bytes) -> str:
@@ -86,8 +91,13 @@ class BlobStore:
         return self.storage.exists(blob_name(sha256))
 
     def read(self, sha256: str) -> bytes:
-        with self.storage.open(blob_name(sha256), "rb") as handle:
-            return handle.read()
+        try:
+            with self.storage.open(blob_name(sha256), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            raise
+        except Exception as error:  # each backend has its own errors (botocore's, OSError...)
+            raise BlobUnavailable(f"blob {sha256}: {error}") from error
 
     def delete(self, sha256: str) -> None:
         name = blob_name(sha256)

@@ -35,7 +35,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from snapshots.capture.store import blob_name
+from snapshots.capture.store import BlobUnavailable, blob_name
 from snapshots.models import Blob, Link, Snapshot
 from snapshots.queries import TAG_LIST
 from snapshots.services.archives import blob_store, snapshot_single_file
@@ -229,6 +229,8 @@ def write_bundle(
                     logger.warning("stored blob %s is unreadable: %s", blob.sha256, exc)
                     written.missing.append(blob.sha256)
                     continue
+                except Exception as exc:  # a store that does not answer: no bundle without it
+                    raise BlobUnavailable(f"blob {blob.sha256}: {exc}") from exc
                 stored[blob.sha256] = blob
                 written.blobs += 1
                 written.blob_bytes += blob.size

@@ -13,6 +13,7 @@ Who may see an archive is who may see its link (``snapshots.access``); API clien
 from __future__ import annotations
 
 import functools
+import logging
 import mimetypes
 import re
 import unicodedata
@@ -31,8 +32,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from snapshots import access
+from snapshots.capture.store import BlobUnavailable
 from snapshots.models import Snapshot
 from snapshots.services.archives import blob_store, is_archived_page, snapshot_single_file
+
+logger = logging.getLogger(__name__)
 
 ARCHIVE_CSP = (
     "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:"
@@ -98,9 +102,31 @@ def _refuse_wrong_token(view):
     return wrapper
 
 
+def _store_unavailable_is_503(view):
+    """A store that cannot be read just now (an S3 endpoint down) is 503 with a sentence, and a
+    moment to wait, rather than a 500: the archive is there, it is only out of reach."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except BlobUnavailable:
+            logger.warning("the stored files cannot be read", exc_info=True)
+            response = HttpResponse(
+                _("The stored copy cannot be read right now. Try again in a moment."),
+                status=503,
+                content_type=HTML_TYPE,
+            )
+            response["Retry-After"] = "30"
+            return archive_headers(response)
+
+    return wrapper
+
+
 @require_safe
 @csp_exempt()
 @_refuse_wrong_token
+@_store_unavailable_is_503
 def archive(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The self-contained archive itself, under the archive CSP (for the sandboxed iframe)."""
     snapshot = _captured_snapshot_or_404(request, snapshot_id)
@@ -111,6 +137,7 @@ def archive(request: HttpRequest, snapshot_id: int) -> HttpResponse:
 @require_safe
 @csp_exempt()
 @_refuse_wrong_token
+@_store_unavailable_is_503
 def download(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The same single file, as an attachment named after the page and the capture date."""
     snapshot = _captured_snapshot_or_404(request, snapshot_id)
@@ -123,6 +150,7 @@ def download(request: HttpRequest, snapshot_id: int) -> HttpResponse:
 @require_safe
 @csp_exempt()
 @_refuse_wrong_token
+@_store_unavailable_is_503
 def icon(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The page icon the capture inlined (the library shows it instead of the letter avatar).
 

@@ -3,14 +3,17 @@ bookmarks file, or as the library zip (services.bundle) with their archives and 
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from datetime import date
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from snapshots.capture.store import BlobUnavailable
 from snapshots.forms import ExportForm, ImportForm
 from snapshots.models import Link
 from snapshots.normalize import LinkError
@@ -19,6 +22,8 @@ from snapshots.services.bundle import export_archive_zip
 from snapshots.services.bundle_import import import_library_zip, is_zip
 from snapshots.services.exporter import export_bookmarks
 from snapshots.services.importer import import_bookmarks
+
+logger = logging.getLogger(__name__)
 
 
 @login_required
@@ -84,7 +89,17 @@ def links_export(request: HttpRequest) -> HttpResponse:
     if form.cleaned_data["format"] == "zip":
         # Spooled: small archives stay in memory, large ones go to a temporary file, never all in RAM.
         stream = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)  # noqa: SIM115
-        export_archive_zip(links=links, stream=stream, owner_name=request.user.get_username())
+        try:
+            export_archive_zip(links=links, stream=stream, owner_name=request.user.get_username())
+        except BlobUnavailable:  # never a zip that silently lacks archives
+            logger.warning("the stored files cannot be read for an export", exc_info=True)
+            stream.close()
+            return HttpResponse(
+                _("The stored copies cannot be read right now. Try again in a moment."),
+                status=503,
+                content_type="text/plain; charset=utf-8",
+                headers={"Retry-After": "30"},
+            )
         stream.seek(0)
         return FileResponse(
             stream,

@@ -1,5 +1,7 @@
 """The production path as README's Production section writes it: PostgreSQL, Redis, gunicorn and
-the rq worker, each started from README's own command lines, captures asked for through the API.
+the rq worker, each started from README's own command lines with README's own ``export`` lines,
+captures asked for through the API. Twice: archives on local files (README without its S3 lines),
+and in an S3-compatible bucket (README's S3 lines, pointed at moto's S3 server on 127.0.0.1).
 
 Runs where ``KB_PRODUCTION_TEST_DATABASE_URL`` (a database this test creates and drops) and
 ``KB_PRODUCTION_TEST_REDIS_URL`` (a Redis database it empties) are set: ``make pytest-production``
@@ -8,6 +10,8 @@ sets them when PostgreSQL and Redis answer (CI has both). Elsewhere it skips and
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -15,6 +19,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -27,6 +32,7 @@ from django.conf import settings
 
 from kb.management.commands.serve import RQ_WORKER
 from tests.support.processes import free_port
+from tests.support.s3 import S3Server
 from tests.support.servers import LocalHTTPServer
 
 DATABASE_URL = os.environ.get("KB_PRODUCTION_TEST_DATABASE_URL", "")
@@ -46,11 +52,30 @@ pytestmark = [
 ]
 
 
-def production_commands() -> dict[str, list[str]]:
-    """README Production's gunicorn and rqworker lines, as argument lists for this interpreter."""
+def production_block() -> str:
+    """README Production's first ``sh`` block: the variables and commands to run kb with."""
     readme = (settings.BASE_DIR / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Production", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+
+
+def production_environment() -> dict[str, str]:
+    """The variables README's Production ``export`` lines set, as written."""
+    variables = {}
+    for line in production_block().splitlines():
+        words = shlex.split(line, comments=True)
+        if words[:1] == ["export"]:
+            variables |= dict(word.split("=", 1) for word in words[1:])
+    return variables
+
+
+def is_s3_variable(name: str) -> bool:
+    return name == "KB_STORAGE_BACKEND" or name.startswith("AWS_")
+
+
+def production_commands() -> dict[str, list[str]]:
+    """README Production's gunicorn and rqworker lines, as argument lists for this interpreter."""
+    block = production_block()
     commands = {}
     for line in block.splitlines():
         words = shlex.split(line, comments=True)
@@ -82,6 +107,12 @@ class Site:
 
     def __init__(self, base_url: str, token: str, pages: LocalHTTPServer, logs: Path) -> None:
         self.base_url, self.token, self.pages, self.logs = base_url, token, pages, logs
+        self.storage = "files"
+        self.stored_objects = self.files_under_data_dir  # the blobs in the store kb uses
+
+    def files_under_data_dir(self) -> set[str]:
+        blobs = self.logs / "data" / "blobs"
+        return {str(path.relative_to(blobs)) for path in blobs.rglob("*") if path.is_file()}
 
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(
@@ -125,24 +156,55 @@ def drop_database(url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("production")
+def services_to_ourselves():
+    """The database and the Redis database are one site's alone: under ``pytest -n``, where the
+    files and the S3 site may land on two workers, one worker at a time runs them."""
+    key = hashlib.sha256(f"{DATABASE_URL} {REDIS_URL}".encode()).hexdigest()[:16]
+    with (Path(tempfile.gettempdir()) / f"kb-production-test-{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+@pytest.fixture(scope="module", params=["files", "s3"])
+def site(request, tmp_path_factory, services_to_ourselves):
+    storage = request.param
+    folder = tmp_path_factory.mktemp(f"production-{storage}")
     fresh_database(DATABASE_URL)
     redis.Redis.from_url(REDIS_URL).flushdb()
     pages = LocalHTTPServer()
     pages.route("/site.css", body=b"h1 { color: #123456 }", headers={"Content-Type": "text/css"})
+    s3 = S3Server() if storage == "s3" else None
     port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("KB_")}
+    # README's variables as written, but for where this machine's services are:
+    readme = production_environment()
+    here = {
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CSRF_TRUSTED_ORIGINS": f"http://127.0.0.1:{port}",
+    }
+    if s3 is not None:
+        bucket = s3.new_bucket()
+        here |= {
+            name: value
+            for name, value in s3.environment(bucket).items()
+            if name not in ("KB_STORAGE_BACKEND", "AWS_LOCATION")  # as README says
+        }
+    else:
+        readme = {name: value for name, value in readme.items() if not is_s3_variable(name)}
+    assert set(here) <= set(readme), "README's Production section no longer sets these"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("KB_") and not is_s3_variable(key)
+    }
+    env |= readme | here
     env |= {
         "DJANGO_SETTINGS_MODULE": "kb.settings",
-        "DATABASE_URL": DATABASE_URL,
-        "KB_TASK_BACKEND": "rq",
-        "REDIS_URL": REDIS_URL,
         "KB_DATA_DIR": str(folder / "data"),
         "KB_STATIC_ROOT": str(folder / "static"),
         "KB_FETCH_ALLOW_HOSTS": f"127.0.0.1:{pages.port}",
         "KB_CAPTURE_RETRY_DELAYS": f"{RETRY_SECONDS},{RETRY_SECONDS}",
-        "ALLOWED_HOSTS": "127.0.0.1",
     }
 
     def manage(*args: str) -> str:
@@ -172,6 +234,9 @@ def site(tmp_path_factory):
             command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     running = Site(f"http://127.0.0.1:{port}", token, pages, folder)
+    running.storage = storage
+    if s3 is not None:
+        running.stored_objects = lambda: s3.keys(bucket)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -193,6 +258,8 @@ def site(tmp_path_factory):
                 process.kill()
                 process.wait()
         pages.close()
+        if s3 is not None:
+            s3.close()
         redis.Redis.from_url(REDIS_URL).flushdb()
         drop_database(DATABASE_URL)
 
@@ -218,6 +285,10 @@ def test_every_link_added_through_the_api_is_captured_by_the_rq_worker(site):
     )
     with urllib.request.urlopen(request, timeout=30) as archive:
         assert '<link rel="stylesheet" href="data:text/css' in archive.read().decode()
+    # Kept where README's variables say: in the bucket, or under KB_DATA_DIR (never both).
+    assert len(site.stored_objects()) >= PAGES  # each page's own, and the stylesheet once
+    if site.storage == "s3":
+        assert site.files_under_data_dir() == set()
 
 
 def test_a_page_that_fails_once_is_captured_on_the_scheduled_retry(site):

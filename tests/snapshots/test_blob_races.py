@@ -5,6 +5,7 @@ first link is deleted at each point of the second one's capture where the old or
 before the capture references its blobs, after it found the first of them already stored, after
 it stored the archive — and, on PostgreSQL, from another thread at the same moment. Every round
 ends with the second snapshot succeeded, its archive served, and ``scrub`` finding nothing broken.
+Each on local files and on an S3 bucket (moto's S3 server, tests/support/s3.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from snapshots.services.links import link_delete
 from snapshots.tasks import run_capture, snapshot_request
 from tests.snapshots.test_capture_task import serve_site
 from tests.support.capture import capture_from
+from tests.support.s3 import S3Server, store_blobs_in_bucket
 from tests.support.servers import LocalHTTPServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,6 +50,23 @@ def server():
 @pytest.fixture(autouse=True)
 def capture_settings(settings, server, tmp_path):
     return capture_from(settings, server, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    with S3Server() as s3:
+        yield s3
+
+
+@pytest.fixture(params=["files", "s3"])
+def stored_names(request, capture_settings, tmp_path):
+    """Blobs kept on local files or in a bucket; returns what names the store holds."""
+    if request.param == "files":
+        return lambda: {path.name for path in (tmp_path / "blobs").rglob("*") if path.is_file()}
+    s3 = request.getfixturevalue("s3_server")
+    bucket = s3.new_bucket()
+    store_blobs_in_bucket(capture_settings, s3, bucket)
+    return lambda: {key.rsplit("/", 1)[1] for key in s3.keys(bucket)}
 
 
 def new_link(user, server, n: int) -> Link:
@@ -112,7 +131,7 @@ def assert_whole(client, snapshot: Snapshot) -> None:
 
 
 def test_forty_deletes_while_a_capture_reuses_the_blobs_lose_no_archive(
-    user, server, client, monkeypatch, tmp_path
+    user, server, client, monkeypatch, stored_names
 ):
     client.force_login(user)
     previous = captured(new_link(user, server, 0))
@@ -129,11 +148,12 @@ def test_forty_deletes_while_a_capture_reuses_the_blobs_lose_no_archive(
     blobs_collect()
     used = set(previous.blobs.values_list("sha256", flat=True))
     assert set(Blob.objects.values_list("sha256", flat=True)) == used
-    files = {path.name for path in (tmp_path / "blobs").rglob("*") if path.is_file()}
-    assert files == used
+    assert stored_names() == used
 
 
-def test_forty_deletes_racing_captures_from_another_thread_lose_no_archive(user, server, client):
+def test_forty_deletes_racing_captures_from_another_thread_lose_no_archive(
+    user, server, client, stored_names
+):
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL only: SQLite runs one writer at a time, so nothing interleaves")
     client.force_login(user)
