@@ -522,3 +522,14 @@ def link_excerpts(links, q: str) -> dict[int, str]:
                 excerpts[link_id] = mark_safe(found)  # noqa: S308 — every other piece is escaped
                 break
     return excerpts
+
+
+def oldest_waiting_capture():
+    """When the longest-waiting capture (queued or running) was asked for, or None if none waits.
+
+    The health check asks on every probe: one step down the partial index snapshot_waiting_requested.
+    """
+    waiting = Snapshot.objects.filter(
+        status__in=[Snapshot.Status.PENDING, Snapshot.Status.RUNNING]
+    ).order_by("requested")
+    return waiting.values_list("requested", flat=True).first()
