@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -124,6 +125,13 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="kb-heartbeat", daemon=True)
         self._thread.start()
         atexit.register(self.stop)
+        # Until the worker sets its own handler (db_worker and rq do, once started), a SIGTERM
+        # would end the process without running atexit and leave a live-looking row behind.
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+        ):
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
     def stop(self) -> None:
         """Stop beating and delete the row (at exit; a rq work horse leaves by os._exit, not here)."""
@@ -150,6 +158,10 @@ class Heartbeat:
             finally:
                 connections.close_all()  # this thread's own connection; the worker keeps its own
             self._stopped.wait(beat_every())
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    sys.exit(128 + signum)
 
 
 _heartbeat: Heartbeat | None = None
