@@ -527,9 +527,14 @@ def link_excerpts(links, q: str) -> dict[int, str]:
 def oldest_waiting_capture():
     """When the longest-waiting capture (queued or running) was asked for, or None if none waits.
 
-    The health check asks on every probe: one step down the partial index snapshot_waiting_requested.
+    The health check asks on every probe: one step down the index snapshot_status_requested for
+    each status, however long the backlog.
     """
-    waiting = Snapshot.objects.filter(
-        status__in=[Snapshot.Status.PENDING, Snapshot.Status.RUNNING]
-    ).order_by("requested")
-    return waiting.values_list("requested", flat=True).first()
+    oldest = [
+        Snapshot.objects.filter(status=status)
+        .order_by("requested")
+        .values_list("requested", flat=True)
+        .first()
+        for status in (Snapshot.Status.PENDING, Snapshot.Status.RUNNING)
+    ]
+    return min((when for when in oldest if when is not None), default=None)
