@@ -286,6 +286,18 @@ def test_healthz_is_ok_while_the_worker_runs_and_503_once_it_is_killed(site):
     assert body["worker"]["alive"] == 0
     assert body["problems"][0].startswith("No worker is alive")
 
-    site.start("worker")  # README's command again: the capture is taken, healthz is ok again
+    worker = site.start("worker")  # README's command again: the capture is taken, healthz is ok
     assert site.snapshot_when_done(link_id)["status"] == "succeeded", site.log_tails()
     assert site.healthz_when(200)["worker"]["alive"] == 1
+    # One row, the worker's own: not its work horses' (one forked per capture) nor its scheduler's.
+    assert heartbeats() == [(worker.pid, "default")]
+
+    worker.send_signal(signal.SIGTERM)  # a clean stop takes its heartbeat away
+    worker.wait(timeout=30)
+    assert heartbeats() == []
+    site.start("worker")
+
+
+def heartbeats() -> list[tuple]:
+    with psycopg.connect(DATABASE_URL) as db:
+        return db.execute("SELECT pid, queue FROM kb_workerheartbeat ORDER BY pid").fetchall()
