@@ -109,12 +109,14 @@ class Heartbeat:
     def beat(self) -> None:
         """Say this process is alive now, and delete the rows of processes that are not."""
         now = timezone.now()
-        WorkerHeartbeat.objects.update_or_create(
-            hostname=self.hostname,
-            pid=self.pid,
-            defaults={"queue": self.queue, "beat_at": now},
-            create_defaults={"queue": self.queue, "beat_at": now, "started_at": self.started_at},
-        )
+        # One UPDATE a beat: short write locks, which SQLite shares with every request.
+        mine = WorkerHeartbeat.objects.filter(hostname=self.hostname, pid=self.pid)
+        if not mine.update(queue=self.queue, beat_at=now):  # the first beat, or pruned while away
+            WorkerHeartbeat.objects.get_or_create(
+                hostname=self.hostname,
+                pid=self.pid,
+                defaults={"queue": self.queue, "beat_at": now, "started_at": self.started_at},
+            )
         WorkerHeartbeat.objects.filter(beat_at__lt=now - dead_after()).delete()
 
     def forget(self) -> None:
