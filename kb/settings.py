@@ -195,7 +195,8 @@ if KB_TASK_BACKEND == "rq":
     INSTALLED_APPS.append("django_rq")
     RQ_QUEUES = {"default": {"URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")}}
     # A worker started without --job-class (`rqworker default`, `rqworker-pool`) still runs tasks.
-    RQ = {"JOB_CLASS": "django_tasks_rq.Job"}
+    # ...and one that loses Redis in the middle of a job waits for it instead of quitting.
+    RQ = {"JOB_CLASS": "django_tasks_rq.Job", "WORKER_CLASS": "kb.rq_worker.ReconnectingWorker"}
 
 # The health check (kb.health, GET /healthz). Each worker process writes a heartbeat this often
 # (seconds); one silent for three beats counts as dead. A capture still waiting or running
@@ -220,6 +221,18 @@ try:
 except ValueError as exc:
     raise RuntimeError(
         "KB_CAPTURE_RETRY_DELAYS must be seconds, comma-separated, e.g. 30,120"
+    ) from exc
+# At most this many captures of one host run at once (1 for a host that hung in the last 10
+# minutes), so a slow or hanging site cannot hold every worker; the others wait their turn.
+# A retry gets this many seconds in all (the first attempt 60), and reads time out after 5.
+try:
+    KB_CAPTURE_PER_HOST = int(os.environ.get("KB_CAPTURE_PER_HOST", "2"))
+    KB_CAPTURE_RETRY_SECONDS = float(os.environ.get("KB_CAPTURE_RETRY_SECONDS", "20"))
+    if KB_CAPTURE_PER_HOST < 1 or KB_CAPTURE_RETRY_SECONDS <= 0:
+        raise ValueError
+except ValueError as exc:
+    raise RuntimeError(
+        "KB_CAPTURE_PER_HOST must be a whole number from 1 and KB_CAPTURE_RETRY_SECONDS seconds above 0"
     ) from exc
 # FetchPolicy fields (connect_timeout, read_timeout, ...) and `seconds` for the whole capture:
 KB_CAPTURE_FETCH_OPTIONS: dict = {}

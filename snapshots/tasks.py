@@ -34,6 +34,7 @@ stay fast.
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import threading
 import time
@@ -47,18 +48,31 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django_tasks import TaskResultStatus, task
+from django_tasks.backends.immediate import ImmediateBackend
 from django_tasks.exceptions import TaskResultDoesNotExist
 
 from kb.messages import Text, gettext_noop, to_json
 from snapshots import search
 from snapshots.capture.collector import Limits
-from snapshots.capture.errors import CaptureError
+from snapshots.capture.errors import TIMEOUT_SENTENCES, CaptureError
 from snapshots.capture.fetch import FetchPolicy
-from snapshots.capture.pipeline import Capture, capture_page, default_policy, single_file
-from snapshots.capture.store import BlobStore
-from snapshots.models import Blob, Link, Snapshot
+from snapshots.capture.pipeline import (
+    CAPTURE_SECONDS,
+    Capture,
+    capture_page,
+    default_policy,
+    single_file,
+)
+from snapshots.capture.store import BlobStore, BlobWriteError, sha256_of
+from snapshots.models import Link, Snapshot
 from snapshots.normalize import clean_text
-from snapshots.services.archives import blob_store, blobs_free_unused
+from snapshots.services.archives import (
+    blob_store,
+    blobs_collect,
+    blobs_free_unused,
+    blobs_reference,
+    blobs_release,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +83,16 @@ MAX_ATTEMPTS = 3
 STUCK_AFTER = timedelta(minutes=5)
 # A snapshot pending this long whose job the queue does not hold was lost: it is queued again.
 LOST_AFTER = timedelta(seconds=60)
+# A retry's reads time out after this many seconds (KB_CAPTURE_RETRY_SECONDS bounds the whole).
+RETRY_READ_TIMEOUT = 5.0
+# A capture of a host already at its limit (KB_CAPTURE_PER_HOST) is queued again after 1-2 × this.
+HOST_WAIT = timedelta(seconds=5)
+# A host one of whose captures timed out this recently gets one capture at a time.
+HUNG_RECENTLY = timedelta(minutes=10)
 # How often a worker's watch looks for stuck and lost captures.
 WATCH_EVERY = timedelta(seconds=30)
+# How often it deletes stored blobs that no snapshot uses (a full pass over the blob table).
+COLLECT_EVERY = timedelta(hours=1)
 # The processes that run captures, and so watch for stuck ones.
 WORKER_COMMANDS = frozenset({"db_worker", "rqworker", "rqworker-pool"})
 # Waiting in place holds a web request (immediate backend) or a command: never for long.
@@ -97,6 +119,11 @@ def snapshot_request(*, link: Link, enqueue: bool = True) -> Snapshot:
         if enqueue:
             transaction.on_commit(lambda: snapshot_enqueue(snapshot.pk))
     return snapshot
+
+
+def captures_run_in_place() -> bool:
+    """True when the queue runs each task inside the caller (``immediate``: there is no worker)."""
+    return isinstance(capture_snapshot.get_backend(), ImmediateBackend)
 
 
 def snapshot_enqueue(snapshot_id: int, *, delay: timedelta | None = None) -> bool:
@@ -141,8 +168,13 @@ def run_capture(snapshot_id: int, *, wait_for_retries: bool = True) -> str:
         snapshot = claim(snapshot_id)
         if snapshot is None:
             return "skipped"  # finished, running elsewhere, or deleted
+        if not wait_for_retries and host_is_busy(snapshot):
+            wait_for_host(snapshot)
+            return Snapshot.Status.PENDING
         try:
-            captured = capture_page(snapshot.link.url, capture_policy(), capture_limits())
+            captured = capture_page(
+                snapshot.link.url, capture_policy(snapshot.attempts), capture_limits()
+            )
         except CaptureError as error:
             delay = retry_delay(snapshot.attempts) if error.transient else None
             if delay is None:
@@ -157,8 +189,11 @@ def run_capture(snapshot_id: int, *, wait_for_retries: bool = True) -> str:
             logger.exception("capture of snapshot %s failed", snapshot_id)
             return save_failure(snapshot, INTERNAL_ERROR)
 
+        planned = plan_blobs(captured)
+        if not blobs_reference(snapshot, planned.blobs):
+            return "skipped"  # the link was deleted while its page was being fetched
         try:
-            stored = store_blobs(blob_store(), captured)
+            stored = store_blobs(blob_store(), planned)
         except Exception:  # a full disk or an unreachable object store: say so, keep nothing
             logger.exception("storing the capture of snapshot %s failed", snapshot_id)
             return save_failure(snapshot, STORAGE_ERROR)
@@ -181,9 +216,59 @@ def claim(snapshot_id: int) -> Snapshot | None:
     return Snapshot.objects.select_related("link").get(pk=snapshot_id)
 
 
-def capture_policy() -> FetchPolicy:
+def capture_policy(attempt: int = 1) -> FetchPolicy:
+    """The fetch policy of attempt number ``attempt``: a retry gets less time.
+
+    A page that hung once most likely hangs again; a retry that waits as long as the first
+    attempt holds a worker for minutes in all (3 × 60 s) while every other capture waits.
+    """
     options = dict(settings.KB_CAPTURE_FETCH_OPTIONS)
+    if attempt > 1:
+        options["seconds"] = min(
+            float(options.get("seconds", CAPTURE_SECONDS)), settings.KB_CAPTURE_RETRY_SECONDS
+        )
+        options["read_timeout"] = min(float(options.get("read_timeout", 15.0)), RETRY_READ_TIMEOUT)
     return default_policy(allow_hosts=settings.KB_FETCH_ALLOW_HOSTS, **options)
+
+
+def host_is_busy(snapshot: Snapshot) -> bool:
+    """Are as many captures of this link's host running as it may have, started before this one?
+
+    The limit is ``KB_CAPTURE_PER_HOST``, or 1 for a host that hung in the last ``HUNG_RECENTLY``:
+    a slow or hanging site then holds one worker, not all of them. Only captures started before
+    this one count (the earliest go on), and none a dead worker left running long ago.
+    """
+    domain = snapshot.link.domain
+    if not domain:
+        return False
+    now = timezone.now()
+    limit = 1 if host_hung_recently(domain, now) else settings.KB_CAPTURE_PER_HOST
+    ahead = (
+        Snapshot.objects.filter(
+            status=Snapshot.Status.RUNNING, link__domain=domain, started__gte=now - STUCK_AFTER
+        )
+        .exclude(pk=snapshot.pk)
+        .filter(Q(started__lt=snapshot.started) | Q(started=snapshot.started, pk__lt=snapshot.pk))
+    )
+    return ahead.count() >= limit
+
+
+def host_hung_recently(domain: str, now) -> bool:
+    return Snapshot.objects.filter(
+        link__domain=domain,
+        started__gte=now - HUNG_RECENTLY,
+        error_message__template__in=TIMEOUT_SENTENCES,
+    ).exists()
+
+
+def wait_for_host(snapshot: Snapshot) -> None:
+    """Give the claim back (the attempt does not count) and queue the capture a little later."""
+    released = Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
+        status=Snapshot.Status.PENDING, attempts=F("attempts") - 1, started=None
+    )
+    if released:
+        delay = HOST_WAIT.total_seconds() * random.uniform(1.0, 2.0)  # noqa: S311 (jitter)
+        snapshot_enqueue(snapshot.pk, delay=timedelta(seconds=delay))
 
 
 def capture_limits() -> Limits:
@@ -199,9 +284,20 @@ def retry_delay(attempts_made: int) -> float | None:
 
 
 def release_for_retry(snapshot: Snapshot, sentence: str) -> None:
-    Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
-        status=Snapshot.Status.PENDING, error=sentence, error_message=to_json(sentence)
-    )
+    with transaction.atomic():
+        if Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
+            status=Snapshot.Status.PENDING, error=sentence, error_message=to_json(sentence)
+        ):
+            blobs_release(snapshot)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The bytes a capture will store, in writing order (assets, the archive last), by digest."""
+
+    bodies: list[tuple[str, bytes]]
+    blobs: dict[str, tuple[int, str]]  # digest -> (size, content type)
+    archive_sha: str
 
 
 @dataclass(frozen=True)
@@ -213,23 +309,35 @@ class Stored:
     new_bytes: int
 
 
-def store_blobs(store: BlobStore, captured: Capture) -> Stored:
-    """Write the archive (page skeleton or document) and its assets, each under its SHA-256."""
+def plan_blobs(captured: Capture) -> Planned:
+    """The archive (page skeleton or document) and its assets, each named by its SHA-256."""
     if captured.document is not None:
         assets: list[tuple[bytes, str]] = []
         archive = (captured.document.body, captured.document.content_type)
     else:
         assets = [(a.body, a.content_type) for a in captured.archive.assets.values()]
         archive = (captured.archive.html.encode("utf-8"), captured.archive_type)
+    bodies: list[tuple[str, bytes]] = []
     blobs: dict[str, tuple[int, str]] = {}
-    new_bytes = 0
-    # The archive goes last: it refers to the assets, so it is never stored without them.
     for body, content_type in [*assets, archive]:
-        sha, written = store.put(body)
+        sha = sha256_of(body)
+        bodies.append((sha, body))
         blobs[sha] = (len(body), content_type)
+    return Planned(bodies=bodies, blobs=blobs, archive_sha=bodies[-1][0])
+
+
+def store_blobs(store: BlobStore, planned: Planned) -> Stored:
+    """Write the planned bytes (already referenced by the snapshot) that the store lacks.
+
+    The archive goes last: it refers to the assets, so it is never stored without them.
+    """
+    new_bytes = 0
+    for sha, body in planned.bodies:
+        stored_sha, written = store.put(body)
+        if stored_sha != sha:  # cannot happen unless the bytes changed under us
+            raise BlobWriteError(f"blob {sha} stored as {stored_sha}")
         new_bytes += len(body) if written else 0
-    archive_sha = sha
-    return Stored(archive_sha=archive_sha, blobs=blobs, new_bytes=new_bytes)
+    return Stored(archive_sha=planned.archive_sha, blobs=planned.blobs, new_bytes=new_bytes)
 
 
 def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
@@ -275,20 +383,14 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
             "icon_sha256": archive.icon if archive.icon in stored.blobs else "",
         }
     with transaction.atomic():
-        Blob.objects.bulk_create(
-            [
-                Blob(sha256=sha, size=size, content_type=kind[:255])
-                for sha, (size, kind) in stored.blobs.items()
-            ],
-            ignore_conflicts=True,
-        )
+        # The blob rows and this snapshot's references to them were made before the bytes were
+        # written (blobs_reference), so the archive this marks succeeded cannot have been collected.
         if not Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
             **fields
         ):
             # Deleted (or recovered by another worker) while we worked: keep nothing of ours.
             blobs_free_unused(shas=set(stored.blobs))
             return "skipped"
-        snapshot.blobs.set(list(stored.blobs))
         description = fields.get("description", "")
         if description:
             Link.objects.filter(pk=snapshot.link_id, description="").update(description=description)
@@ -296,13 +398,16 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
 
 
 def save_failure(snapshot: Snapshot, sentence: str, http_status: int | None = None) -> str:
-    Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
-        status=Snapshot.Status.FAILED,
-        error=sentence,
-        error_message=to_json(sentence),
-        finished=timezone.now(),
-        http_status=http_status,
-    )
+    with transaction.atomic():
+        failed = Snapshot.objects.filter(pk=snapshot.pk, status=Snapshot.Status.RUNNING).update(
+            status=Snapshot.Status.FAILED,
+            error=sentence,
+            error_message=to_json(sentence),
+            finished=timezone.now(),
+            http_status=http_status,
+        )
+        if failed:  # what a failed attempt stored is not kept for it
+            blobs_release(snapshot)
     return Snapshot.Status.FAILED
 
 
@@ -409,6 +514,7 @@ def recover_stuck_snapshots(older_than: timedelta = STUCK_AFTER) -> RecoveryResu
             error=error,
             error_message=to_json(error),
         ):
+            blobs_release(Snapshot(pk=snapshot_id))
             failed.append(snapshot_id)
     if requeued or failed:
         logger.info("recovered stuck captures: requeued %s, failed %s", requeued, failed)
@@ -444,11 +550,20 @@ def start_stuck_capture_watch(argv: list[str] | None = None) -> bool:
 
 def _watch_stuck_captures() -> None:
     time.sleep(1.0)  # let the worker finish starting
+    next_collection = time.monotonic()
     while True:
         try:
             recover_captures()
         except Exception:
             logger.exception("recovering stuck captures failed")
+        try:
+            if time.monotonic() >= next_collection:
+                # Blobs are collected on commit after each deletion; this catches the ones a
+                # process stopped before collecting (killed between the commit and the collection).
+                next_collection = time.monotonic() + COLLECT_EVERY.total_seconds()
+                blobs_collect()
+        except Exception:
+            logger.exception("collecting unused blobs failed")
         finally:
             connections.close_all()  # this thread's own connections; the worker keeps its own
         time.sleep(WATCH_EVERY.total_seconds())

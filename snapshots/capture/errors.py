@@ -113,22 +113,23 @@ class TooLarge(CaptureError):
         self.limit = limit
 
 
+CONNECT_TIMEOUT = gettext_noop("the server did not accept a connection within %(time)s")
+READ_TIMEOUT = gettext_noop("the server did not answer within %(time)s")
+DEADLINE = gettext_noop("the capture did not finish within the time allowed")
+# The sentences of a host that hung: the queue gives such a host one capture at a time.
+TIMEOUT_SENTENCES = (CONNECT_TIMEOUT, READ_TIMEOUT, DEADLINE)
+
+
 class FetchTimeout(CaptureError):
     """``phase`` is ``connect``, ``read`` or ``deadline`` (the whole capture ran out of time)."""
 
     def __init__(self, phase: str, seconds: float | None = None) -> None:
         if phase == "connect":
-            sentence = Text.of(
-                gettext_noop("the server did not accept a connection within %(time)s"),
-                time=_format_seconds(seconds),
-            )
+            sentence = Text.of(CONNECT_TIMEOUT, time=_format_seconds(seconds))
         elif phase == "read":
-            sentence = Text.of(
-                gettext_noop("the server did not answer within %(time)s"),
-                time=_format_seconds(seconds),
-            )
+            sentence = Text.of(READ_TIMEOUT, time=_format_seconds(seconds))
         else:
-            sentence = gettext_noop("the capture did not finish within the time allowed")
+            sentence = DEADLINE
         super().__init__(sentence, transient=True)
         self.phase = phase
         self.seconds = seconds

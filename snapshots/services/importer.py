@@ -14,6 +14,7 @@ snapshot; their captures are queued after commit, never run inline.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,13 +42,17 @@ from snapshots.normalize import (
     tag_has_slug,
 )
 from snapshots.services.links import MAX_TITLE_LENGTH, add_tags_to_links, tags_for_names
-from snapshots.tasks import snapshot_enqueue
+from snapshots.tasks import captures_run_in_place, snapshot_enqueue
 
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 MAX_REPORTED_ERRORS = 100
 # Up to this many captures are enqueued by the import itself; more go through the worker.
+logger = logging.getLogger(__name__)
+
 DIRECT_ENQUEUE_LIMIT = 200
 FANOUT_BATCH = 1000
+# With a queue that runs each task inside the request (immediate), at most this many captures.
+IN_PLACE_LIMIT = 20
 # Folders every browser makes; they say where a bookmark sat, not what it is about.
 ROOT_FOLDERS = {
     "bookmarks",
@@ -72,6 +77,8 @@ class ImportResult:
     existing: int = 0
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
+    # New links not captured now (a queue without a worker): `manage.py recapture --stuck` does it.
+    captures_left_pending: int = 0
 
     @property
     def total(self) -> int:
@@ -412,6 +419,8 @@ def import_bookmarks(
                 progress(len(batch))
         revision.bump()
         if snapshot_ids:
+            if captures_run_in_place():
+                result.captures_left_pending = max(0, len(snapshot_ids) - IN_PLACE_LIMIT)
             transaction.on_commit(lambda: queue_captures(snapshot_ids))
     return result
 
@@ -436,12 +445,25 @@ def queue_captures(snapshot_ids: list[int]) -> None:
 
     Each capture is still its own task; for a large file the enqueueing itself (a row per task on
     the database queue) is handed to the worker in batches, so the import answers in seconds.
+    With a queue that runs tasks in place (``immediate``: no worker) only the first
+    ``IN_PLACE_LIMIT`` are captured, so a large file cannot hold the request for hours; the rest
+    stay pending for ``manage.py recapture --stuck``. Runs after the import committed: a queue
+    that is down is logged, never raised (the links are saved, their snapshots pending, and the
+    workers' recovery queues them again once it is back).
     """
-    if len(snapshot_ids) <= DIRECT_ENQUEUE_LIMIT:
-        enqueue_captures(snapshot_ids)
-        return
-    for start in range(0, len(snapshot_ids), FANOUT_BATCH):
-        queue_imported_captures.enqueue(snapshot_ids[start : start + FANOUT_BATCH])
+    try:
+        if captures_run_in_place():
+            enqueue_captures(snapshot_ids[:IN_PLACE_LIMIT])
+        elif len(snapshot_ids) <= DIRECT_ENQUEUE_LIMIT:
+            enqueue_captures(snapshot_ids)
+        else:
+            for start in range(0, len(snapshot_ids), FANOUT_BATCH):
+                queue_imported_captures.enqueue(snapshot_ids[start : start + FANOUT_BATCH])
+    except Exception:
+        logger.exception(
+            "queueing the captures of %d imported links failed; they stay pending",
+            len(snapshot_ids),
+        )
 
 
 __all__ = ["ImportResult", "import_bookmarks", "parse_bookmarks"]

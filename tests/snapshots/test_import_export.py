@@ -4,6 +4,7 @@ import io
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -233,3 +234,38 @@ def test_a_large_import_hands_the_enqueueing_to_the_worker(
     for result in fanned:
         importer.queue_imported_captures.call(*result.args)
     assert not Snapshot.objects.filter(task_id="").exists()
+
+
+def test_an_import_while_the_queue_is_down_saves_every_link_pending(
+    user, monkeypatch, django_capture_on_commit_callbacks
+):
+    from snapshots.services import importer
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(importer, "DIRECT_ENQUEUE_LIMIT", 1)
+    monkeypatch.setattr(importer, "queue_imported_captures", SimpleNamespace(enqueue=down))
+    with django_capture_on_commit_callbacks(execute=True):
+        result = importer.import_bookmarks(owner=user, data=fixture("pocket.html"))
+    assert result.created == 3
+    links = Link.objects.filter(owner=user).select_related("latest_snapshot")
+    assert [link.latest_snapshot.status for link in links] == [Snapshot.Status.PENDING] * 3
+
+
+def test_a_queue_without_a_worker_captures_only_the_first_few_in_the_request(
+    user, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """KB_TASK_BACKEND=immediate runs each capture inside the request: a large import must not."""
+    from snapshots.services import importer
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    ran = []
+    monkeypatch.setattr(importer, "IN_PLACE_LIMIT", 2)
+    monkeypatch.setattr(importer, "snapshot_enqueue", ran.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = importer.import_bookmarks(owner=user, data=fixture("pocket.html"))
+    assert result.created == 3
+    assert len(ran) == 2
+    assert result.captures_left_pending == 1
+    assert Snapshot.objects.filter(status=Snapshot.Status.PENDING).count() == 3
