@@ -12,4 +12,4 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(WorkerHeartbeat)
 class WorkerHeartbeatAdmin(admin.ModelAdmin):
-    list_display = ("last_seen",)
+    list_display = ("hostname", "pid", "queue", "started_at", "beat_at")

@@ -1,10 +1,9 @@
-"""The site app: the worker heartbeat that the health check (kb.views.healthz) reports, and the
-configuration checks (kb.checks)."""
+"""The site app: worker processes write the heartbeats the health check (kb.health) reads, and the
+configuration checks (kb.checks) are registered."""
 
 from django.apps import AppConfig
 from django.core import checks
 from django.utils.translation import gettext_lazy as _
-from django_tasks.signals import task_finished, task_started
 
 
 class KbConfig(AppConfig):
@@ -12,14 +11,9 @@ class KbConfig(AppConfig):
     verbose_name = _("Site")
 
     def ready(self) -> None:
+        from kb import heartbeat
         from kb.checks import storage_configuration
-        from kb.models import WorkerHeartbeat
 
         checks.register(storage_configuration)
-
-        # The health check reports when the worker last did something; any backend sends these signals.
-        def beat(sender, **kwargs):
-            WorkerHeartbeat.beat()
-
-        task_started.connect(beat, dispatch_uid="kb-worker-heartbeat-started", weak=False)
-        task_finished.connect(beat, dispatch_uid="kb-worker-heartbeat-finished", weak=False)
+        # Only in a worker process (db_worker, rqworker): beat from a daemon thread while it lives.
+        heartbeat.start_for_worker()

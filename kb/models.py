@@ -1,4 +1,4 @@
-"""Site-wide models: API tokens and the worker heartbeat the health check reads."""
+"""Site-wide models: API tokens and the worker heartbeats the health check reads."""
 
 import hashlib
 import secrets
@@ -62,22 +62,24 @@ class ApiToken(models.Model):
 
 
 class WorkerHeartbeat(models.Model):
-    """A single row the worker touches whenever it starts or finishes a task."""
+    """One row per running worker process, rewritten every few seconds while it lives (kb.heartbeat).
 
-    last_seen = models.DateTimeField(_("last seen"))
+    A row whose ``beat_at`` is older than three beats belongs to a dead process: the health check
+    ignores it and the next live worker deletes it. A worker that stops cleanly deletes its own.
+    """
+
+    hostname = models.CharField(_("host name"), max_length=255)
+    pid = models.PositiveIntegerField(_("process id"))
+    queue = models.CharField(_("queue"), max_length=255, blank=True)
+    started_at = models.DateTimeField(_("started"))
+    beat_at = models.DateTimeField(_("last heartbeat"), db_index=True)
 
     class Meta:
         verbose_name = _("worker heartbeat")
         verbose_name_plural = _("worker heartbeats")
+        constraints = [
+            models.UniqueConstraint(fields=["hostname", "pid"], name="worker_heartbeat_process")
+        ]
 
     def __str__(self) -> str:
-        return str(self.last_seen)
-
-    @classmethod
-    def beat(cls) -> None:
-        cls.objects.update_or_create(pk=1, defaults={"last_seen": timezone.now()})
-
-    @classmethod
-    def last(cls):
-        row = cls.objects.filter(pk=1).first()
-        return row.last_seen if row else None
+        return f"{self.hostname}:{self.pid}"

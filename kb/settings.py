@@ -258,6 +258,21 @@ if KB_TASK_BACKEND == "rq":
     # ...and one that loses Redis in the middle of a job waits for it instead of quitting.
     RQ = {"JOB_CLASS": "django_tasks_rq.Job", "WORKER_CLASS": "kb.rq_worker.ReconnectingWorker"}
 
+# The health check (kb.health, GET /healthz). Each worker process writes a heartbeat this often
+# (seconds); one silent for three beats counts as dead. A capture still waiting or running
+# KB_HEALTH_PENDING_LIMIT seconds after it was asked for means captures are not progressing.
+try:
+    KB_HEARTBEAT_SECONDS = float(os.environ.get("KB_HEARTBEAT_SECONDS", "10"))
+    KB_HEALTH_PENDING_LIMIT = float(os.environ.get("KB_HEALTH_PENDING_LIMIT", "600"))
+except ValueError as exc:
+    raise RuntimeError(
+        "KB_HEARTBEAT_SECONDS and KB_HEALTH_PENDING_LIMIT are seconds, e.g. 600"
+    ) from exc
+if KB_HEARTBEAT_SECONDS <= 0 or KB_HEALTH_PENDING_LIMIT <= 0:
+    raise RuntimeError(
+        "KB_HEARTBEAT_SECONDS and KB_HEALTH_PENDING_LIMIT must be more than 0 seconds"
+    )
+
 # The capture fetcher refuses every non-public address except these (host or host:port).
 KB_FETCH_ALLOW_HOSTS = env_list("KB_FETCH_ALLOW_HOSTS")
 # Captures (snapshots.tasks); tests shorten them. Seconds before the 2nd and the 3rd attempt:

@@ -3,16 +3,14 @@
 from urllib.parse import urlencode
 
 from django.contrib.auth import get_user_model, login
-from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from kb.forms import FirstAccountForm
-from kb.models import WorkerHeartbeat
+from kb.health import check as check_health
 from snapshots.queries import home_sections
 
 
@@ -46,24 +44,8 @@ def search(request):
 @require_GET
 @never_cache
 def healthz(request):
-    """200 with the database state and when the worker last ran; 503 if the database is down."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-        last_seen = WorkerHeartbeat.last()
-    except DatabaseError as exc:
-        return JsonResponse(
-            {"status": "error", "database": {"ok": False, "error": str(exc)}}, status=503
-        )
-    worker = {
-        "last_seen": last_seen.isoformat() if last_seen else None,
-        "seconds_ago": round((timezone.now() - last_seen).total_seconds()) if last_seen else None,
-    }
-    return JsonResponse(
-        {
-            "status": "ok",
-            "database": {"ok": True, "vendor": connection.vendor},
-            "worker": worker,
-        }
-    )
+    """200 {"status": "ok", ...} while kb can do its work; 503 {"status": "failing", "problems": [...]}
+    when it cannot (kb.health says what is checked). The details come along either way."""
+    health = check_health()
+    body = {"status": "ok" if health.ok else "failing", "problems": health.problems}
+    return JsonResponse(body | health.details, status=200 if health.ok else 503)

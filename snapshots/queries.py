@@ -522,3 +522,19 @@ def link_excerpts(links, q: str) -> dict[int, str]:
                 excerpts[link_id] = mark_safe(found)  # noqa: S308 — every other piece is escaped
                 break
     return excerpts
+
+
+def oldest_waiting_capture():
+    """When the longest-waiting capture (queued or running) was asked for, or None if none waits.
+
+    The health check asks on every probe: one step down the index snapshot_status_requested for
+    each status, however long the backlog.
+    """
+    oldest = [
+        Snapshot.objects.filter(status=status)
+        .order_by("requested")
+        .values_list("requested", flat=True)
+        .first()
+        for status in (Snapshot.Status.PENDING, Snapshot.Status.RUNNING)
+    ]
+    return min((when for when in oldest if when is not None), default=None)

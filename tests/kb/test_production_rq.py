@@ -21,7 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,7 +33,7 @@ import redis
 from django.conf import settings
 
 from kb.management.commands.serve import RQ_WORKER
-from tests.support.processes import free_port
+from tests.support.processes import descendants, free_port
 from tests.support.s3 import S3Server
 from tests.support.servers import LocalHTTPServer
 
@@ -113,6 +115,24 @@ class Site:
     def files_under_data_dir(self) -> set[str]:
         blobs = self.logs / "data" / "blobs"
         return {str(path.relative_to(blobs)) for path in blobs.rglob("*") if path.is_file()}
+        self.processes: dict[str, subprocess.Popen] = {}  # web, worker: README's command lines
+        self.start: Callable[[str], subprocess.Popen]  # (re)start one of them
+
+    def healthz(self) -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)
+
+    def healthz_when(self, status: int, seconds: float = 60) -> dict:
+        deadline = time.monotonic() + seconds
+        while True:
+            answer, body = self.healthz()
+            if answer == status or time.monotonic() > deadline:
+                assert answer == status, (body, self.log_tails())
+                return body
+            time.sleep(0.3)
 
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(
@@ -205,6 +225,7 @@ def site(request, tmp_path_factory, services_to_ourselves):
         "KB_STATIC_ROOT": str(folder / "static"),
         "KB_FETCH_ALLOW_HOSTS": f"127.0.0.1:{pages.port}",
         "KB_CAPTURE_RETRY_DELAYS": f"{RETRY_SECONDS},{RETRY_SECONDS}",
+        "KB_HEARTBEAT_SECONDS": "1",  # a killed worker counts as dead after 3 s, not 30
     }
 
     def manage(*args: str) -> str:
@@ -228,15 +249,21 @@ def site(request, tmp_path_factory, services_to_ourselves):
     commands["web"] = with_option(commands["web"], "--bind", f"127.0.0.1:{port}")
     commands["web"] = with_option(commands["web"], "--workers", "2")  # two cores shared in CI
     processes = {}
-    for name, command in commands.items():
-        log = (folder / f"{name}.log").open("w")
+
+    def start(name: str) -> subprocess.Popen:
+        log = (folder / f"{name}.log").open("a")
         processes[name] = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+            commands[name], cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
         )
+        return processes[name]
+
+    for name in commands:
+        start(name)
     running = Site(f"http://127.0.0.1:{port}", token, pages, folder)
     running.storage = storage
     if s3 is not None:
         running.stored_objects = lambda: s3.keys(bucket)
+    running.processes, running.start = processes, start
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -311,3 +338,37 @@ def test_a_page_that_fails_once_is_captured_on_the_scheduled_retry(site):
     assert (snapshot["status"], snapshot["title"]) == ("succeeded", "Back again"), site.log_tails()
     assert len(answers) == 2
     assert answers[1] - answers[0] >= RETRY_SECONDS - 1  # run by the scheduler, not at once
+
+
+def test_healthz_is_ok_while_the_worker_runs_and_503_once_it_is_killed(site):
+    site.pages.route("/later", body=page("Later"), headers={"Content-Type": "text/html"})
+    body = site.healthz_when(200)
+    assert (body["queue"], body["worker"]["alive"]) == ({"backend": "rq", "ok": True}, 1)
+
+    # The worker and what it forked: rq's scheduler, a forked child, holds copies of the worker's
+    # Redis sockets; left alive, a dead worker's blocked BLMOVE takes the next job to nowhere.
+    worker = site.processes["worker"]
+    for pid in [worker.pid, *descendants(worker.pid)]:
+        os.kill(pid, signal.SIGKILL)
+    worker.wait(timeout=10)
+    link_id = site.add_link("/later")  # waits: nothing will take it
+
+    body = site.healthz_when(503)
+    assert body["worker"]["alive"] == 0
+    assert body["problems"][0].startswith("No worker is alive")
+
+    worker = site.start("worker")  # README's command again: the capture is taken, healthz is ok
+    assert site.snapshot_when_done(link_id)["status"] == "succeeded", site.log_tails()
+    assert site.healthz_when(200)["worker"]["alive"] == 1
+    # One row, the worker's own: not its work horses' (one forked per capture) nor its scheduler's.
+    assert heartbeats() == [(worker.pid, "default")]
+
+    worker.send_signal(signal.SIGTERM)  # a clean stop takes its heartbeat away
+    worker.wait(timeout=30)
+    assert heartbeats() == []
+    site.start("worker")
+
+
+def heartbeats() -> list[tuple]:
+    with psycopg.connect(DATABASE_URL) as db:
+        return db.execute("SELECT pid, queue FROM kb_workerheartbeat ORDER BY pid").fetchall()

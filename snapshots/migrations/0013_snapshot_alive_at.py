@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('snapshots', '0011_link_url_credentials'),
+        ('snapshots', '0012_snapshot_status_requested_index'),
     ]
 
     operations = [
