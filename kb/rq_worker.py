@@ -12,11 +12,14 @@ recovery, which runs in this process too.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from uuid import uuid4
 
 import redis
 from rq.worker import Worker
+
+from kb.management.commands.serve import die_with
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,10 @@ RECONNECT_WAITS = (1, 2, 4, 8, 15)
 
 
 class ReconnectingWorker(Worker):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _children_die_with_this_process()
+
     def work(self, burst: bool = False, *args, **kwargs) -> bool:
         worked = False
         while True:
@@ -57,3 +64,27 @@ class ReconnectingWorker(Worker):
             wait = RECONNECT_WAITS[min(attempt, len(RECONNECT_WAITS) - 1)]
             logger.warning("Redis does not answer; worker looks again in %d s", wait)
             time.sleep(wait)
+
+
+_registered = False
+
+
+def _children_die_with_this_process() -> None:
+    """Every process this worker forks (a job's work horse, the scheduler) ends when it ends.
+
+    A worker killed alone (kill -9, the OOM killer) otherwise left its scheduler running, holding
+    copies of the worker's Redis connections: Redis handed the next job to the orphan's blocked
+    read, and that capture waited 10-20 minutes for rq's cleanup.
+    """
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    parent = os.getpid()
+
+    def in_child() -> None:
+        preexec = die_with(parent)
+        if preexec is not None:
+            preexec()
+
+    os.register_at_fork(after_in_child=in_child)

@@ -36,7 +36,7 @@ from tests.kb.test_production_rq import (
     production_commands,
     with_option,
 )
-from tests.support.processes import descendants, free_port, wait_for
+from tests.support.processes import descendants, free_port, gone, still_running, wait_for
 from tests.support.servers import LocalHTTPServer
 
 pytestmark = [
@@ -266,10 +266,14 @@ def test_a_worker_killed_mid_capture_is_made_good_within_two_minutes(site):
     link_id = site.add_link("/slow")
     assert wait_for(lambda: site.newest_statuses([link_id]) == ["running"], 30)
     killed = time.monotonic()
-    for worker in site.workers:  # whichever holds it: both, the worst case, and their job
-        for pid in [worker.process.pid, *descendants(worker.process.pid)]:  # processes (horses)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    children = {}
+    for worker in site.workers:  # whichever holds it: both, the worst case, as an OOM kill does
+        children |= descendants(worker.process.pid)  # its job's process and its scheduler
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.process.pid, signal.SIGKILL)
+    # Nothing of theirs is left to hold their Redis connections (an orphaned scheduler took jobs).
+    assert children
+    assert wait_for(lambda: gone(children), 15), still_running(children)
 
     assert wait_for(lambda: site.all_succeeded([link_id]), 120, step=2), (
         site.newest_statuses([link_id]),
