@@ -622,6 +622,14 @@ def test_import_saves_links_with_tags_and_reports_what_happened(ada, user):
     assert one.private
 
 
+def test_importing_the_same_file_again_says_there_is_nothing_new(ada, user):
+    upload(ada, BOOKMARKS)
+    page = upload(ada, BOOKMARKS).content.decode()
+    assert "No new links: every link in the file was already in your library." in page
+    assert "0 new links" not in page
+    assert "2 links were already in your library" in page
+
+
 def test_a_malformed_import_file_says_why_and_imports_nothing(ada):
     cut_short = BOOKMARKS[: BOOKMARKS.index(b'<DT><A HREF="https://example.com/two') + 20]
     response = upload(ada, cut_short)
