@@ -7,10 +7,12 @@ and who may do what on them.
 import io
 import re
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from snapshots.models import Link, Snapshot
 from snapshots.search import reindex_link
@@ -504,6 +506,18 @@ def test_compare_shows_what_was_added_and_removed(ada, user):
     # Without a choice the two newest captures are compared.
     default = ada.get(reverse("snapshots:link_compare", args=[link.pk])).content.decode()
     assert "<ins>Results arrive tomorrow morning.</ins>" in default
+
+
+def test_compare_tells_apart_captures_made_in_the_same_minute(ada, user):
+    link = save(user, "https://example.com/news")
+    first, second = captured(link, "One."), captured(link, "Two.")
+    minute = timezone.now().replace(second=0, microsecond=0)
+    Snapshot.objects.filter(pk=first.pk).update(requested=minute + timedelta(seconds=5))
+    Snapshot.objects.filter(pk=second.pk).update(requested=minute + timedelta(seconds=40))
+    page = ada.get(reverse("snapshots:link_compare", args=[link.pk])).content.decode()
+    labels = re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', page)
+    assert len(labels) == 4  # both captures in each of the two lists
+    assert len(set(labels)) == 2
 
 
 def test_compare_refuses_snapshots_of_another_link_or_not_captured(ada, user):
