@@ -131,11 +131,15 @@ def _extract(html: str, url: str) -> Article:
             document = extract_metadata(tree, default_url=url or None)
 
     published, is_guess = _published(tree, getattr(document, "date", None))
+    site_name = _text(getattr(document, "sitename", None)) or _meta(tree, "og:site_name")
     return Article(
-        title=_text(getattr(document, "title", None)) or _page_title(tree),
+        # The page's own title (og:title, <title>, then h1): trafilatura prefers a lone <h1>, which is
+        # often a section name ("困惑度") rather than the title people know the page by.
+        title=_without_site_name(_page_title(tree), site_name)
+        or _text(getattr(document, "title", None)),
         description=_text(getattr(document, "description", None)) or _meta(tree, "description"),
         author=_text(getattr(document, "author", None)) or _author(tree),
-        site_name=_text(getattr(document, "sitename", None)) or _meta(tree, "og:site_name"),
+        site_name=site_name,
         language=_language(tree, text),
         published=published,
         published_is_guess=is_guess,
@@ -304,6 +308,20 @@ def _page_title(tree: etree._Element) -> str:
         return _text(title.text_content())
     h1 = tree.find(".//h1")
     return _text(h1.text_content()) if h1 is not None else ""
+
+
+_TITLE_SEPARATORS = (" - ", " | ", " — ", " – ", " · ", " :: ", "_", "｜", " » ")
+
+
+def _without_site_name(title: str, site_name: str) -> str:
+    """``"Slow water | Fixture Garden"`` → ``"Slow water"`` when the site is called Fixture Garden."""
+    if not site_name or title == site_name:
+        return title
+    for separator in _TITLE_SEPARATORS:
+        suffix = separator + site_name
+        if title.endswith(suffix) and len(title) > len(suffix):
+            return title[: -len(suffix)].strip()
+    return title
 
 
 def _absolute(url: str, value: str | None) -> str:

@@ -183,3 +183,11 @@ def test_extraction_of_a_chinese_page_without_language_declaration_guesses_zh():
         f"<html><head><title>雨水</title></head><body><article>{body}</article></body></html>", ""
     )
     assert article.language == "zh"
+
+
+def test_the_title_is_the_pages_own_not_a_lone_heading():
+    html = """<html><head><title>困惑度与负对数似然的关系</title></head><body><article>
+      <h1>困惑度</h1><p>困惑度是平均负对数似然的指数，衡量模型在每个词上平均有多少种同样可能的选择。</p>
+      <p>它越低，模型对下一个词越有把握；完全随机的猜测的困惑度等于词表大小。</p>
+    </article></body></html>"""
+    assert extract(html, "http://site.test/ppl.html").title == "困惑度与负对数似然的关系"
