@@ -90,7 +90,11 @@ class SnapshotOut(Schema):
 class LinkOut(Schema):
     id: int
     url: str
-    title: str
+    title: str = Field(
+        ...,
+        description="The title a person sees: the user's own, else the newest succeeded "
+        "capture's page title.",
+    )
     description: str
     notes: str
     tags: list[str]
@@ -103,9 +107,18 @@ class LinkOut(Schema):
     updated: datetime
     owner: str
     display_title: str
+    user_title: str = Field(..., description="The title the user typed (empty: none).")
     excerpt: str | None = Field(
         None, description="With ?q=: HTML around the first match, matches in <mark>."
     )
+
+    @staticmethod
+    def resolve_title(link: Link) -> str:
+        return link.resolved_title
+
+    @staticmethod
+    def resolve_user_title(link: Link) -> str:
+        return link.title
 
     @staticmethod
     def resolve_tags(link: Link) -> list[str]:

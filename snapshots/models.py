@@ -28,6 +28,8 @@ class Link(models.Model):
     )
     domain = models.CharField(_("domain"), max_length=255, blank=True, db_index=True)
     title = models.CharField(_("title"), max_length=500, blank=True)
+    # The page's title from the newest capture that succeeded (a failed or queued one keeps it).
+    page_title = models.CharField(_("page title"), max_length=1000, blank=True)
     description = models.TextField(_("description"), blank=True)
     notes = models.TextField(_("notes"), blank=True, help_text=_("Markdown."))
     tags = TaggableManager(_("tags"), blank=True)
@@ -68,12 +70,17 @@ class Link(models.Model):
 
     @property
     def display_title(self) -> str:
-        """What a list shows: the user's title, else the captured one, else the URL."""
-        if self.title:
-            return self.title
-        if self.latest_snapshot_id and self.latest_snapshot and self.latest_snapshot.title:
-            return self.latest_snapshot.title
-        return self.url
+        """What a person knows the link by: their own title, else the page's, else the URL.
+
+        The page's title is the newest *succeeded* capture's: a re-capture that failed because the
+        page has gone, or one still queued, leaves it (the library showed a bare URL exactly then).
+        """
+        return self.resolved_title or self.url
+
+    @property
+    def resolved_title(self) -> str:
+        """The user's own title, else the newest succeeded capture's page title ("" if neither)."""
+        return self.title or self.page_title
 
     @property
     def tag_names(self) -> list[str]:

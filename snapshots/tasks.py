@@ -72,6 +72,7 @@ from snapshots.services.archives import (
     blobs_free_unused,
     blobs_reference,
     blobs_release,
+    page_title_refresh,
 )
 
 logger = logging.getLogger(__name__)
@@ -445,6 +446,7 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
         description = fields.get("description", "")
         if description:
             Link.objects.filter(pk=snapshot.link_id, description="").update(description=description)
+        page_title_refresh(snapshot.link_id)
     return Snapshot.Status.SUCCEEDED
 
 

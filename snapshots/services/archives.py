@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
+from django.db.models import Subquery, Value
+from django.db.models.functions import Coalesce
 
 from snapshots.capture.archive import Asset, assemble, with_own_csp
 from snapshots.capture.store import BlobStore, blob_name, sha256_of
@@ -23,6 +25,7 @@ __all__ = [
     "blobs_reference",
     "blobs_release",
     "is_archived_page",
+    "page_title_refresh",
     "snapshot_delete",
     "snapshot_single_file",
     "snapshots_scrub",
@@ -82,7 +85,18 @@ def snapshot_delete(*, snapshot: Snapshot) -> set[str]:
         snapshot.delete()
         newest = Snapshot.objects.filter(link_id=link_id).order_by("-requested", "-id").first()
         Link.objects.filter(pk=link_id, latest_snapshot__isnull=True).update(latest_snapshot=newest)
+        page_title_refresh(link_id)
         return blobs_free_unused(shas=used)
+
+
+def page_title_refresh(link_id: int) -> None:
+    """Give the link the page title of its newest succeeded snapshot (or none, if none is left)."""
+    newest = (
+        Snapshot.objects.filter(link_id=link_id, status=Snapshot.Status.SUCCEEDED)
+        .order_by("-requested", "-id")
+        .values("title")[:1]
+    )
+    Link.objects.filter(pk=link_id).update(page_title=Coalesce(Subquery(newest), Value("")))
 
 
 def blobs_reference(snapshot: Snapshot, blobs: dict[str, tuple[int, str]]) -> bool:

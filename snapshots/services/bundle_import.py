@@ -36,7 +36,8 @@ from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
@@ -668,6 +669,17 @@ def _save(owner, archive, members, plan: Plan, *, merge: bool, capture: bool) ->
         for start in range(0, len(rest), _BATCH):
             Link.objects.filter(pk__in=rest[start : start + _BATCH]).update(
                 latest_snapshot=Subquery(newest)
+            )
+        # And the page title people see: the newest succeeded snapshot's.
+        newest_title = (
+            Snapshot.objects.filter(link=OuterRef("pk"), status=Snapshot.Status.SUCCEEDED)
+            .order_by("-requested", "-id")
+            .values("title")[:1]
+        )
+        touched = [*ids.values(), *existing.values()]
+        for start in range(0, len(touched), _BATCH):
+            Link.objects.filter(pk__in=touched[start : start + _BATCH]).update(
+                page_title=Coalesce(Subquery(newest_title), Value(""))
             )
 
         # The rows exist: now the bytes. The store skips what it already holds.

@@ -54,9 +54,7 @@ def _timestamp(moment) -> int:
 
 
 def bookmark_entry(link: Link) -> str:
-    title = (
-        link.title or (link.latest_snapshot.title if link.latest_snapshot_id else "") or link.url
-    )
+    title = link.display_title  # the user's, else the newest succeeded capture's, else the URL
     tags = ",".join(link.tag_names)
     attributes = [
         f'HREF="{escape(link.url)}"',

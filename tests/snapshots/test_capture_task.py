@@ -473,3 +473,22 @@ def test_a_storage_failure_fails_the_capture_with_a_sentence(server, link_to, mo
     assert snapshot.status == Snapshot.Status.FAILED
     assert snapshot.error == "the page was fetched but could not be stored; it has been logged"
     assert snapshot.archive_id is None
+
+
+def test_a_recapture_that_fails_leaves_the_page_title_people_know(server, link_to, client, user):
+    link = link_to(server.url("/gone.html"))
+    server.route(
+        "/gone.html",
+        body=b"<title>A page that will go</title><p>Here for now.</p>",
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
+    assert capture(link).status == Snapshot.Status.SUCCEEDED
+    server.route("/gone.html", status=404, body=b"gone")
+    assert capture(link).status == Snapshot.Status.FAILED
+    link.refresh_from_db()
+    assert link.latest_snapshot.status == Snapshot.Status.FAILED
+    assert link.display_title == "A page that will go"
+    client.force_login(user)
+    assert "A page that will go" in client.get("/links/").content.decode()
+    answer = client.get(f"/api/links/{link.pk}").json()
+    assert (answer["title"], answer["user_title"]) == ("A page that will go", "")
