@@ -51,6 +51,7 @@ from django_tasks import TaskResultStatus, task
 from django_tasks.backends.immediate import ImmediateBackend
 from django_tasks.exceptions import TaskResultDoesNotExist
 
+from kb.heartbeat import live_workers
 from kb.messages import Text, gettext_noop, to_json
 from snapshots import search
 from snapshots.capture.collector import Limits
@@ -294,7 +295,7 @@ def host_is_busy(snapshot: Snapshot) -> bool:
     if not domain:
         return False
     now = timezone.now()
-    limit = 1 if host_hung_recently(domain, now) else settings.KB_CAPTURE_PER_HOST
+    limit = 1 if host_hung_recently(domain, now) else per_host_limit(domain, now)
     ahead = (
         Snapshot.objects.filter(
             status=Snapshot.Status.RUNNING, link__domain=domain, started__gte=now - STUCK_AFTER
@@ -303,6 +304,25 @@ def host_is_busy(snapshot: Snapshot) -> bool:
         .filter(Q(started__lt=snapshot.started) | Q(started=snapshot.started, pk__lt=snapshot.pk))
     )
     return ahead.count() >= limit
+
+
+def per_host_limit(domain: str, now) -> int:
+    """``KB_CAPTURE_PER_HOST``; but while other hosts' captures wait, one live worker is left to them.
+
+    With two workers and the default of two, two pages of one site that hang held both while
+    everything else waited. A host alone in the queue may still use every worker.
+    """
+    limit = settings.KB_CAPTURE_PER_HOST
+    workers = live_workers(now).count()
+    if workers > 1 and limit >= workers:
+        others_wait = (
+            Snapshot.objects.filter(status=Snapshot.Status.PENDING)
+            .exclude(link__domain=domain)
+            .exists()
+        )
+        if others_wait:
+            return workers - 1
+    return limit
 
 
 def host_hung_recently(domain: str, now) -> bool:

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from kb.messages import to_json
+from kb.models import WorkerHeartbeat
 from snapshots.capture.errors import DEADLINE
 from snapshots.models import Link, Snapshot
 from snapshots.tasks import capture_policy, run_capture, snapshot_request
@@ -131,3 +132,21 @@ def test_a_page_that_hangs_is_failed_fast_on_its_retries(user, server, settings)
     snapshot.refresh_from_db()
     assert snapshot.error == "the server did not answer within 5 seconds"  # not 8: a retry's
     assert snapshot.attempts == 3
+
+
+def test_one_host_never_takes_every_live_worker_while_others_wait(user, server, queued):
+    """Two workers alive and the default of two per host: with another host's capture waiting,
+    the second capture of a host waits its turn; alone in the queue it goes on."""
+    now = timezone.now()
+    for pid in (101, 102):
+        WorkerHeartbeat.objects.create(
+            hostname="worker", pid=pid, queue="default", started_at=now, beat_at=now
+        )
+    page = server.url("/index.html")
+    running(user, f"{page}?first")
+    other = snapshot_request(link=link(user, "https://elsewhere.example/"), enqueue=False)
+    snapshot = snapshot_request(link=link(user, page), enqueue=False)
+    assert run_capture(snapshot.pk, wait_for_retries=False) == Snapshot.Status.PENDING
+    assert len(queued) == 1
+    other.delete()
+    assert run_capture(snapshot.pk, wait_for_retries=False) == Snapshot.Status.SUCCEEDED
