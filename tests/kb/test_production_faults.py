@@ -18,7 +18,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -34,6 +33,7 @@ from tests.kb.test_production_rq import (
     fresh_database,
     page,
     production_commands,
+    set_up_site,
     with_option,
 )
 from tests.support.processes import descendants, free_port, gone, still_running, wait_for
@@ -182,22 +182,7 @@ def site(tmp_path):
         "ALLOWED_HOSTS": "127.0.0.1",
     }
 
-    def manage(*args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            check=True,
-            timeout=180,
-            capture_output=True,
-            text=True,
-        ).stdout
-
-    manage("migrate", "--noinput", "-v0")
-    manage("collectstatic", "--noinput", "-v0")
-    manage("shell", "-v0", "-c", "from django.contrib.auth import get_user_model\n"
-           "get_user_model().objects.create_superuser('ada', password='correct horse 42')")  # fmt: skip
-    token = manage("api_token", "ada").strip().splitlines()[-1]
+    token = set_up_site(env)
     commands = production_commands()
     web = with_option(commands["web"], "--bind", f"127.0.0.1:{port}")
     web = with_option(web, "--workers", "2")

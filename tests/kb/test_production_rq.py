@@ -162,6 +162,27 @@ class Site:
         )
 
 
+def set_up_site(env: dict) -> str:
+    """README's set-up steps (migrate, collectstatic), an administrator, and its API token."""
+
+    def manage(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=settings.BASE_DIR,
+            env=env,
+            check=True,
+            timeout=180,
+            capture_output=True,
+            text=True,
+        ).stdout
+
+    manage("migrate", "--noinput", "-v0")
+    manage("collectstatic", "--noinput", "-v0")
+    manage("shell", "-v0", "-c", "from django.contrib.auth import get_user_model\n"
+           "get_user_model().objects.create_superuser('ada', password='correct horse 42')")  # fmt: skip
+    return manage("api_token", "ada").strip().splitlines()[-1]
+
+
 def fresh_database(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
     with psycopg.connect(url, dbname="postgres", autocommit=True) as admin:
@@ -228,22 +249,7 @@ def site(request, tmp_path_factory, services_to_ourselves):
         "KB_HEARTBEAT_SECONDS": "1",  # a killed worker counts as dead after 3 s, not 30
     }
 
-    def manage(*args: str) -> str:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            check=True,
-            timeout=180,
-            capture_output=True,
-            text=True,
-        ).stdout
-
-    manage("migrate", "--noinput", "-v0")
-    manage("collectstatic", "--noinput", "-v0")
-    manage("shell", "-v0", "-c", "from django.contrib.auth import get_user_model\n"
-           "get_user_model().objects.create_superuser('ada', password='correct horse 42')")  # fmt: skip
-    token = manage("api_token", "ada").strip().splitlines()[-1]
+    token = set_up_site(env)
 
     commands = production_commands()
     commands["web"] = with_option(commands["web"], "--bind", f"127.0.0.1:{port}")
