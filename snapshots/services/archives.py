@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.core.files.storage import storages
 from django.db import IntegrityError, transaction
-from django.db.models import Subquery, Value
+from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from snapshots.capture.archive import Asset, assemble, with_own_csp
@@ -89,14 +89,17 @@ def snapshot_delete(*, snapshot: Snapshot) -> set[str]:
         return blobs_free_unused(shas=used)
 
 
-def page_title_refresh(link_id: int) -> None:
-    """Give the link the page title of its newest succeeded snapshot (or none, if none is left)."""
+def page_title_refresh(*link_ids: int) -> None:
+    """Give links the page title of their newest succeeded snapshot (or none, if none is left)."""
     newest = (
-        Snapshot.objects.filter(link_id=link_id, status=Snapshot.Status.SUCCEEDED)
+        Snapshot.objects.filter(link=OuterRef("pk"), status=Snapshot.Status.SUCCEEDED)
         .order_by("-requested", "-id")
         .values("title")[:1]
     )
-    Link.objects.filter(pk=link_id).update(page_title=Coalesce(Subquery(newest), Value("")))
+    for start in range(0, len(link_ids), 500):
+        Link.objects.filter(pk__in=link_ids[start : start + 500]).update(
+            page_title=Coalesce(Subquery(newest), Value(""))
+        )
 
 
 def blobs_reference(snapshot: Snapshot, blobs: dict[str, tuple[int, str]]) -> bool:

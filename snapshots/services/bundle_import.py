@@ -36,8 +36,7 @@ from typing import IO, Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
@@ -47,7 +46,7 @@ from kb.messages import gettext_noop, to_json
 from snapshots import revision, search
 from snapshots.models import Blob, Link, Snapshot, link_content_type
 from snapshots.normalize import MAX_LINK_TAGS, LinkError, domain_of, link_tags, normalize_url
-from snapshots.services.archives import blob_store
+from snapshots.services.archives import blob_store, page_title_refresh
 from snapshots.services.bundle import BLOBS_DIR, FORMAT, MANIFEST, VERSION, snapshot_fields
 from snapshots.services.importer import ImportResult, import_bookmarks, queue_captures
 from snapshots.services.links import MAX_TITLE_LENGTH, add_tags_to_links, tags_for_names
@@ -671,16 +670,7 @@ def _save(owner, archive, members, plan: Plan, *, merge: bool, capture: bool) ->
                 latest_snapshot=Subquery(newest)
             )
         # And the page title people see: the newest succeeded snapshot's.
-        newest_title = (
-            Snapshot.objects.filter(link=OuterRef("pk"), status=Snapshot.Status.SUCCEEDED)
-            .order_by("-requested", "-id")
-            .values("title")[:1]
-        )
-        touched = [*ids.values(), *existing.values()]
-        for start in range(0, len(touched), _BATCH):
-            Link.objects.filter(pk__in=touched[start : start + _BATCH]).update(
-                page_title=Coalesce(Subquery(newest_title), Value(""))
-            )
+        page_title_refresh(*ids.values(), *existing.values())
 
         # The rows exist: now the bytes. The store skips what it already holds.
         store = blob_store()
