@@ -49,7 +49,7 @@ class Collector:
         self.failures: list[tuple[str, str]] = []
         self.bytes_fetched = 0
         self.inlined_urls: set[str] = set()
-        self._fetches = 0
+        self._kept = 0  # files that arrived: the budget counts these, not attempts
         self._responses: dict[str, Response | None] = {}
         self._refs: dict[tuple[str, str], str | None] = {}
         self._failure_keys: set[tuple[str, str]] = set()
@@ -75,10 +75,9 @@ class Collector:
             return self._responses[url]
         self._responses[url] = None
         limits = self.limits
-        if self._fetches >= limits.max_assets or self.bytes_fetched >= limits.max_total_bytes:
+        if self._kept >= limits.max_assets or self.bytes_fetched >= limits.max_total_bytes:
             self.fail(url, LIMIT_SENTENCE)
             return None
-        self._fetches += 1
         try:
             response = self.fetch(url)
         except CaptureError as exc:
@@ -94,6 +93,7 @@ class Collector:
         if not 200 <= response.status < 300:
             self.fail(url, f"the server answered {response.status}")
             return None
+        self._kept += 1
         self._responses[url] = response
         return response
 

@@ -40,7 +40,14 @@ from urllib3.util.request import ACCEPT_ENCODING
 
 from kb.messages import Text, gettext_noop
 from snapshots.capture import errors
-from snapshots.capture.guard import DEFAULT_PORTS, AllowList, Target, check_url, split_web_url
+from snapshots.capture.guard import (
+    DEFAULT_PORTS,
+    AllowList,
+    NameCache,
+    Target,
+    check_url,
+    split_web_url,
+)
 
 __all__ = [
     "FetchPolicy",
@@ -351,11 +358,18 @@ def _shutdown(sock: socket.socket) -> None:
 # --- fetch --------------------------------------------------------------------------------------
 
 
-def fetch(url: str, policy: FetchPolicy, *, session: requests.Session | None = None) -> Response:
+def fetch(
+    url: str,
+    policy: FetchPolicy,
+    *,
+    session: requests.Session | None = None,
+    names: NameCache | None = None,
+) -> Response:
     """GET ``url`` under ``policy``, following redirects; every hop is checked and pinned.
 
     A ``session`` passed in (for connection reuse across many fetches) gets a ``PinnedAdapter``
-    mounted for http:// and https:// if it lacks one. Raises a ``CaptureError`` subclass.
+    mounted for http:// and https:// if it lacks one; ``names`` reuses the capture's DNS answers.
+    Raises a ``CaptureError`` subclass.
     """
     own_session = session is None
     session = session or new_session()
@@ -366,7 +380,7 @@ def fetch(url: str, policy: FetchPolicy, *, session: requests.Session | None = N
         while True:
             hop = _Hop(policy)  # refuses at once when the deadline has passed
             prepared = _prepare(session, current, policy)
-            target = check_url(prepared.url or "", policy.allow_list)
+            target = check_url(prepared.url or "", policy.allow_list, names)
             setattr(prepared, _TARGET_ATTRIBUTE, target)
             with _Watchdog(policy.deadline) as watchdog:
                 answer = hop.send(adapter, session, prepared, watchdog)

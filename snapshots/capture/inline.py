@@ -18,12 +18,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from copy import deepcopy
 from urllib.parse import urldefrag
 
 import lxml.html
 from lxml import etree
 
 from snapshots.capture.archive import ASSET_SCHEME, Archive
+from snapshots.capture.assets import AssetFetcher, Scout
 from snapshots.capture.collector import Collector, Fetcher, Limits
 from snapshots.capture.css import rewrite_css
 from snapshots.capture.references import absolute, clean, is_inert, join_url, may_fetch, scheme_of
@@ -53,6 +55,9 @@ def inline(html: str, base_url: str, fetch: Fetcher, limits: Limits = DEFAULT_LI
     root, doctype = parse_page(html)
     if ASSET_SCHEME in html:
         neutralize_document(root)
+    if isinstance(fetch, AssetFetcher):
+        # a first walk over a copy names every file, so they download side by side
+        _Inliner(Scout(fetch), deepcopy(root)).run(base_url)
     collector = Collector(fetch, limits)
     icon_sha = _Inliner(collector, root).run(base_url)
     escape_style_markup(root)
