@@ -31,7 +31,7 @@ from snapshots.capture.css import rewrite_css
 from snapshots.capture.references import absolute, clean, is_inert, join_url, may_fetch, scheme_of
 from snapshots.capture.sniff import SUPPORTED_IMAGE_SOURCE_TYPES, extension_type
 from snapshots.capture.sprites import Sprites
-from snapshots.capture.srcset import parse_srcset, rank_candidates
+from snapshots.capture.srcset import media_matches, parse_srcset, rank_candidates
 from snapshots.capture.tree import (
     declare_utf8,
     escape_style_markup,
@@ -94,6 +94,7 @@ _BACKGROUND_TAGS = frozenset({"body", "table", "td", "th", "tr", "thead", "tbody
 _APPLE_ICON_RELS = frozenset({"apple-touch-icon", "apple-touch-icon-precomposed"})
 _LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-echo")
 _LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
+_LAZY_BACKGROUNDS = ("data-bg", "data-bg-src", "data-background-image")
 _PLACEHOLDER = re.compile(
     r"placeholder|blank\.|spacer|lazy|loading|transparent\.|pixel\.|1x1|grey\.gif", re.I
 )
@@ -196,6 +197,8 @@ class _Inliner:
             remove(el)
             return False
         attrib = el.attrib
+        if attrib and any(name in attrib for name in _LAZY_BACKGROUNDS):
+            _promote_lazy_background(el)
         handler = _HANDLERS.get(tag)
         integrity = None
         needs_sweep = handler is not None
@@ -308,6 +311,35 @@ class _Inliner:
         del el.attrib["srcset"]
         return False
 
+    def _picture(self, el: etree._Element, base: str, integrity: str | None) -> bool:
+        """Keep only the source Chrome at 1280 px would show: the first whose type it reads and
+        whose media holds. It becomes the ``<img>``'s srcset; the other sources are never fetched."""
+        sources = [child for child in el if child.tag == "source"]
+        img = next((child for child in el if child.tag == "img"), None)
+        chosen = None
+        for source in sources:
+            _promote_lazy(source)
+            declared = (source.get("type") or "").strip().lower()
+            media = source.get("media")
+            if (
+                chosen is None
+                and declared in SUPPORTED_IMAGE_SOURCE_TYPES
+                and (not media or media_matches(media) is True)
+                and (source.get("srcset") or source.get("src"))
+            ):
+                chosen = source
+            remove(source)
+        if chosen is not None and img is not None:
+            img.set("srcset", chosen.get("srcset") or chosen.get("src") or "")
+            sizes = chosen.get("sizes")
+            if sizes:
+                img.set("sizes", sizes)
+            else:
+                img.attrib.pop("sizes", None)
+            for name in _LAZY_SRCSET:  # the chosen source wins over the image's own candidates
+                img.attrib.pop(name, None)
+        return True
+
     def _source(self, el: etree._Element, base: str, integrity: str | None) -> bool:
         parent = el.getparent()
         if parent is not None and parent.tag in ("video", "audio"):
@@ -374,6 +406,9 @@ class _Inliner:
             link.text = el.get("title") or first_url
             replace(el, link)
             return False
+        if playable:
+            # the page's scripted player is gone with its scripts: the browser's own controls play it
+            el.set("controls", "")
         return True
 
     def _embedded(self, el: etree._Element, base: str, integrity: str | None) -> bool:
@@ -521,22 +556,18 @@ def _is_lazy(el: etree._Element) -> bool:
 def _promote_lazy(el: etree._Element) -> None:
     """Lazy-loading scripts never run in the archive: use the real image they would have loaded."""
     attrib = el.attrib
-    src = attrib.get("src")
     lazy_src = next((attrib[a] for a in _LAZY_SRC if attrib.get(a)), None)
     lazy_srcset = next((attrib[a] for a in _LAZY_SRCSET if attrib.get(a)), None)
     if lazy_src is None and lazy_srcset is None:
         return
-    placeholder = (
-        not src
-        or not src.strip()
-        or src.strip().startswith("data:")
-        or bool(_PLACEHOLDER.search(src))
-    )
-    if lazy_src and (placeholder or src == lazy_src) and el.tag == "img":
+    # A lazy loader swaps in its data-src whatever stands in src: a spacer, or the tiny blurred
+    # copy of a blur-up placeholder ("photo-20px.jpg"), which is what the archive would show.
+    if lazy_src and el.tag == "img":
         attrib["src"] = lazy_src
-    if lazy_srcset and (not attrib.get("srcset") or attrib["srcset"].strip().startswith("data:")):
+    srcset = attrib.get("srcset", "").strip()
+    if lazy_srcset:
         attrib["srcset"] = lazy_srcset
-    elif lazy_src and placeholder and attrib.get("srcset", "").strip().startswith("data:"):
+    elif lazy_src and srcset and (srcset.startswith("data:") or _PLACEHOLDER.search(srcset)):
         del attrib["srcset"]  # a placeholder srcset would win over the promoted src
     for name in _LAZY_SRC + _LAZY_SRCSET:
         attrib.pop(name, None)
@@ -546,11 +577,29 @@ def _promote_lazy(el: etree._Element) -> None:
         attrib["class"] = " ".join([*kept, "lazyloaded"])
 
 
+def _promote_lazy_background(el: etree._Element) -> None:
+    """A lazy background (``data-bg``) becomes the element's background-image, as its loader's
+    script would have made it; the style rewrite then inlines it."""
+    attrib = el.attrib
+    value = next((attrib.pop(a) for a in _LAZY_BACKGROUNDS if a in attrib), "").strip()
+    for name in _LAZY_BACKGROUNDS:
+        attrib.pop(name, None)
+    if not value:
+        return
+    if not value.lower().startswith("url("):
+        value = 'url("{}")'.format(value.replace("\\", "%5C").replace('"', "%22"))
+    style = (attrib.get("style") or "").strip().rstrip(";")
+    attrib["style"] = (
+        f"{style}; background-image: {value}" if style else f"background-image: {value}"
+    )
+
+
 _HANDLERS: dict[str, Callable[[_Inliner, etree._Element, str, str | None], bool]] = {
     "link": _Inliner._link,
     "style": _Inliner._style,
     "img": _Inliner._img,
     "source": _Inliner._source,
+    "picture": _Inliner._picture,
     "video": _Inliner._media_element,
     "audio": _Inliner._media_element,
     "a": _Inliner._anchor,
