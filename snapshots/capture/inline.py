@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Callable
 from copy import deepcopy
-from urllib.parse import urldefrag
+from urllib.parse import urldefrag, urlsplit
 
 import lxml.html
 from lxml import etree
@@ -28,8 +28,9 @@ from snapshots.capture.archive import ASSET_SCHEME, Archive
 from snapshots.capture.assets import AssetFetcher, Scout
 from snapshots.capture.collector import Collector, Fetcher, Limits
 from snapshots.capture.css import rewrite_css
+from snapshots.capture.decode import decode
 from snapshots.capture.references import absolute, clean, is_inert, join_url, may_fetch, scheme_of
-from snapshots.capture.sniff import SUPPORTED_IMAGE_SOURCE_TYPES, extension_type
+from snapshots.capture.sniff import SUPPORTED_IMAGE_SOURCE_TYPES, extension_type, looks_like_html
 from snapshots.capture.sprites import Sprites
 from snapshots.capture.srcset import media_matches, parse_srcset, rank_candidates
 from snapshots.capture.tree import (
@@ -95,6 +96,9 @@ _APPLE_ICON_RELS = frozenset({"apple-touch-icon", "apple-touch-icon-precomposed"
 _LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-echo")
 _LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
 _LAZY_BACKGROUNDS = ("data-bg", "data-bg-src", "data-background-image")
+# Frames inside frames inside the page are kept; deeper ones become links.
+_FRAME_DEPTH = 2
+_FRAME_ATTRIBUTES = _words("width height title class id name frameborder scrolling allowfullscreen")
 _PLACEHOLDER = re.compile(
     r"placeholder|blank\.|spacer|lazy|loading|transparent\.|pixel\.|1x1|grey\.gif", re.I
 )
@@ -107,18 +111,24 @@ _REMOVED_HTTP_EQUIV = _words(
 class _Inliner:
     """One walk over one page: makes each element safe and self-contained."""
 
-    def __init__(self, collector: Collector, root: etree._Element) -> None:
+    def __init__(
+        self, collector: Collector, root: etree._Element, *, origin: str = "", depth: int = 0
+    ) -> None:
         self.collector = collector
         self.root = root
         self.sprites = Sprites(collector, root)
         self._icon = ""
+        self.origin = origin  # the page's own origin: frames from it are kept
+        self.depth = depth  # how many frames deep this document is
 
     def run(self, base_url: str) -> str:
         """Rewrite the page in place; the sha256 of its inlined icon, or ""."""
         root = self.root
+        self.origin = self.origin or _origin(base_url)
         base = self._document_base(root, base_url)
         self._unwrap_noscript(root)
-        self._favicon(root, base)
+        if self.depth == 0:  # a frame's icon is never shown
+            self._favicon(root, base)
         self._walk(root, base)
         self._frameset(root)
         declare_utf8(root)
@@ -411,6 +421,52 @@ class _Inliner:
             el.set("controls", "")
         return True
 
+    def _iframe(self, el: etree._Element, base: str, integrity: str | None) -> bool:
+        """A frame of the page's own site is kept as a document of its own (``srcdoc``, inlined
+        like the page, sandboxed: nothing in it runs); a foreign one (a video player, a map, an
+        ad) becomes a link to it the size the frame was."""
+        value = el.get("src") or el.get("data-src") or ""
+        url = absolute(base, value) if value.strip() and not is_inert(value) else None
+        document = None
+        if self.depth < _FRAME_DEPTH:
+            if el.get("srcdoc") is not None:
+                document = self._frame_document(el.get("srcdoc") or "", base)
+            elif url and _origin(url) == self.origin:
+                document = self._fetched_frame(urldefrag(url)[0])
+        if document is None:
+            return self._embedded(el, base, integrity)
+        frame = lxml.html.Element("iframe")
+        for name in _FRAME_ATTRIBUTES:
+            if el.get(name) is not None:
+                frame.set(name, el.get(name))
+        if el.get("style") and "(" not in el.get("style"):
+            frame.set("style", el.get("style"))
+        frame.set("sandbox", "")  # no scripts, forms, popups or navigation: a page to look at
+        frame.set("srcdoc", document)
+        replace(el, frame)
+        return False
+
+    def _fetched_frame(self, url: str) -> str | None:
+        response = self.collector.get(url)
+        if response is None:
+            return None
+        if response.content_type not in ("text/html", "application/xhtml+xml") and not (
+            looks_like_html(response.body)
+        ):
+            self.collector.fail(url, "it is not a web page")
+            return None
+        text = decode(response.body, response.headers.get("Content-Type")).text
+        return self._frame_document(text, response.final_url or url)
+
+    def _frame_document(self, html: str, base_url: str) -> str:
+        root, doctype = parse_page(html)
+        if ASSET_SCHEME in html:
+            neutralize_document(root)
+        frame = _Inliner(self.collector, root, origin=self.origin, depth=self.depth + 1)
+        frame.run(base_url)
+        escape_style_markup(root)
+        return lxml.html.tostring(root, encoding="unicode", doctype=doctype or None)
+
     def _embedded(self, el: etree._Element, base: str, integrity: str | None) -> bool:
         """Frames, objects, embeds: a link to what they showed (an image stays an image)."""
         value = el.get("data") if el.tag == "object" else el.get("src") or el.get("data-src")
@@ -436,6 +492,9 @@ class _Inliner:
         link = lxml.html.Element("a", href=url)
         link.set("class", "kb-embedded")
         link.text = el.get("title") or url
+        size = _placeholder_size(el)
+        if size:
+            link.set("style", size)
         if el.tag == "frame":
             paragraph = lxml.html.Element("p")
             paragraph.append(link)
@@ -577,6 +636,31 @@ def _promote_lazy(el: etree._Element) -> None:
         attrib["class"] = " ".join([*kept, "lazyloaded"])
 
 
+def _origin(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
+    except ValueError:
+        return ""
+
+
+_LENGTH = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(px|%)?\s*")
+
+
+def _placeholder_size(el: etree._Element) -> str:
+    """The frame's width and height as a style for the link standing in for it."""
+    declarations = []
+    for name in ("width", "height"):
+        m = _LENGTH.fullmatch(el.get(name) or "")
+        if m:
+            declarations.append(f"{name}: {m.group(1)}{m.group(2) or 'px'}")
+    if not declarations:
+        return ""
+    return "; ".join(
+        ["display: inline-block", "box-sizing: border-box", "border: 1px solid", *declarations]
+    )
+
+
 def _promote_lazy_background(el: etree._Element) -> None:
     """A lazy background (``data-bg``) becomes the element's background-image, as its loader's
     script would have made it; the style rewrite then inlines it."""
@@ -611,5 +695,6 @@ _HANDLERS: dict[str, Callable[[_Inliner, etree._Element, str, str | None], bool]
     "use": _Inliner._use,
     "meta": _Inliner._meta,
     **dict.fromkeys(_EMBED_TAGS, _Inliner._embedded),
+    "iframe": _Inliner._iframe,
     **dict.fromkeys(_BACKGROUND_TAGS, _Inliner._background),
 }

@@ -17,6 +17,7 @@ from snapshots.capture.errors import CaptureError
 from snapshots.capture.fetch import Response
 from snapshots.capture.inline import inline
 from snapshots.views.archive import ARCHIVE_CSP
+from tests.support.archive_checks import active_content, network_references
 from tests.support.images import gif, png
 
 
@@ -180,3 +181,109 @@ def test_kept_audio_plays_in_the_archive_under_its_policy(browser):
     finally:
         context.close()
     assert duration == pytest.approx(0.5, abs=0.05)
+
+
+# ---- frames -----------------------------------------------------------------------------------------
+
+
+def framed_site() -> FakeWeb:
+    return FakeWeb(
+        files={
+            "http://a.test/frame.html": (
+                "text/html",
+                b"<!doctype html><title>Chart</title><script>steal()</script>"
+                b'<p onclick="steal()">Sales by month</p><img src="chart.png" alt="chart">'
+                b'<iframe src="inner.html"></iframe>',
+            ),
+            "http://a.test/inner.html": (
+                "text/html",
+                b'<p>One frame deeper</p><iframe src="deepest.html" title="Deepest"></iframe>',
+            ),
+            "http://a.test/deepest.html": ("text/html", b"<p>Too deep</p>"),
+            "http://a.test/chart.png": ("image/png", png(4, 4)),
+        }
+    )
+
+
+def test_frame_of_the_same_site_is_an_inert_document_of_its_own():
+    web = framed_site()
+    html = '<p>Report</p><iframe src="/frame.html" width="400" height="300" title="Chart"></iframe>'
+    archive = inline(html, "http://a.test/report", web)
+    page = assemble(archive.html, archive.assets.__getitem__)
+
+    (frame,) = tree(page).iter("iframe")
+    assert frame.get("sandbox") == ""
+    assert frame.get("src") is None
+    assert (frame.get("width"), frame.get("height")) == ("400", "300")
+    framed = tree(frame.get("srcdoc"))
+    assert framed.findtext(".//p") == "Sales by month"
+    assert framed.find(".//img").get("src").startswith("data:image/png;base64,")
+    assert network_references(page) == []
+    assert active_content(page) == []
+
+
+def test_frames_are_kept_two_deep_then_become_links():
+    web = framed_site()
+    archive = inline('<iframe src="/frame.html"></iframe>', "http://a.test/", web)
+    frame = tree(archive.html).find(".//iframe")
+    inner = tree(tree(frame.get("srcdoc")).find(".//iframe").get("srcdoc"))
+    assert inner.findtext(".//p") == "One frame deeper"
+    assert inner.find(".//iframe") is None
+    (link,) = inner.xpath('//a[@class="kb-embedded"]')
+    assert link.get("href") == "http://a.test/deepest.html"
+    assert "http://a.test/deepest.html" not in web.requested
+
+
+def test_foreign_player_becomes_a_link_of_the_same_size():
+    web = FakeWeb()
+    html = (
+        '<iframe src="https://www.youtube.com/embed/xyz" width="560" height="315" '
+        'title="A talk"></iframe>'
+    )
+    archive = inline(html, "http://a.test/", web)
+    doc = tree(archive.html)
+    assert doc.find(".//iframe") is None
+    (link,) = doc.xpath('//a[@class="kb-embedded"]')
+    assert link.get("href") == "https://www.youtube.com/embed/xyz"
+    assert link.text == "A talk"
+    assert "width: 560px" in link.get("style")
+    assert "height: 315px" in link.get("style")
+    assert web.requested == []  # a foreign frame is never fetched
+
+
+@pytest.mark.browser
+def test_kept_frame_shows_in_the_archive_and_requests_nothing(browser):
+    web = framed_site()
+    archive = inline(
+        '<!doctype html><title>Report</title><iframe src="/frame.html" width="400" height="300">'
+        "</iframe>",
+        "http://a.test/",
+        web,
+    )
+    page_html = assemble(archive.html, archive.assets.__getitem__)
+    context = browser.new_context()
+    tab = context.new_page()
+    requested = []
+    tab.on("request", lambda request: requested.append(request.url))
+    tab.route(
+        "http://archive.test/page",
+        lambda route: route.fulfill(
+            status=200,
+            headers={
+                "Content-Type": "text/html; charset=utf-8",
+                "Content-Security-Policy": ARCHIVE_CSP,
+            },
+            body=page_html,
+        ),
+    )
+    try:
+        tab.goto("http://archive.test/page")
+        tab.wait_for_timeout(300)
+        framed = [frame for frame in tab.frames if frame != tab.main_frame]
+        shown = framed[0].evaluate(
+            "() => [document.querySelector('p').textContent, document.images[0].naturalWidth]"
+        )
+    finally:
+        context.close()
+    assert shown == ["Sales by month", 4]
+    assert requested == ["http://archive.test/page"]
