@@ -325,3 +325,6 @@ class _StylesheetScout:
 
     def data_stylesheet(self, data_url: str, stack: tuple[str, ...]) -> str | None:
         return None
+
+    def wants_font(self, family: str, unicode_range: str) -> bool:
+        return True  # the page's other stylesheets may not be here yet: fetch, decide later

@@ -20,6 +20,7 @@ from snapshots.capture.archive import ASSET_SCHEME, EMPTY_DATA_URI, Asset
 from snapshots.capture.css import decode_css, has_references, rewrite_css
 from snapshots.capture.errors import CaptureError
 from snapshots.capture.fetch import Response
+from snapshots.capture.fonts import FontUse
 from snapshots.capture.references import parse_data_url
 from snapshots.capture.sniff import image_type, looks_like_html, media_type, resource_type
 
@@ -53,6 +54,8 @@ class Collector:
         self._responses: dict[str, Response | None] = {}
         self._refs: dict[tuple[str, str], str | None] = {}
         self._failure_keys: set[tuple[str, str]] = set()
+        # the faces the page uses (inline sets it before the walk); None keeps every face
+        self.font_use: FontUse | None = None
 
     # ---- outcomes ---------------------------------------------------------------------------
 
@@ -102,6 +105,16 @@ class Collector:
         if key not in self._refs:
             self._refs[key] = make(url)
         return self._refs[key]
+
+    def wants_font(self, family: str, unicode_range: str) -> bool:
+        return self.font_use is None or self.font_use.wants(family, unicode_range)
+
+    def stylesheet_text(self, url: str) -> tuple[str, str] | None:
+        """A stylesheet's text and final URL, read before the walk (fetched once, as always)."""
+        response = self.get(url)
+        if response is None or looks_like_html(response.body):
+            return None
+        return decode_css(response.body, response.charset), response.final_url or url
 
     # ---- files by kind ----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from snapshots.capture.assets import AssetFetcher, Scout
 from snapshots.capture.collector import Collector, Fetcher, Limits
 from snapshots.capture.css import rewrite_css
 from snapshots.capture.decode import decode
+from snapshots.capture.fonts import FontUse
 from snapshots.capture.references import absolute, clean, is_inert, join_url, may_fetch, scheme_of
 from snapshots.capture.sniff import SUPPORTED_IMAGE_SOURCE_TYPES, extension_type, looks_like_html
 from snapshots.capture.sprites import Sprites
@@ -60,6 +61,7 @@ def inline(html: str, base_url: str, fetch: Fetcher, limits: Limits = DEFAULT_LI
         # a first walk over a copy names every file, so they download side by side
         _Inliner(Scout(fetch), deepcopy(root)).run(base_url)
     collector = Collector(fetch, limits)
+    collector.font_use = FontUse.of_page(root, base_url, collector.stylesheet_text)
     icon_sha = _Inliner(collector, root).run(base_url)
     escape_style_markup(root)
     skeleton = lxml.html.tostring(root, encoding="unicode", doctype=doctype or None)
@@ -462,6 +464,8 @@ class _Inliner:
         root, doctype = parse_page(html)
         if ASSET_SCHEME in html:
             neutralize_document(root)
+        if self.collector.font_use is not None:
+            self.collector.font_use.read_page(root, base_url, self.collector.stylesheet_text)
         frame = _Inliner(self.collector, root, origin=self.origin, depth=self.depth + 1)
         frame.run(base_url)
         escape_style_markup(root)

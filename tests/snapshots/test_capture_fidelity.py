@@ -287,3 +287,73 @@ def test_kept_frame_shows_in_the_archive_and_requests_nothing(browser):
         context.close()
     assert shown == ["Sales by month", 4]
     assert requested == ["http://archive.test/page"]
+
+
+# ---- fonts ------------------------------------------------------------------------------------------
+
+WOFF2 = b"wOF2" + b"\x00" * 40
+
+
+def font_site(css: str, *fonts: str) -> FakeWeb:
+    web = FakeWeb(files={"http://a.test/site.css": ("text/css", css.encode())})
+    for name in fonts:
+        web.files[f"http://a.test/{name}"] = ("font/woff2", WOFF2 + name.encode())
+    return web
+
+
+def fonts_fetched(web: FakeWeb) -> list[str]:
+    return sorted(url.rsplit("/", 1)[1] for url in web.requested if url.endswith(".woff2"))
+
+
+def face(family: str, file: str, extra: str = "") -> str:
+    return f'@font-face{{font-family:"{family}";src:url({file}) format("woff2");{extra}}}\n'
+
+
+def test_only_the_font_faces_the_page_uses_are_stored():
+    css = (
+        face("Body Sans", "body.woff2")
+        + face("Icon Font", "icons.woff2")  # declared by the theme, used by no rule
+        + face("Head Serif", "head.woff2")
+        + "body{font-family:'Body Sans',sans-serif}\n"
+        + "h1{font:bold 2em/1.2 Head Serif, serif}\n"
+    )
+    web = font_site(css, "body.woff2", "icons.woff2", "head.woff2")
+    html = '<link rel="stylesheet" href="site.css"><h1>Title</h1><p>Words</p>'
+    archive = inline(html, "http://a.test/", web)
+    assert fonts_fetched(web) == ["body.woff2", "head.woff2"]
+    stylesheet = next(
+        a.body for a in archive.assets.values() if a.content_type.startswith("text/css")
+    )
+    assert b"Icon Font" not in stylesheet
+
+
+def test_a_family_named_in_another_stylesheet_or_a_custom_property_counts():
+    css = face("Brand", "brand.woff2") + face("Mono", "mono.woff2")
+    web = font_site(css, "brand.woff2", "mono.woff2")
+    html = (
+        '<link rel="stylesheet" href="site.css">'
+        "<style>:root{--brand-font: Brand, system-ui} h1{font-family:var(--brand-font)}</style>"
+        '<h1>Title</h1><code style="font-family: Mono">x = 1</code>'
+    )
+    inline(html, "http://a.test/", web)
+    assert fonts_fetched(web) == ["brand.woff2", "mono.woff2"]
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ("Only plain English words.", ["latin.woff2"]),
+        ("只有中文", ["cjk.woff2"]),
+        ("Mixed 中文 text", ["cjk.woff2", "latin.woff2"]),
+    ],
+)
+def test_unicode_range_slices_are_kept_only_for_the_pages_characters(text, wanted):
+    css = (
+        face("Noto", "latin.woff2", "unicode-range:U+0000-00FF,U+0131")
+        + face("Noto", "cyrillic.woff2", "unicode-range:U+0400-045F")
+        + face("Noto", "cjk.woff2", "unicode-range:U+4E00-9FFF")
+        + "body{font-family:Noto}"
+    )
+    web = font_site(css, "latin.woff2", "cyrillic.woff2", "cjk.woff2")
+    inline(f'<link rel="stylesheet" href="site.css"><p>{text}</p>', "http://a.test/", web)
+    assert fonts_fetched(web) == wanted
