@@ -30,7 +30,8 @@ StylesheetText = Callable[[str], tuple[str, str] | None]
 _FONT_FACE_BLOCK = re.compile(r"@font-face\s*\{[^}]*\}?", re.I)
 _COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
 # the declarations that name families: font-family, the font shorthand, custom properties
-_FAMILY_DECLARATION = re.compile(r"(?:^|[;{\s])(?:font-family|font|--[\w-]+)\s*:\s*([^;{}]+)", re.I)
+# (a superset: "icon-font:" matches too, and names no face by accident)
+_FAMILY_DECLARATION = re.compile(r"(?:font|--[\w-]+)(?:-family)?\s*:\s*([^;{}]+)", re.I)
 _IMPORT = re.compile(r"""@import\s+(?:url\(\s*)?["']?([^"')\s;]+)""", re.I)
 _RANGE = re.compile(r"u\+([0-9a-f?]{1,6})(?:-([0-9a-f]{1,6}))?", re.I)
 _QUOTES = "\"' \t\n\r\f"
@@ -63,10 +64,14 @@ class FontUse:
             if body is not None
             else root.itertext()
         )
-        self.characters.update(map(ord, text))
+        self.characters.update(map(ord, set(text)))
 
     def read_css(self, css: str) -> None:
-        css = _FONT_FACE_BLOCK.sub("", _COMMENT.sub("", css))
+        if "font" not in css and "--" not in css:
+            return
+        if "/*" in css:
+            css = _COMMENT.sub("", css)
+        css = _FONT_FACE_BLOCK.sub("", css)
         for m in _FAMILY_DECLARATION.finditer(css):
             self.families.update(_names(m.group(1)))
 
