@@ -197,7 +197,7 @@ class AssetFetcher:
         try:
             response = fetch(job.url, self.policy, session=session, names=self.names)
             if job.then is not None:
-                job.then(response)
+                self._then(job, response)
         except errors.CaptureError as exc:
             error = exc
         except Exception as exc:  # a failing file is counted, never fatal
@@ -206,6 +206,13 @@ class AssetFetcher:
         finally:
             self._give_back(session)
             self._done(job, response, error)
+
+    def _then(self, job: _Job, response: Response) -> None:
+        """What follows a download (naming a stylesheet's files) never costs the file itself."""
+        try:
+            job.then(response)  # type: ignore[misc]
+        except Exception:
+            logger.warning("could not read the files %s names", job.url, exc_info=True)
 
     def _done(self, job: _Job, response: Response | None, error: BaseException | None) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from snapshots.capture import assets
 from snapshots.capture.collector import Limits
 from snapshots.capture.pipeline import capture_page, default_policy
 from tests.support.images import gif, png
@@ -201,3 +202,35 @@ def test_downloads_run_side_by_side_but_at_most_two_per_host(server):
 
     assert captured.archive.failed == 0
     assert most == 2
+
+
+def test_the_pages_deadline_ends_every_download(server, dead_host):
+    dead = f"http://127.0.0.1:{dead_host.port}"
+    server.route("/photo.png", body=IMAGE, headers={"Content-Type": "image/png"})
+    url = serve_page(server, "", f'<img src="{dead}/a.png"><img src="/photo.png">')
+    policy = default_policy(
+        allow_hosts=[f"127.0.0.1:{server.port}", f"127.0.0.1:{dead_host.port}"], seconds=3.0
+    )
+
+    started = time.monotonic()
+    captured = capture_page(url, policy)
+
+    assert time.monotonic() - started < 6  # not the 15 s read timeout
+    assert IMAGE in kept_bodies(captured)
+    assert captured.archive.failures == [
+        (f"{dead}/a.png", "the capture did not finish within the time allowed")
+    ]
+
+
+def test_a_failure_reading_a_stylesheet_never_costs_the_stylesheet(server, monkeypatch):
+    def broken(self, url, response):
+        raise RuntimeError("a bug while naming the stylesheet's files")
+
+    monkeypatch.setattr(assets.AssetFetcher, "_scout_stylesheet", broken)
+    serve_good_files(server)
+    url = serve_page(server, '<link rel="stylesheet" href="/good.css">', "<p>Words</p>")
+
+    captured = capture_page(url, default_policy(allow_hosts=[f"127.0.0.1:{server.port}"]))
+
+    assert any(b"Good Sans" in body for body in kept_bodies(captured))
+    assert FONT in kept_bodies(captured)
