@@ -38,8 +38,11 @@ from snapshots.services.archives import blob_store, is_archived_page, snapshot_s
 
 logger = logging.getLogger(__name__)
 
+# media-src data:: the audio and video a capture kept play in the archive (their own controls;
+# the page's scripted players are gone with its scripts).
 ARCHIVE_CSP = (
-    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:"
+    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:; "
+    "media-src data:"
 )
 HTML_TYPE = "text/html; charset=utf-8"
 # A captured icon may be an SVG: opened directly it must run nothing and load nothing.
