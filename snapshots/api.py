@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from kb.api_auth import WRITE_AUTH, ApiError, optional_user
+from kb.models import UserSettings
 from snapshots import access
 from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot
@@ -150,7 +151,10 @@ class LinkIn(Schema):
     tags: TagList = Field(default_factory=list, description='A list, or one string "a, b c".')
     title: str = Field("", max_length=500)
     notes: str = Field("", max_length=MAX_NOTES)
-    private: bool = True
+    private: bool | None = Field(
+        None,
+        description="Left out: the owner's choice for new links (settings; private unless set).",
+    )
 
 
 class LinkPatch(Schema):
@@ -265,7 +269,9 @@ def create_link(request: HttpRequest, payload: LinkIn):
             tags=_tags(payload.tags),
             title=payload.title,
             notes=payload.notes,
-            private=payload.private,
+            private=UserSettings.for_user(request.auth).new_links_private
+            if payload.private is None
+            else payload.private,
         )
     except LinkError as exc:
         raise ApiError(422, exc.message) from exc

@@ -423,6 +423,7 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
         "archive_id": stored.archive_sha,
         "stored_bytes": stored.new_bytes,
         "icon_sha256": "",
+        "image_sha256": "",
     }
     if captured.document is not None:
         document = captured.document
@@ -451,6 +452,7 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
             "reader_html": article.reader_html or "",
             # one of this snapshot's own blobs, so it is kept exactly as long as the snapshot
             "icon_sha256": archive.icon if archive.icon in stored.blobs else "",
+            "image_sha256": archive.lead_image if archive.lead_image in stored.blobs else "",
         }
     with transaction.atomic():
         # The blob rows and this snapshot's references to them were made before the bytes were

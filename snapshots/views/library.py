@@ -19,6 +19,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 from taggit.models import Tag
 
+from kb.models import UserSettings
 from snapshots.access import visible_links
 from snapshots.choices import BulkAction, CaptureState, Sort, Visibility
 from snapshots.forms import LINKS_PER_PAGE, BulkEditForm
@@ -81,6 +82,7 @@ class LibraryRow(TypedDict):
     avatar_letter: str
     avatar_hue: int
     icon_url: str  # the captured page icon, shown instead of the letter avatar; "" when none
+    thumbnail_url: str  # the capture's picture (screenshot or lead image) kb stored; "" when none
     created_iso: str
     created_label: str
     status: str  # pending | running | succeeded | failed | none
@@ -99,6 +101,7 @@ def _library_rows(
 ) -> list[LibraryRow]:
     detail_pattern = reverse("snapshots:link_detail", args=[0])
     icon_pattern = reverse("snapshots:snapshot_icon", args=[0])
+    image_pattern = reverse("snapshots:snapshot_image", args=[0, "0" * 64])
     # every row's domain link: the current filters with this domain instead of any other
     domain_base = query_without(query, "domain")
     domain_base += "&" if len(domain_base) > 1 else ""
@@ -116,6 +119,8 @@ def _library_rows(
         snapshot = link.latest_snapshot
         status = snapshot.status if snapshot else CaptureState.NONE.value
         own = signed_in and link.owner_id == user.pk
+        # The newest capture may be queued or failed: the picture then comes from no capture.
+        thumbnail = snapshot.thumbnail_sha256 if snapshot else ""
         rows.append(
             LibraryRow(
                 link=link,
@@ -128,6 +133,11 @@ def _library_rows(
                 avatar_hue=avatar_hue(link.domain),
                 icon_url=icon_pattern.replace("/0/", f"/{snapshot.pk}/")
                 if snapshot and snapshot.icon_sha256
+                else "",
+                thumbnail_url=image_pattern.replace("/0/", f"/{snapshot.pk}/", 1).replace(
+                    "0" * 64, thumbnail
+                )
+                if thumbnail
                 else "",
                 created_iso=created.isoformat(),
                 created_label=dates[day],
@@ -197,6 +207,7 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
     user = request.user
     rows = _library_rows(page_links, excerpts, user, request.GET)
     chosen = {name.casefold() for name in filters.tags}
+    library_view = request.kb_settings.library_view
     return render(
         request,
         "snapshots/library.html",
@@ -219,6 +230,9 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
             "page_turns": _page_turns(filters.sort),
             "states": CaptureState.choices,
             "visibilities": Visibility.choices,
+            "library_view": library_view,
+            "library_views": UserSettings.LibraryView.choices,
+            "show_pictures": library_view == UserSettings.LibraryView.VISUAL,
         },
     )
 

@@ -4,6 +4,8 @@ again, editing, deleting, and comparing two of its snapshots.
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -57,11 +59,11 @@ def link_add(request: HttpRequest) -> HttpResponse:
     else:
         form = LinkForm(
             initial={
-                "url": request.GET.get("url", "")[:2048],
+                "url": _shared_url(request.GET)[:2048],
                 "title": request.GET.get("title", "")[:500],
                 # The loss demos' "add a link about <concept>" arrives with ?tags=.
                 "tags": request.GET.get("tags", "")[:500],
-                "private": True,
+                "private": request.kb_settings.new_links_private,
             }
         )
     add_url = request.build_absolute_uri(reverse("snapshots:link_add"))
@@ -75,6 +77,19 @@ def link_add(request: HttpRequest) -> HttpResponse:
         "snapshots/link_add.html",
         {"form": form, "own_tags": own_tag_names(request.user), "bookmarklet": bookmarklet},
     )
+
+
+_URL_IN_TEXT = re.compile(r"https?://\S+")
+
+
+def _shared_url(query) -> str:
+    """The address a bookmarklet or a phone's share sheet sent (the web app manifest's share
+    target): phones often put it in ``text`` ("Title https://…") rather than ``url``."""
+    url = query.get("url", "").strip()
+    if url:
+        return url
+    found = _URL_IN_TEXT.search(query.get("text", ""))
+    return found.group(0) if found else ""
 
 
 def _history_context(request: HttpRequest, link: Link) -> dict:
