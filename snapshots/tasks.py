@@ -126,6 +126,20 @@ def snapshot_request(*, link: Link, enqueue: bool = True) -> Snapshot:
     return snapshot
 
 
+def captures_ahead(snapshot: Snapshot) -> int:
+    """How many queued captures were asked for before ``snapshot`` (everyone's: they share the
+    workers). First come, first served, so this is the number its page shows as waiting ahead;
+    one index range (status, requested)."""
+    return (
+        Snapshot.objects.filter(status=Snapshot.Status.PENDING)
+        .filter(
+            Q(requested__lt=snapshot.requested)
+            | Q(requested=snapshot.requested, pk__lt=snapshot.pk)
+        )
+        .count()
+    )
+
+
 def captures_run_in_place() -> bool:
     """True when the queue runs each task inside the caller (``immediate``: there is no worker)."""
     return isinstance(capture_snapshot.get_backend(), ImmediateBackend)

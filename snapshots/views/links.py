@@ -24,7 +24,7 @@ from snapshots.normalize import LinkError
 from snapshots.queries import own_tag_names
 from snapshots.services.diff import diff_texts
 from snapshots.services.links import link_create, link_delete, link_update
-from snapshots.tasks import snapshot_request
+from snapshots.tasks import captures_ahead, snapshot_request
 
 
 @login_required
@@ -95,11 +95,19 @@ def _shared_url(query) -> str:
 def _history_context(request: HttpRequest, link: Link) -> dict:
     snapshots = list(link.snapshots.all())
     succeeded = [s for s in snapshots if s.status == Snapshot.Status.SUCCEEDED]
+    latest = snapshots[0] if snapshots else None
+    captured = succeeded[0] if succeeded else None
     return {
         "link": link,
         "snapshots": snapshots,
-        "latest": snapshots[0] if snapshots else None,
-        "captured": succeeded[0] if succeeded else None,
+        "latest": latest,
+        "captured": captured,
+        # The heading: the user's title, else the newest capture's that succeeded, else the URL
+        # (the live update of the page swaps it in when a capture ends).
+        "page_title": link.title or (captured.title if captured else "") or link.display_title,
+        "queue_ahead": captures_ahead(latest)
+        if latest is not None and latest.status == Snapshot.Status.PENDING
+        else None,
         "can_compare": len(succeeded) >= 2,
         "succeeded": succeeded,
         "in_progress": any(not s.is_finished for s in snapshots),
@@ -112,9 +120,6 @@ def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
     link = access.link_read(request, pk)
     context = _history_context(request, link)
     captured = context["captured"]
-    # While a new capture is queued the list's title falls back to the URL; here the last captured
-    # title is known, so use it.
-    context["page_title"] = link.title or (captured.title if captured else "") or link.display_title
     context["icon_url"] = (
         reverse("snapshots:snapshot_icon", args=[captured.pk])
         if captured and captured.icon_sha256
