@@ -189,3 +189,19 @@ def test_reader_images_point_at_the_kept_copy_by_absolute_address():
         html, "https://example.org/post", {"https://example.org/i.png": "a" * 64}
     )
     assert out == f'<p>a<img src="kb-asset:{"a" * 64}" alt="x">bc</p>'
+
+
+@pytest.mark.django_db
+def test_a_failed_recapture_keeps_the_rows_pictures(client, user, server):
+    snapshot = captured(user, server.url("/story"))
+    server.route("/story", status=404, body=b"gone")
+    again = snapshot_request(link=Link.objects.get(pk=snapshot.link_id), enqueue=False)
+    capture_snapshot.enqueue(again.pk)
+    again.refresh_from_db()
+    assert again.status == Snapshot.Status.FAILED
+    client.force_login(user)
+    html = client.get(reverse("snapshots:library")).content.decode()
+    assert f'src="{image_url(snapshot, snapshot.image_sha256)}"' in html
+    assert f'src="/snapshots/{snapshot.pk}/icon/"' not in html  # the story has no icon
+    assert "badge--failed" in html
+    assert ">Slow water</a>" in html
