@@ -20,17 +20,16 @@ ARTICLE = (
 
 
 @pytest.fixture
-def extension_context():
-    """A chromium profile with the extension loaded; its background worker, and its id."""
-    path = chromium_path()
-    if path is None:
-        pytest.skip("no Chromium found (apt-get install -y chromium, or set KB_CHROMIUM)")
-    from playwright.sync_api import sync_playwright
+def extension_context(browser):
+    """A chromium profile with the extension loaded; its background worker, and its id.
 
-    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
+    Launched through the session's Playwright (the ``browser`` fixture's): a second Playwright
+    cannot start in a process where one runs.
+    """
+    with tempfile.TemporaryDirectory() as profile:
+        context = browser.browser_type.launch_persistent_context(
             profile,
-            executable_path=path,
+            executable_path=chromium_path(),
             headless=True,
             args=[
                 "--headless=new",
