@@ -3,6 +3,15 @@
 from django.db import migrations, models
 
 
+def forget_year_only_guesses(apps, schema_editor):
+    """Captures made before the published-date guess ignored site-wide dates show a copyright or
+    founding year as "1 January <year> (guess)": a guessed 1 January is that, and is forgotten."""
+    Snapshot = apps.get_model("snapshots", "Snapshot")
+    Snapshot.objects.filter(
+        published_is_guess=True, published__month=1, published__day=1
+    ).update(published=None, published_is_guess=False)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -15,4 +24,5 @@ class Migration(migrations.Migration):
             name='image_sha256',
             field=models.CharField(blank=True, max_length=64, verbose_name='lead image kept'),
         ),
+        migrations.RunPython(forget_year_only_guesses, migrations.RunPython.noop, elidable=True),
     ]
