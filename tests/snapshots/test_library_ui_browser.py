@@ -259,3 +259,19 @@ def test_the_header_is_one_line_at_1280_and_short_on_a_phone(
         assert measured <= most, f"the header is {measured}px tall at {width}px ({language})"
         assert tab.evaluate("document.documentElement.scrollWidth") <= width
         context.close()
+
+
+def test_the_chosen_theme_wins_over_the_systems(signed_in_page):
+    page = signed_in_page
+    page.emulate_media(color_scheme="light")
+    page.goto("/accounts/settings/")
+    page.get_by_label("Theme").select_option("dark")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Your settings are saved.")).to_be_visible()
+    background = "() => getComputedStyle(document.body).backgroundColor"
+    assert page.evaluate(background) == "rgb(13, 17, 23)"
+    page.emulate_media(color_scheme="dark")
+    page.get_by_label("Theme").select_option("light")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Your settings are saved.")).to_be_visible()
+    assert page.evaluate(background) == "rgb(255, 255, 255)"
