@@ -53,7 +53,35 @@ async function saveTab(tab, fields = {}) {
   return { ok: false, error: data.error || "HTTP " + response.status };
 }
 
+// Whether ``tab`` is already in the library: {saved: true, linkUrl, created} or {saved: false}.
+async function lookUpTab(tab) {
+  const { kbUrl, token } = await kbSettings();
+  if (!kbUrl || !token || !/^https?:/.test(tab.url || "")) {
+    return { saved: false };
+  }
+  try {
+    const response = await fetch(
+      kbAddress(kbUrl, "/api/links/saved?url=" + encodeURIComponent(tab.url)),
+      { headers: { Authorization: "Bearer " + token } }
+    );
+    if (response.status !== 200) {
+      return { saved: false };
+    }
+    const link = await response.json();
+    return { saved: true, linkUrl: kbAddress(kbUrl, "/links/" + link.id + "/"), created: link.created };
+  } catch (error) {
+    return { saved: false };
+  }
+}
+
 chrome.runtime.onMessage.addListener((request, _sender, reply) => {
+  if (request && request.type === "lookup") {
+    chrome.tabs
+      .get(request.tabId)
+      .then(lookUpTab)
+      .then(reply, () => reply({ saved: false }));
+    return true;
+  }
   if (request && request.type === "save") {
     chrome.tabs
       .get(request.tabId)

@@ -4,6 +4,14 @@
   const [tab] = await chrome.tabs.query({ active: true, currentWindow: true });
   const status = document.getElementById("status");
   document.getElementById("page-title").textContent = tab ? tab.title || tab.url : "";
+  const known = tab ? await chrome.runtime.sendMessage({ type: "lookup", tabId: tab.id }) : null;
+  if (known && known.saved) {
+    const link = document.createElement("a");
+    link.href = known.linkUrl;
+    link.target = "_blank";
+    link.textContent = chrome.i18n.getMessage("inLibrary");
+    status.append(link);
+  }
   document.getElementById("save-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     status.textContent = chrome.i18n.getMessage("saving");

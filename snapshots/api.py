@@ -21,7 +21,7 @@ from kb.models import UserSettings
 from snapshots import access
 from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot
-from snapshots.normalize import LinkError, filter_tags
+from snapshots.normalize import LinkError, filter_tags, normalize_url
 from snapshots.queries import (
     TAG_LIST,
     LibraryFilters,
@@ -323,6 +323,20 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
         for link in items:
             link.excerpt = excerpts.get(link.pk)
     return {"count": count, "items": items}
+
+
+@router.get("/links/saved", auth=WRITE_AUTH, **answers({200: LinkOut}, {**WRITE_ERRORS, **ONE}))
+def saved_link(request: HttpRequest, url: str = Query(..., max_length=4096)):
+    """The caller's own link saved under ``url`` (as normalized when saving), or 404: whether a
+    page is already in their library (the browser extension asks before saving)."""
+    try:
+        normalized = normalize_url(url)
+    except LinkError as exc:
+        raise ApiError(422, exc.message) from exc
+    link = _with_details(Link.objects.filter(owner=request.auth, normalized_url=normalized)).first()
+    if link is None:
+        raise ApiError(404, _("This page is not in your library."))
+    return link
 
 
 @router.get("/links/{link_id}", **answers({200: LinkOut}, {**READ_ERRORS, **ONE}))

@@ -62,6 +62,21 @@ def _captures_stay_queued(settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
 
 
+def ask_from_popup(context, extension_id, origin, request: str) -> dict:
+    """What the popup does when it opens: ask whether the article's tab is already saved."""
+    popup = context.new_page()
+    popup.goto(f"chrome-extension://{extension_id}/popup.html")
+    answer = popup.evaluate(
+        """async ([address, type]) => {
+            const [tab] = await chrome.tabs.query({url: address});
+            return chrome.runtime.sendMessage({type, tabId: tab.id});
+        }""",
+        [origin.url("/slow-water"), request],
+    )
+    popup.close()
+    return answer
+
+
 def save_from_popup(context, extension_id, origin) -> dict:
     """What the popup's Save does: ask the background worker to save the article's tab."""
     popup = context.new_page()
@@ -93,6 +108,7 @@ def test_the_extension_saves_the_open_tab_through_the_api(
     article = context.new_page()
     article.goto(origin.url("/slow-water"))
 
+    assert ask_from_popup(context, extension_id, origin, "lookup") == {"saved": False}
     answer = save_from_popup(context, extension_id, origin)
     assert answer["ok"] is True, answer
     assert answer["alreadySaved"] is False
@@ -103,6 +119,9 @@ def test_the_extension_saves_the_open_tab_through_the_api(
     assert sorted(link.tags.names()) == ["water", "阅读"]
     assert answer["linkUrl"] == f"{live_server.url}/links/{link.pk}/"
 
+    known = ask_from_popup(context, extension_id, origin, "lookup")
+    assert known["saved"] is True
+    assert known["linkUrl"] == answer["linkUrl"]
     again = save_from_popup(context, extension_id, origin)
     assert again["ok"] is True
     assert again["alreadySaved"] is True
