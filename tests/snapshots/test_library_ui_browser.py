@@ -253,6 +253,10 @@ def test_the_header_is_one_line_at_1280_and_short_on_a_phone(
         tab.wait_for_url(lambda url: "/accounts/login/" not in url)
         tab.goto("/links/")
         if shots:
+            tab.wait_for_function(
+                "() => [...document.images]"
+                ".filter(i => i.getBoundingClientRect().top < innerHeight).every(i => i.complete)"
+            )
             Path(shots).mkdir(parents=True, exist_ok=True)
             tab.screenshot(path=str(Path(shots) / f"library-{width}-{language}.png"))
         measured = header_height(tab)
