@@ -131,6 +131,16 @@ class Collector:
         ref = self.image(address)
         return f"{ref}#{fragment}" if ref and fragment else ref
 
+    def image_shas(self) -> dict[str, str]:
+        """Every image kept so far, by the address it came from: address → sha256.
+
+        The reader text refers to images by their live address; this is how it finds their copy.
+        """
+        prefix = len(ASSET_SCHEME)
+        return {
+            url: ref[prefix:] for (kind, url), ref in self._refs.items() if kind == "image" and ref
+        }
+
     def resource(self, url: str) -> str | None:
         """Anything CSS points at (images, fonts, cursors) or a subtitle track."""
         return self._memo(

@@ -14,7 +14,7 @@ import re
 from copy import deepcopy
 from dataclasses import dataclass
 from html import escape
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 import nh3
@@ -130,7 +130,7 @@ def _extract(html: str, url: str) -> Article:
         if document is None and len(tree):
             document = extract_metadata(tree, default_url=url or None)
 
-    published, is_guess = _published(tree, getattr(document, "date", None))
+    published, is_guess = _published(tree, getattr(document, "date", None), text, url)
     site_name = _text(getattr(document, "sitename", None)) or _meta(tree, "og:site_name")
     return Article(
         # The page's own title (og:title, <title>, then h1): trafilatura prefers a lone <h1>, which is
@@ -415,17 +415,68 @@ def _explicit_dates(tree: etree._Element) -> list[str]:
     for el in tree.iter("script"):
         if (el.get("type") or "").lower() == "application/ld+json" and el.text:
             found.extend(_iso(m.group(1)) for m in _JSON_DATE.finditer(el.text))
-    for el in tree.xpath('//*[@itemprop="datePublished"] | //time[@pubdate]'):
+    # the article's own <time datetime>, not one in a sidebar or the footer
+    for el in tree.xpath(
+        '//*[@itemprop="datePublished"] | //time[@pubdate] | (//article//time[@datetime])[1]'
+    ):
         found.append(_iso(el.get("datetime") or el.get("content") or el.text_content()))
     return [date for date in dict.fromkeys(found) if date]
 
 
-def _published(tree: etree._Element, extracted: str | None) -> tuple[str | None, bool]:
-    """The publication date and whether it is a guess (found in the text, the URL...)."""
+def _published(
+    tree: etree._Element, extracted: str | None, text: str, url: str
+) -> tuple[str | None, bool]:
+    """The publication date and whether it is a guess.
+
+    A date the page states for the article (meta, JSON-LD, itemprop, the article's <time>) is no
+    guess. trafilatura's own guess counts only when the article's text or its address states that
+    very day: it otherwise picks site-wide dates (a copyright footer's year, the year a site was
+    founded), and no date beats a wrong one.
+    """
     explicit = _explicit_dates(tree)
     extracted = _iso(extracted) if extracted else None
     if extracted and extracted in explicit:
         return extracted, False
     if explicit:
         return explicit[0], False
-    return extracted, extracted is not None
+    if extracted and (_day_in_address(extracted, url) or _day_in_text(extracted, text)):
+        return extracted, True
+    return None, False
+
+
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+def _day_in_address(iso: str, url: str) -> bool:
+    year, month, day = iso.split("-")
+    path = urlsplit(url).path
+    return (
+        any(f"{year}{sep}{month}{sep}{day}" in path for sep in ("/", "-", "_", ""))
+        or f"/{year}/{month}/" in path
+    )
+
+
+def _day_in_text(iso: str, text: str) -> bool:
+    """The day written out in the text, in one of the usual ways (ISO, 年月日, English)."""
+    year, month, day = iso.split("-")
+    m, d = int(month), int(day)
+    name = _MONTHS[m - 1]
+    spellings = [
+        f"{year}-{month}-{day}", f"{year}/{month}/{day}", f"{year}.{month}.{day}",
+        f"{year}/{m}/{d}", f"{year}年{m}月{d}日", f"{year}年{month}月{day}日",
+        f"{name} {d}, {year}", f"{name[:3]} {d}, {year}", f"{d} {name} {year}", f"{d} {name[:3]} {year}",
+    ]  # fmt: skip
+    return any(spelling in text for spelling in spellings)

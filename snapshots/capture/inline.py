@@ -52,8 +52,19 @@ logger = logging.getLogger(__name__)
 DEFAULT_LIMITS = Limits()
 
 
-def inline(html: str, base_url: str, fetch: Fetcher, limits: Limits = DEFAULT_LIMITS) -> Archive:
-    """Inline the resources of `html` (fetched from `base_url`) into a skeleton + assets."""
+def inline(
+    html: str,
+    base_url: str,
+    fetch: Fetcher,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    lead_image_url: str = "",
+) -> Archive:
+    """Inline the resources of `html` (fetched from `base_url`) into a skeleton + assets.
+
+    ``lead_image_url`` (the page's og:image) is kept too, though the page may never show it: the
+    library shows it as the link's picture.
+    """
     root, doctype = parse_page(html)
     if ASSET_SCHEME in html:
         neutralize_document(root)
@@ -66,6 +77,7 @@ def inline(html: str, base_url: str, fetch: Fetcher, limits: Limits = DEFAULT_LI
     escape_style_markup(root)
     skeleton = lxml.html.tostring(root, encoding="unicode", doctype=doctype or None)
     icon = collector.assets.get(icon_sha)
+    lead_ref = collector.image(urldefrag(lead_image_url)[0]) if lead_image_url else None
     return Archive(
         html=skeleton,
         assets=collector.assets,
@@ -75,6 +87,8 @@ def inline(html: str, base_url: str, fetch: Fetcher, limits: Limits = DEFAULT_LI
         bytes_fetched=collector.bytes_fetched,
         # the library shows it as an <img>: only ever an image asset of this archive
         icon=icon_sha if icon is not None and icon.content_type.startswith("image/") else "",
+        images=collector.image_shas(),
+        lead_image=lead_ref[len(ASSET_SCHEME) :] if lead_ref else "",
     )
 
 

@@ -20,6 +20,7 @@ from snapshots.capture.extract import Article, extract
 from snapshots.capture.fetch import FetchPolicy, Response, fetch, new_session
 from snapshots.capture.guard import NameCache
 from snapshots.capture.inline import inline
+from snapshots.capture.reader import reader_with_stored_images
 
 __all__ = [
     "CAPTURE_SECONDS",
@@ -99,11 +100,20 @@ def capture_page(url: str, policy: FetchPolicy, limits: Limits | None = None) ->
         return Capture(response=response, document=_document(response))
 
     decoded = decode(response.body, response.headers.get("Content-Type"))
-    asset_policy = replace(policy, accept="*/*")
-    with AssetFetcher(asset_policy, names=names, cookies=session.cookies, limits=limits) as assets:
-        archive = inline(decoded.text, response.final_url, assets, limits)
     # Extraction reads the original page: its scripts (JSON-LD) carry metadata the archive drops.
     article = extract(decoded.text, response.final_url)
+    asset_policy = replace(policy, accept="*/*")
+    with AssetFetcher(asset_policy, names=names, cookies=session.cookies, limits=limits) as assets:
+        archive = inline(
+            decoded.text, response.final_url, assets, limits, lead_image_url=article.image
+        )
+    # The reader text shows the images the archive kept, never the live site's.
+    article = replace(
+        article,
+        reader_html=reader_with_stored_images(
+            article.reader_html, response.final_url, archive.images
+        ),
+    )
     return Capture(response=response, decoded=decoded, archive=archive, article=article)
 
 

@@ -236,3 +236,46 @@ def test_photo_credit_is_left_out_of_the_main_text():
     assert "dig a shallow basin" in article.text
     assert "Jane Doe" not in article.text
     assert "All rights reserved" not in article.text
+
+
+ARTICLE_BODY = (
+    "<p>Compost wants air, water and patience; mulch wants only to be left alone. "
+    "A garden bed that drains slowly keeps its worms and its roots through the summer.</p>"
+)
+
+
+def test_a_sites_founding_year_or_copyright_is_not_a_published_date():
+    for footer in (
+        "<footer><p>© 2003–2024 Fixture Garden. All rights reserved.</p></footer>",
+        "<footer><p>Fixture Garden, founded in 1998.</p></footer>",
+        "<footer><p>版权所有 © 2009 花园日报</p></footer>",
+    ):
+        html = (
+            "<html><head><title>Notes</title></head><body><article><h1>Garden notes</h1>"
+            f"{ARTICLE_BODY * 3}</article>{footer}</body></html>"
+        )
+        article = extract(html, "http://site.test/notes.html")
+        assert article.published is None, footer
+        assert article.published_is_guess is False
+
+
+def test_the_articles_own_time_element_is_its_date():
+    html = (
+        "<html><head><title>Notes</title></head><body><aside><time datetime='2020-01-01'>"
+        "archive</time></aside><article><h1>Garden notes</h1>"
+        f"<p>By Ada, <time datetime='2022-07-09T08:00:00Z'>9 July</time></p>{ARTICLE_BODY * 3}"
+        "</article><footer>© 2003 Fixture Garden</footer></body></html>"
+    )
+    article = extract(html, "http://site.test/notes.html")
+    assert article.published == "2022-07-09"
+    assert article.published_is_guess is False
+
+
+def test_json_ld_date_published_counts():
+    html = (
+        '<html><head><title>Notes</title><script type="application/ld+json">'
+        '{"@type": "Article", "datePublished": "2019-02-03T10:00:00+08:00"}</script></head><body>'
+        f"<article><h1>Garden notes</h1>{ARTICLE_BODY * 3}</article>"
+        "<footer>© 2003 Fixture Garden</footer></body></html>"
+    )
+    assert extract(html, "http://site.test/notes.html").published == "2019-02-03"
