@@ -18,7 +18,7 @@ from django import forms
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
@@ -294,7 +294,7 @@ def explore_context(p_raw: list[float], q_raw: list[float], base: str) -> dict[s
 def explore_page(request: HttpRequest, slug: str) -> HttpResponse:
     title = EXPLORE_CONCEPTS.get(slug)
     if title is None:
-        raise Http404(_t("There is no distribution explorer for “%(name)s”.") % {"name": slug})
+        raise Http404(gettext("There is no distribution explorer for “%(name)s”.") % {"name": slug})
     submitted = any(name in request.GET for name in ExploreForm.base_fields)
     form = ExploreForm(request.GET if submitted else EXAMPLE)
     context: dict[str, Any] = {
