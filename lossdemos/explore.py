@@ -171,9 +171,11 @@ def formulas(p: list[float], q: list[float], numbers: Any, base: str) -> list[di
             f"{f(x)}·{log}({f(x)}/{f(y)})" if x > 0 else "0" for x, y in zip(a, b, strict=True)
         )
 
-    entropy_terms = " + ".join(f"−{f(x)}·{log} {f(x)}" if x > 0 else "0" for x in p)
-    cross_terms = " + ".join(
-        f"−{f(x)}·{log} {f(y)}" if x > 0 else "0" for x, y in zip(p, q, strict=True)
+    entropy_terms = "−(" + " + ".join(f"{f(x)}·{log} {f(x)}" if x > 0 else "0" for x in p) + ")"
+    cross_terms = (
+        "−("
+        + " + ".join(f"{f(x)}·{log} {f(y)}" if x > 0 else "0" for x, y in zip(p, q, strict=True))
+        + ")"
     )
     return [
         {

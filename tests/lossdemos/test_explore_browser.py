@@ -4,11 +4,13 @@ Dragging a bar recomputes everything in the page's JavaScript; the address it wr
 the server, must show the very same digits (the server computes them with PyTorch)."""
 
 import re
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import expect
 
 from lossdemos import exercises
+from lossdemos.explore import format_number
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -109,3 +111,29 @@ def test_an_exercise_answered_right_and_wrong_gets_the_right_verdict(tab):
     section.get_by_role("button", name=button).click()
     expect(section.get_by_role("alert")).to_be_visible()
     expect(section.locator("[data-verdict]")).to_have_count(0)
+
+
+def test_typed_distributions_give_the_servers_codes_and_numbers(page, user):
+    """explore.js's Huffman codes and divergences are the server's, for awkward distributions too:
+    ties, zeros (an infinite KL), near-uniform and very peaked ones."""
+    page.goto("/losses/cross-entropy/explore/?p=1+1+1+1+1&q=1+1+1+1+1&base=2")
+    expect(page.locator("#explorer[data-ready=true]")).to_be_attached()
+    cases = [
+        ("0.2 0.2 0.2 0.2 0.2", "0.05 0.05 0.1 0.3 0.5"),
+        ("0.97 0.01 0.01 0.005 0.005", "0.3 0.3 0.2 0.1 0.1"),
+        ("1 2 3 4 0", "0 4 3 2 1"),
+        ("0.3333 0.3333 0.1111 0.1111 0.1112", "0.21 0.19 0.2 0.2 0.2"),
+    ]
+    for p, q in cases:
+        page.locator("#id_p").fill(p)
+        page.locator("#id_q").fill(q)
+        weights = [float(v) for v in q.split()]
+        q0 = format_number(weights[0] / sum(weights))
+        expect(page.locator('[data-symbol="0"] [data-cell="q"]')).to_have_text(q0)
+        url = "/losses/cross-entropy/explore/?" + urlencode({"p": p, "q": q, "base": "2"})
+        html = page.request.get(url).text()
+        assert served(page, url) == shown(page), (p, q)
+        for which in ("code_p", "code_q"):
+            codes = re.findall(rf'data-cell="{which}"><code>([01]+)</code>', html)
+            in_page = page.locator(f'[data-cell="{which}"] code').all_inner_texts()
+            assert in_page == codes, (p, q, which)

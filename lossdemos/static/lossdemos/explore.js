@@ -159,8 +159,8 @@
 
   function formulaTerms(key, p, q) {
     const klTerms = (a, b) => a.map((x, i) => (x > 0 ? `${fmt(x)}·${logName}(${fmt(x)}/${fmt(b[i])})` : "0")).join(" + ");
-    if (key === "entropy_p") return p.map((x) => (x > 0 ? `−${fmt(x)}·${logName} ${fmt(x)}` : "0")).join(" + ");
-    if (key === "cross_entropy_pq") return p.map((x, i) => (x > 0 ? `−${fmt(x)}·${logName} ${fmt(q[i])}` : "0")).join(" + ");
+    if (key === "entropy_p") return "−(" + p.map((x) => (x > 0 ? `${fmt(x)}·${logName} ${fmt(x)}` : "0")).join(" + ") + ")";
+    if (key === "cross_entropy_pq") return "−(" + p.map((x, i) => (x > 0 ? `${fmt(x)}·${logName} ${fmt(q[i])}` : "0")).join(" + ") + ")";
     if (key === "kl_pq") return klTerms(p, q);
     if (key === "kl_qp") return klTerms(q, p);
     return "";
