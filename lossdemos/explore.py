@@ -24,11 +24,29 @@ from django.views.decorators.http import require_GET
 
 from lossdemos import coding, engine
 
-# The concept pages that link to this view, and what each puts first.
+# The concept pages that link to this view: the title and the sentence each page starts with.
 EXPLORE_CONCEPTS = {
-    "entropy": _("Entropy you can move"),
-    "cross-entropy": _("Cross-entropy you can move"),
-    "kl": _("KL divergence you can move"),
+    "entropy": (
+        _("Entropy you can move"),
+        _(
+            "H(p) is the fewest bits per symbol any code for p can average. Drag p and watch the "
+            "best code with whole bits (Huffman's) stay within one bit of it."
+        ),
+    ),
+    "cross-entropy": (
+        _("Cross-entropy you can move"),
+        _(
+            "H(p, q) is what each symbol from p costs with a code built for q. It is never less "
+            "than H(p); the difference is KL(p‖q)."
+        ),
+    ),
+    "kl": (
+        _("KL divergence you can move"),
+        _(
+            "KL(p‖q) is the extra cost of using q's code for p's symbols. Drag the bars and watch "
+            "the two directions differ, and Jensen–Shannon stay symmetric."
+        ),
+    ),
 }
 MIN_SYMBOLS = 2
 MAX_SYMBOLS = 8
@@ -294,14 +312,14 @@ def explore_context(p_raw: list[float], q_raw: list[float], base: str) -> dict[s
 
 @require_GET
 def explore_page(request: HttpRequest, slug: str) -> HttpResponse:
-    title = EXPLORE_CONCEPTS.get(slug)
-    if title is None:
+    if slug not in EXPLORE_CONCEPTS:
         raise Http404(gettext("There is no distribution explorer for “%(name)s”.") % {"name": slug})
     submitted = any(name in request.GET for name in ExploreForm.base_fields)
     form = ExploreForm(request.GET if submitted else EXAMPLE)
     context: dict[str, Any] = {
         "slug": slug,
-        "title": title,
+        "title": EXPLORE_CONCEPTS[slug][0],
+        "concept_lead": EXPLORE_CONCEPTS[slug][1],
         "form": form,
         "concept_url": reverse("lossdemos:concept", args=[slug]),
         "explore": None,
