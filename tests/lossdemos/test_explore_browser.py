@@ -137,3 +137,33 @@ def test_typed_distributions_give_the_servers_codes_and_numbers(page, user):
             codes = re.findall(rf'data-cell="{which}"><code>([01]+)</code>', html)
             in_page = page.locator(f'[data-cell="{which}"] code').all_inner_texts()
             assert in_page == codes, (p, q, which)
+
+
+def test_a_finger_drags_a_bar_on_a_phone(browser, live_server, user):
+    """touch-action: none on the bars: the page does not scroll away under a finger that drags."""
+    context = browser.new_context(
+        base_url=live_server.url,
+        viewport={"width": 375, "height": 800},
+        is_mobile=True,
+        has_touch=True,
+    )
+    try:
+        page = context.new_page()
+        page.goto("/losses/kl/explore/")
+        expect(page.locator("#explorer[data-ready=true]")).to_be_attached()
+        bar = page.locator('[data-dist="p"] .explore-hit').nth(3)
+        bar.scroll_into_view_if_needed()
+        box = bar.bounding_box()
+        scrolled = page.evaluate("scrollY")
+        cdp = context.new_cdp_session(page)
+        x = box["x"] + box["width"] / 2
+        for kind, height in [("touchStart", 0.85), ("touchMove", 0.6), ("touchMove", 0.3)]:
+            point = {"x": x, "y": box["y"] + box["height"] * height}
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [point]})
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+        expect(bar).to_have_attribute("aria-valuenow", re.compile(r"^0\.[6-9]"))  # up from 0.125
+        assert page.evaluate("scrollY") == scrolled
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing sticks out
+    finally:
+        context.close()

@@ -232,10 +232,14 @@
       hit.addEventListener("pointerdown", (event) => {
         event.preventDefault();
         hit.setPointerCapture(event.pointerId);
-        hit.focus();
+        hit.focus({ preventScroll: true }); // a page that scrolls under the finger would move the bar
         setValue(name, i, valueAt(svg, event.clientY));
       });
       hit.addEventListener("pointermove", (event) => {
+        if (hit.hasPointerCapture(event.pointerId)) setValue(name, i, valueAt(svg, event.clientY));
+      });
+      // where the finger or button is let go counts too (a last move may arrive only with it)
+      hit.addEventListener("pointerup", (event) => {
         if (hit.hasPointerCapture(event.pointerId)) setValue(name, i, valueAt(svg, event.clientY));
       });
       hit.addEventListener("keydown", (event) => {
