@@ -71,6 +71,11 @@ def parse_distribution(text: str) -> list[float]:
     words = [w for w in _SEPARATORS.split(text.strip()) if w]
     if not words:
         raise forms.ValidationError(_("Enter between 2 and 8 numbers."))
+    if len(words) > MAX_SYMBOLS:  # before reading any: a pasted tensor of millions is refused at once
+        raise forms.ValidationError(
+            _("Enter between 2 and 8 numbers (you entered %(count)s)."),
+            params={"count": len(words)},
+        )
     values = []
     for word in words:
         try:
@@ -102,11 +107,13 @@ def normalise(values: list[float]) -> list[float]:
 
 class ExploreForm(forms.Form):
     p = forms.CharField(
+        max_length=500,
         label=_("p (the distribution the symbols come from)"),
         help_text=_("2 to 8 numbers ≥ 0; they are divided by their sum."),
         widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
     )
     q = forms.CharField(
+        max_length=500,
         label=_("q (the model, or the code you use)"),
         widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
     )

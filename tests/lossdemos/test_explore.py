@@ -117,6 +117,8 @@ def test_q_of_zero_where_p_is_not_makes_kl_infinite(client):
         ("0 0", "1 1", "At least one value must be above 0."),
         ("1 2 3", "1 1", "q has 2 values and p has 3"),
         ("1", "1", "Enter between 2 and 8 numbers (you entered 1)."),
+        ("1 " * 9, "1 1", "Enter between 2 and 8 numbers (you entered 9)."),
+        ("1 " * 400, "1 1", "Ensure this value has at most 500 characters (it has 799)."),
     ],
 )
 def test_bad_input_is_a_message_not_a_500(client, p, q, message):
