@@ -71,7 +71,9 @@ def parse_distribution(text: str) -> list[float]:
     words = [w for w in _SEPARATORS.split(text.strip()) if w]
     if not words:
         raise forms.ValidationError(_("Enter between 2 and 8 numbers."))
-    if len(words) > MAX_SYMBOLS:  # before reading any: a pasted tensor of millions is refused at once
+    if (
+        len(words) > MAX_SYMBOLS
+    ):  # before reading any: a pasted tensor of millions is refused at once
         raise forms.ValidationError(
             _("Enter between 2 and 8 numbers (you entered %(count)s)."),
             params={"count": len(words)},
