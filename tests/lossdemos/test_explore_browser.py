@@ -96,11 +96,14 @@ def test_an_exercise_answered_right_and_wrong_gets_the_right_verdict(tab):
     wrong = "Not quite: you answered" if language == "en" else "不太对：你的答案是"
 
     page.goto("/losses/kl/?seed=5#exercise")
+    page.evaluate("window.__noReload = 'still the same page'")
     section = page.locator("#exercise")
     section.get_by_label(label).fill(f"{ex.answer:.2f}")
     section.get_by_role("button", name=button).click()
     expect(section.locator("[data-verdict]")).to_contain_text(right)
     expect(section.locator(".exercise__steps li")).to_have_count(len(ex.steps))
+    assert page.evaluate("window.__noReload") == "still the same page"  # checked in place
+    expect(page).to_have_url(re.compile(r"seed=5&answer="))  # and the address shares it
 
     section.get_by_label(label).fill(f"{ex.answer + 0.1:.2f}")
     section.get_by_role("button", name=button).click()
@@ -165,5 +168,29 @@ def test_a_finger_drags_a_bar_on_a_phone(browser, live_server, user):
         expect(bar).to_have_attribute("aria-valuenow", re.compile(r"^0\.[6-9]"))  # up from 0.125
         assert page.evaluate("scrollY") == scrolled
         assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing sticks out
+    finally:
+        context.close()
+
+
+def test_without_javascript_the_exercise_and_the_explorer_still_answer(browser, live_server, user):
+    context = browser.new_context(
+        base_url=live_server.url, java_script_enabled=False, locale="zh-CN"
+    )
+    try:
+        page = context.new_page()
+        ex = exercises.exercise("perplexity", 8)
+        page.goto("/losses/perplexity/?seed=8#exercise")
+        page.locator("#exercise").get_by_label("你的答案").fill(f"{ex.answer:.3f}")
+        page.locator("#exercise").get_by_role("button", name="检查").click()
+        expect(page.locator("[data-verdict=right]")).to_contain_text(f"{ex.answer:.4f}")
+
+        page.goto("/losses/kl/explore/")
+        page.get_by_label("p（符号真正来自的分布）").fill("0.5 0.5")
+        page.get_by_label("q（模型，或你所用的编码）").fill("0.9 0.1")
+        page.get_by_role("button", name="计算").click()
+        expect(page.locator('[data-number="kl_pq"]')).to_have_text(
+            "0.7370"
+        )  # ½log₂(½/0.9)+½log₂(½/0.1)
+        expect(page.locator('[data-number="kl_qp"]')).to_have_text("0.5310")
     finally:
         context.close()
