@@ -53,6 +53,14 @@ def n(x: float, places: int = 4) -> str:
     return f"{x:.{places}f}"
 
 
+def signed_sum(values: list[float]) -> str:
+    """``0.3296 − 0.1532 + 0.0000``: a negative term is subtracted, not added as ``+ -0.1532``."""
+    text = n(values[0])
+    for v in values[1:]:
+        text += f" − {n(-v)}" if v < 0 else f" + {n(v)}"
+    return text
+
+
 def vector(values: list[float], places: int = 1) -> str:
     return "[" + ", ".join(f"{v:.{places}f}" for v in values) + "]"
 
@@ -169,7 +177,7 @@ def _kl(rng: random.Random) -> tuple[str, list, float, str, list[Step]]:
                 f"{a:.1f}·ln({a:.1f}/{b:.1f}) = {n(t)}" for a, b, t in zip(p, q, terms, strict=True)
             ),
         ),
-        Step(_("Add the terms."), f"KL(p‖q) = {' + '.join(n(t) for t in terms)} = {n(answer)}"),
+        Step(_("Add the terms."), f"KL(p‖q) = {signed_sum(terms)} = {n(answer)}"),
     ]
     return question, [("p", vector(p)), ("q", vector(q))], answer, _("nats"), steps
 

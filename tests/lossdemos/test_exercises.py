@@ -129,3 +129,8 @@ def test_a_page_without_a_seed_gets_fresh_numbers_and_a_seed_to_share(client):
     seed = re.search(r'name="seed" value="(\d+)"', first)[1]
     assert f"?seed={seed}#exercise" in first
     assert client.get("/losses/softmax/", {"seed": "not a seed"}).status_code == 200
+
+
+def test_a_negative_term_of_the_solution_is_subtracted():
+    ex = exercises.exercise("kl", 5)  # p = [0.3, 0.3, 0.4], q = [0.1, 0.5, 0.4]
+    assert ex.steps[-1].math == "KL(p‖q) = 0.3296 − 0.1532 + 0.0000 = 0.1763"
