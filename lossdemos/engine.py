@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # for the signatures only: importing these here would import 
 __all__ = [
     "coin_likelihood",
     "compute",
+    "divergences",
     "json_answer",
     "load",
     "load_npy",
@@ -79,6 +80,13 @@ def mistakes() -> list[Mistake]:
     from lossdemos import mistakes
 
     return mistakes.MISTAKES
+
+
+def divergences(p: list[float], q: list[float], *, base: str = "2") -> Any:
+    """Entropy, cross-entropy, KL both ways and JS of p and q (:mod:`lossdemos.divergences`)."""
+    from lossdemos import divergences
+
+    return divergences.divergences(p, q, base=base)
 
 
 def load() -> None:

@@ -21,10 +21,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kb.messages import translated
-from lossdemos import admission, engine
+from lossdemos import admission, engine, exercises
 from lossdemos import forms as demo_forms
 from lossdemos.content import explanation
 from lossdemos.errors import InputError
+from lossdemos.explore import EXPLORE_CONCEPTS
 from snapshots.queries import links_for_concept
 
 
@@ -183,6 +184,9 @@ def concept_page(request: HttpRequest, slug: str) -> HttpResponse:
         context["likelihood_after"] = LIKELIHOOD_SECTION
         context["likelihood_placed"] = True
     context.update(_links_for(request, slug))
+    context.update(exercises.page_context(slug, request.GET))
+    if slug in EXPLORE_CONCEPTS:
+        context["explore_url"] = reverse("lossdemos:explore", args=[slug])
     context["concepts"] = CONCEPTS.values()
     return _busy_aware(render(request, "lossdemos/concept.html", context, status=status))
 
