@@ -131,6 +131,11 @@ def json_answer(computation: Any) -> dict[str, Any]:
     }
     for name, value in computation.extra.items():
         answer[name] = json_value(value)
+    gradient = getattr(computation, "gradient", None)
+    if gradient is not None:
+        answer["grad"] = json_value(gradient.value)
+        answer["grad_closed_form"] = json_value(gradient.closed_form)
+        answer["grad_formula"] = gradient.formula
     return answer
 
 

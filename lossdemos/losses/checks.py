@@ -272,7 +272,9 @@ def class_target(z: torch.Tensor, target: Any, ignore_index: int) -> tuple[torch
     """Cross-entropy's target and whether it holds class probabilities (it has the logits' shape)
     rather than class indices."""
     t = any_tensor(target, "target")
-    if tuple(t.shape) != tuple(z.shape):
+    # one logit and a whole-number target [0]: class 0 (probability 0 is no distribution)
+    one_class_index = tuple(z.shape) == (1,) and not t.is_floating_point() and bool(t[0] == 0)
+    if tuple(t.shape) != tuple(z.shape) or one_class_index:
         return index_target(z, t, ignore_index, probability_hint=True), False
     probabilities = real_tensor(t, "target").to(z.dtype)
     if ignore_index >= 0:  # F.cross_entropy refuses it (our loss is derived without calling it)
