@@ -34,6 +34,7 @@ __all__ = [
     "load_npy",
     "mistakes",
     "page_results",
+    "page_training",
 ]
 
 
@@ -58,6 +59,13 @@ def page_results(computation: Computation) -> dict[str, Any]:
     from lossdemos import presenters
 
     return presenters.page_results(computation)
+
+
+def page_training(computation: Computation) -> dict[str, Any]:
+    """A training run for the page (:func:`lossdemos.presenters.page_training`)."""
+    from lossdemos import presenters
+
+    return presenters.page_training(computation)
 
 
 def json_answer(computation: Computation) -> dict[str, Any]:

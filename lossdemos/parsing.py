@@ -753,7 +753,8 @@ def load_npy(
             count=count,
             limit=max_numbers,
         )
-    if count == 0:
+    # a batch of no examples, (0, C) or (0,), goes on: the losses answer it as PyTorch does
+    if count == 0 and not (shape and shape[0] == 0):
         raise InputError(_empty(field), field=field)
     offset = stream.tell()
     available = len(buffer) - offset

@@ -42,8 +42,11 @@ def classification(draw, *, probabilities_allowed=True):
     shape = (
         (classes,)
         if dims == 1
-        else (draw(st.integers(1, 4)), classes)
-        + tuple(draw(st.integers(1, 3)) for _ in range(dims - 2))
+        else (
+            draw(st.integers(1, 4)),
+            classes,
+            *tuple(draw(st.integers(1, 3)) for _ in range(dims - 2)),
+        )
     )
     generator = torch.Generator().manual_seed(draw(st.integers(0, 2**31)))
     logits = torch.randn(shape, generator=generator, dtype=torch.float64) * draw(
