@@ -313,6 +313,7 @@ def _cross_entropy(inputs: Inputs) -> Computation:
             t,
             probability_target=probability_target,
             weight=w,
+            log_p=next((s.value for s in trace.steps if s.name == "log_softmax"), None),
             **options,
         )
     return _in_base(computation, inputs)
