@@ -613,9 +613,8 @@ def parse_target(
     ``value`` is text (read with :func:`parse_tensor`) or decoded JSON. The rule:
 
     1. If ``input_shape`` is known and the target has exactly that shape, it holds probabilities
-       (that is how ``F.cross_entropy`` tells them apart) — even one-hot rows of whole numbers;
-       rows typed on one line and separated by semicolons (``0.7 0.2 0.1; 0 1 0``) are read as
-       rows here. One logit with a target ``[0]`` is class 0: probability 0 is no distribution.
+       (that is how ``F.cross_entropy`` tells them apart) — even one-hot rows of whole numbers, and
+       rows typed with semicolons (``0.7 0.2 0.1; 0 1 0``). One logit with target ``[0]``: class 0.
     2. Otherwise, if every value is a whole number, it holds class indices (``-100`` included).
     3. Otherwise, when ``input_shape`` is known, the shape says indices, so a fraction is an error:
        ``"target 1.5 is not a whole number"``; when it is not known, the target is probabilities.

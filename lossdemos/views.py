@@ -205,6 +205,7 @@ def _results(form: demo_forms.DemoForm) -> dict[str, Any]:
     if form.computation is None or form.errors:
         return {"results": None, "errors": form.field_errors(), "error_form": form}
     results = engine.page_results(form.computation)
+    results["gradient"] = engine.page_gradient(form.computation)
     if form.training is not None:
         results["training"] = engine.page_training(form.training)
     return {"results": results, "errors": []}

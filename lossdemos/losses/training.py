@@ -67,44 +67,15 @@ def train(
     t, probability_target = class_target(z, target, ignore_index)
     _check_run(learning_rate, steps)
     work = Working()
-    right_class = t.argmax(class_dim) if probability_target else t
-    counted = torch.ones_like(right_class, dtype=torch.bool)
-    if not probability_target:
-        counted = t != ignore_index
-    losses, accuracy = [], []
-    leaf = z.detach().clone().requires_grad_(True)
-    for step in range(steps + 1):
-        with torch.enable_grad():
-            loss = F.cross_entropy(
-                leaf, t, weight=w, ignore_index=ignore_index, label_smoothing=label_smoothing
-            )
-            grad = torch.autograd.grad(loss, leaf)[0] if step < steps else None
-        with torch.no_grad():
-            losses.append(loss.detach())
-            hits = (leaf.argmax(class_dim) == right_class) & counted
-            accuracy.append(hits.sum() / counted.sum().clamp(min=1))
-            if grad is not None:
-                leaf -= learning_rate * grad
-    loss_curve = torch.stack(losses)
-    if not torch.isfinite(loss_curve).all():
-        work.warn(
-            gettext_noop(
-                "the loss became inf or nan during the run: the learning rate is too large for "
-                "these logits, or a target class starts with probability 0"
-            )
-        )
-    elif loss_curve[-1] > loss_curve[0]:
-        work.warn(
-            gettext_noop(
-                "the loss ended higher than it started: the learning rate is too large, so each "
-                "step overshoots"
-            )
-        )
-    final = leaf.detach()
+    options = {"weight": w, "ignore_index": ignore_index, "label_smoothing": label_smoothing}
+    loss_curve, accuracy, final = _descend(
+        z, t, probability_target, learning_rate, steps, class_dim, **options
+    )
+    _run_warnings(work, loss_curve)
     work.step(
         "loss", r"L^{(t)}", loss_curve, gettext_noop("the mean cross-entropy before each step")
     )
-    work.step("accuracy", r"\text{acc}^{(t)}", torch.stack(accuracy))
+    work.step("accuracy", r"\text{acc}^{(t)}", accuracy)
     work.step("perplexity", r"e^{L^{(t)}}", loss_curve.exp())
     work.step(
         "final_logits",
@@ -121,11 +92,57 @@ def train(
         steps=work.steps,
         warnings=work.warnings,
         code=code,
-        accuracy=torch.stack(accuracy),
+        accuracy=accuracy,
         perplexity=loss_curve.exp(),
         final_logits=final,
         learning_rate=learning_rate,
     )
+
+
+def _descend(
+    z: torch.Tensor,
+    t: torch.Tensor,
+    probability_target: bool,
+    learning_rate: float,
+    steps: int,
+    class_dim: int,
+    **options: Any,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The loss and accuracy before each step and after the last, and the final logits."""
+    right_class = t.argmax(class_dim) if probability_target else t
+    counted = torch.ones_like(right_class, dtype=torch.bool)
+    if not probability_target:
+        counted = t != options["ignore_index"]
+    losses, accuracy = [], []
+    leaf = z.detach().clone().requires_grad_(True)
+    for step in range(steps + 1):
+        with torch.enable_grad():
+            loss = F.cross_entropy(leaf, t, **options)
+            grad = torch.autograd.grad(loss, leaf)[0] if step < steps else None
+        with torch.no_grad():
+            losses.append(loss.detach())
+            hits = (leaf.argmax(class_dim) == right_class) & counted
+            accuracy.append(hits.sum() / counted.sum().clamp(min=1))
+            if grad is not None:
+                leaf -= learning_rate * grad
+    return torch.stack(losses), torch.stack(accuracy), leaf.detach()
+
+
+def _run_warnings(work: Working, loss_curve: torch.Tensor) -> None:
+    if not torch.isfinite(loss_curve).all():
+        work.warn(
+            gettext_noop(
+                "the loss became inf or nan during the run: the learning rate is too large for "
+                "these logits, or a target class starts with probability 0"
+            )
+        )
+    elif loss_curve[-1] > loss_curve[0]:
+        work.warn(
+            gettext_noop(
+                "the loss ended higher than it started: the learning rate is too large, so each "
+                "step overshoots"
+            )
+        )
 
 
 def _check_run(learning_rate: Any, steps: Any) -> None:
