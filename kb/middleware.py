@@ -14,13 +14,39 @@ from django.db import connections
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
 
 from kb.database import connection_was_lost
+from kb.models import UserSettings
 
 logger = logging.getLogger(__name__)
 
 EXEMPT_PREFIXES = ("/setup/", "/static/", "/healthz", "/api/", "/i18n/", "/archive/", "/admin/")
+
+
+class UserSettingsMiddleware:
+    """``request.kb_settings``: the signed-in user's settings, read once when first asked for.
+
+    A user's chosen language applies where this browser has not chosen one itself (the header's
+    language buttons set a cookie, which wins): a new device speaks their language at once.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.kb_settings = SimpleLazyObject(lambda: UserSettings.for_user(request.user))
+        if (
+            request.user.is_authenticated
+            and settings.LANGUAGE_COOKIE_NAME not in request.COOKIES
+            and not request.path.startswith("/api/")
+        ):
+            language = request.kb_settings.language
+            if language and language != translation.get_language():
+                translation.activate(language)
+                request.LANGUAGE_CODE = translation.get_language()
+        return self.get_response(request)
 
 
 class FirstUserSetupMiddleware:

@@ -83,3 +83,59 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"
+
+
+class UserSettings(models.Model):
+    """What one person chose for themselves: language, new links' privacy, theme, library view.
+
+    One row per user, made the first time they save their settings; until then ``for_user``
+    answers the defaults without writing.
+    """
+
+    class Language(models.TextChoices):
+        BROWSER = "", _("As the browser asks")
+        ENGLISH = "en", "English"
+        CHINESE = "zh-hans", "简体中文"
+
+    class Theme(models.TextChoices):
+        AUTO = "auto", _("As the system")
+        LIGHT = "light", _("Light")
+        DARK = "dark", _("Dark")
+
+    class LibraryView(models.TextChoices):
+        VISUAL = "visual", _("With pictures")
+        COMPACT = "compact", _("Compact")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="kb_settings",
+        verbose_name=_("user"),
+    )
+    language = models.CharField(
+        _("language"), max_length=10, choices=Language.choices, default="", blank=True
+    )
+    new_links_private = models.BooleanField(
+        _("new links are private"),
+        default=True,
+        help_text=_("Only you can see a private link; anyone can see a public one."),
+    )
+    theme = models.CharField(_("theme"), max_length=10, choices=Theme.choices, default="auto")
+    library_view = models.CharField(
+        _("library view"), max_length=10, choices=LibraryView.choices, default="visual"
+    )
+
+    class Meta:
+        verbose_name = _("user settings")
+        verbose_name_plural = _("user settings")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+    @classmethod
+    def for_user(cls, user) -> "UserSettings":
+        """The user's settings (unsaved defaults for anyone without a row, visitors included)."""
+        if user is None or not user.is_authenticated:
+            return cls()
+        found = cls.objects.filter(user=user).first()
+        return found if found is not None else cls(user=user)

@@ -53,6 +53,10 @@ _TENSOR_SCHEMA = {
     ],
 }
 Tensor = Annotated[Any, WithJsonSchema(_TENSOR_SCHEMA)]
+_GRAD_DESCRIPTION = (
+    "Also answer grad: d(result)/d(the first tensor input) by autograd (of the sum for "
+    "reduction 'none'), in the input's dtype, with grad_closed_form and its grad_formula."
+)
 Reduction = Literal["none", "mean", "sum"]
 Base = Literal["e", "2"]
 
@@ -66,11 +70,17 @@ class SoftmaxBody(_Body):
     dim: int = -1
 
 
+class LogSoftmaxBody(_Body):
+    logits: Tensor
+    dim: int = -1
+
+
 class EntropyBody(_Body):
     probs: Tensor = Field(None, description="Probabilities (each row sums to 1).")
     counts: Tensor = Field(None, description="Counts; normalised to probabilities.")
     logits: Tensor = Field(None, description="Raw scores; softmax first.")
     base: Base = Field("e", description='"e" for nats, "2" for bits. 2-D input: one value per row.')
+    grad: bool = Field(False, description=_GRAD_DESCRIPTION)
 
 
 class NllBody(_Body):
@@ -80,6 +90,7 @@ class NllBody(_Body):
     ignore_index: int = -100
     reduction: Reduction = "mean"
     base: Base = Field("e", description='Extension: "2" reports the loss in bits.')
+    grad: bool = Field(False, description=_GRAD_DESCRIPTION)
 
 
 class CrossEntropyBody(_Body):
@@ -92,6 +103,7 @@ class CrossEntropyBody(_Body):
     label_smoothing: float = Field(0.0, ge=0.0, le=1.0)
     reduction: Reduction = "mean"
     base: Base = Field("e", description='Extension: "2" reports the loss in bits.')
+    grad: bool = Field(False, description=_GRAD_DESCRIPTION)
 
 
 class KlBody(_Body):
@@ -102,6 +114,7 @@ class KlBody(_Body):
         "mean", description='"mean" divides by every element and warns, as PyTorch does.'
     )
     base: Base = Field("e", description='Extension: "2" reports the divergence in bits.')
+    grad: bool = Field(False, description=_GRAD_DESCRIPTION)
 
 
 class PerplexityBody(_Body):
@@ -113,6 +126,19 @@ class PerplexityBody(_Body):
     sample_seed: int | None = Field(
         None, description="Sample predictions with torch.multinomial under this seed."
     )
+    grad: bool = Field(False, description=_GRAD_DESCRIPTION)
+
+
+class TrainBody(_Body):
+    logits: Tensor = Field(..., description="The starting logits, (C), (N, C) or (N, C, d1, ...).")
+    target: Tensor = Field(
+        ..., description="Class indices, or probabilities with the logits' shape."
+    )
+    weight: Tensor = None
+    ignore_index: int = -100
+    label_smoothing: float = Field(0.0, ge=0.0, le=1.0)
+    learning_rate: float = Field(1.0, gt=0.0, le=1000.0)
+    steps: int = Field(20, ge=1, le=500, description="Steps of gradient descent (at most 500).")
 
 
 class BceWithLogitsBody(_Body):
@@ -122,6 +148,7 @@ class BceWithLogitsBody(_Body):
     pos_weight: Tensor = None
     reduction: Reduction = "mean"
     base: Base = "e"
+    grad: bool = Field(False, description=_GRAD_DESCRIPTION)
 
 
 Number = Annotated[
@@ -157,7 +184,21 @@ class LossAnswer(Schema):
     warnings: list[str]
 
 
-class PerplexityAnswer(LossAnswer):
+class LossAnswerWithGrad(LossAnswer):
+    grad: Number = Field(None, description='With "grad": true: d(result)/d(first input).')
+    grad_closed_form: Number = Field(None, description="The same from its textbook formula.")
+    grad_formula: str | None = Field(None, description="LaTeX of the closed form.")
+
+
+class TrainAnswer(LossAnswer):
+    loss: Number = Field(
+        ..., description="The mean cross-entropy before each step and after the last."
+    )
+    accuracy: Number = Field(..., description="The share of examples whose top logit is right.")
+    perplexity: Number = Field(..., description="e^loss at each step.")
+
+
+class PerplexityAnswer(LossAnswerWithGrad):
     per_sequence: Number = Field(..., description="The perplexity of each sequence.")
     mean_nll: Number = Field(..., description="Mean NLL over all counted tokens (nats or bits).")
 
@@ -268,6 +309,8 @@ def _answer(request: HttpRequest, op: str, body: type[_Body]) -> HttpResponse:
     except (InputError, LossInputError) as exc:
         raise _refusal(exc) from exc
     size = computation.trace.result.numel()
+    if computation.gradient is not None:  # the gradient and its closed form, each input-sized
+        size = max(size, 2 * computation.gradient.value.numel())
     if size > RESULT_NUMBER_LIMIT:
         message = Text.of(
             gettext_noop(
@@ -343,12 +386,14 @@ def _request_body(body: type[_Body]) -> dict[str, Any]:
 
 _OP_OF = {
     SoftmaxBody: "softmax",
+    LogSoftmaxBody: "log-softmax",
     EntropyBody: "entropy",
     NllBody: "nll",
     CrossEntropyBody: "cross-entropy",
     KlBody: "kl",
     PerplexityBody: "perplexity",
     BceWithLogitsBody: "bce-with-logits",
+    TrainBody: "train",
 }
 
 _RESPONSES = {413: ErrorOut, 415: ErrorOut, 422: ErrorOut, 503: ErrorOut}
@@ -376,22 +421,32 @@ _route(
     "softmax(logits, dim): subtract the row maximum, exponentiate, normalise.",
 )
 _route(
+    "log-softmax",
+    LogSoftmaxBody,
+    "Log-softmax and its steps",
+    "log_softmax(logits, dim): z minus the log-sum-exp of its row, computed without forming "
+    "the probabilities.",
+)
+_route(
     "entropy",
     EntropyBody,
     "Entropy of a distribution",
     "Give exactly one of probs, counts or logits; base e (nats) or 2 (bits); one value per row.",
+    LossAnswerWithGrad,
 )
 _route(
     "nll",
     NllBody,
     "Negative log-likelihood (F.nll_loss)",
     "Input must be log-probabilities (log_softmax output); raw probabilities give a negative loss.",
+    LossAnswerWithGrad,
 )
 _route(
     "cross-entropy",
     CrossEntropyBody,
     "Cross-entropy from logits (F.cross_entropy)",
     "log_softmax then NLL; class-index or probability targets, weights, ignore_index, smoothing.",
+    LossAnswerWithGrad,
 )
 _route(
     "kl",
@@ -399,6 +454,7 @@ _route(
     "KL divergence (F.kl_div)",
     "KL(p ‖ q) with input = log q. reduction='mean' averages over every element and warns; "
     "'batchmean' is the mathematical KL.",
+    LossAnswerWithGrad,
 )
 _route(
     "perplexity",
@@ -413,4 +469,14 @@ _route(
     BceWithLogitsBody,
     "Binary cross-entropy with logits (extension)",
     "F.binary_cross_entropy_with_logits: a sigmoid and the binary cross-entropy, computed stably.",
+    LossAnswerWithGrad,
+)
+_route(
+    "train",
+    TrainBody,
+    "A training run: gradient descent on the logits",
+    "steps steps of z ← z − learning_rate · ∇z F.cross_entropy(z, target); loss, accuracy and "
+    "perplexity before each step and after the last (steps + 1 values each). At most 500 steps, "
+    "and at most 20,000,000 logits × steps.",
+    TrainAnswer,
 )

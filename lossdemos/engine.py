@@ -5,8 +5,8 @@ the loss pages, their forms and the loss API in every process — each web worke
 ``manage.py`` command (the system checks load the URLconf), the task worker — and most of those
 never compute a loss. So those modules import only torch-free ones (:mod:`lossdemos.errors`,
 :mod:`lossdemos.limits`, Django, kb) and reach the torch-backed modules — :mod:`lossdemos.operations`
-(with ``losses`` and ``parsing``), :mod:`lossdemos.presenters`, :mod:`lossdemos.mistakes` and
-:mod:`lossdemos.likelihood` — only through the functions below. Each function imports its module
+(with ``losses`` and ``parsing``), :mod:`lossdemos.presenters` and ``gradient_presenters``,
+:mod:`lossdemos.mistakes` and :mod:`lossdemos.likelihood` — only through the functions below. Each function imports its module
 when called: the first loss page or API call in a process pays for torch, and later calls find the
 module already in ``sys.modules``.
 
@@ -29,11 +29,14 @@ if TYPE_CHECKING:  # for the signatures only: importing these here would import 
 __all__ = [
     "coin_likelihood",
     "compute",
+    "divergences",
     "json_answer",
     "load",
     "load_npy",
     "mistakes",
+    "page_gradient",
     "page_results",
+    "page_training",
 ]
 
 
@@ -60,6 +63,20 @@ def page_results(computation: Computation) -> dict[str, Any]:
     return presenters.page_results(computation)
 
 
+def page_gradient(computation: Computation) -> dict[str, Any] | None:
+    """The gradient section (:func:`lossdemos.gradient_presenters.page_gradient`)."""
+    from lossdemos import gradient_presenters
+
+    return gradient_presenters.page_gradient(computation)
+
+
+def page_training(computation: Computation) -> dict[str, Any]:
+    """A training run for the page (:func:`lossdemos.gradient_presenters.page_training`)."""
+    from lossdemos import gradient_presenters
+
+    return gradient_presenters.page_training(computation)
+
+
 def json_answer(computation: Computation) -> dict[str, Any]:
     """The loss API's answer (:func:`lossdemos.presenters.json_answer`)."""
     from lossdemos import presenters
@@ -81,6 +98,13 @@ def mistakes() -> list[Mistake]:
     return mistakes.MISTAKES
 
 
+def divergences(p: list[float], q: list[float], *, base: str = "2") -> Any:
+    """Entropy, cross-entropy, KL both ways and JS of p and q (:mod:`lossdemos.divergences`)."""
+    from lossdemos import divergences
+
+    return divergences.divergences(p, q, base=base)
+
+
 def load() -> None:
     """Import the whole engine now, for a process that would rather pay for torch up front."""
-    from lossdemos import likelihood, mistakes, operations, presenters  # noqa: F401
+    from lossdemos import gradient_presenters, likelihood, mistakes, operations  # noqa: F401

@@ -43,10 +43,22 @@ def _tensor_field(label, *, rows: int = 0, help_text=TENSOR_HELP, required: bool
     )
 
 
+def _grad_field():
+    return forms.BooleanField(
+        label=_("Show the gradient"),
+        required=False,
+        help_text=_(
+            "What training follows: the derivative of the result by autograd, beside its formula."
+        ),
+    )
+
+
 class DemoForm(forms.Form):
     """Base: subclasses declare fields named like the API's and the op they run."""
 
     op: str = ""
+    # The form also runs a training run when it has a number of steps (cross-entropy).
+    trains: bool = False
     # Fields that an .npy file may replace on the upload form.
     tensor_fields: tuple[str, ...] = ()
     # API field name → form field that shows its errors.
@@ -56,6 +68,7 @@ class DemoForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.upload = upload
         self.computation: Computation | None = None
+        self.training: Computation | None = None
         # The refusal when every calculation slot stayed taken (lossdemos.admission); no errors then.
         self.busy: admission.Busy | None = None
         if upload:
@@ -104,6 +117,8 @@ class DemoForm(forms.Form):
             with admission.admitted():
                 tensors = self._uploaded_tensors() if self.upload else {}
                 self.computation = engine.compute(self.op, self.values(), tensors=tensors)
+                if self.trains and self.cleaned_data.get("steps"):
+                    self.training = engine.compute("train", self.values(), tensors=tensors)
         except admission.Busy as busy:
             self.busy = busy
         except (InputError, LossInputError) as exc:
@@ -160,10 +175,15 @@ class EntropyForm(DemoForm):
         required=False,
         widget=forms.RadioSelect,
     )
+    grad = _grad_field()
 
     def values(self) -> dict[str, Any]:  # type: ignore[override]
         given = self.cleaned_data.get("given") or "probs"
-        return {given: self.cleaned_data.get("numbers"), "base": self.cleaned_data.get("base")}
+        return {
+            given: self.cleaned_data.get("numbers"),
+            "base": self.cleaned_data.get("base"),
+            "grad": self.cleaned_data.get("grad"),
+        }
 
     def _uploaded_tensors(self) -> dict[str, Any]:
         tensors = super()._uploaded_tensors()
@@ -192,6 +212,7 @@ class _ClassificationOptions(forms.Form):
         required=False,
         widget=forms.RadioSelect,
     )
+    grad = _grad_field()
 
 
 class NllForm(DemoForm, _ClassificationOptions):
@@ -199,11 +220,12 @@ class NllForm(DemoForm, _ClassificationOptions):
     tensor_fields = ("input",)
     input = _tensor_field(_("Log-probabilities (input)"), rows=4)
     target = _tensor_field(_("Targets (class indices)"), help_text=_("One class index per row."))
-    field_order = ["input", "target", "weight", "ignore_index", "reduction", "base"]
+    field_order = ["input", "target", "weight", "ignore_index", "reduction", "base", "grad"]
 
 
 class CrossEntropyForm(DemoForm, _ClassificationOptions):
     op = "cross-entropy"
+    trains = True
     tensor_fields = ("logits",)
     logits = _tensor_field(_("Logits"), rows=4)
     target = _tensor_field(
@@ -218,6 +240,24 @@ class CrossEntropyForm(DemoForm, _ClassificationOptions):
         initial=0,
         widget=forms.NumberInput(attrs={"step": "0.05"}),
     )
+    steps = forms.IntegerField(
+        label=_("Training steps"),
+        required=False,
+        min_value=0,
+        max_value=500,
+        help_text=_(
+            "Run gradient descent on these logits for this many steps (up to 500; empty or 0 for "
+            "none) and watch the loss fall."
+        ),
+    )
+    learning_rate = forms.FloatField(
+        label=_("Learning rate"),
+        required=False,
+        min_value=1e-6,
+        max_value=1000,
+        initial=1.0,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
     field_order = [
         "logits",
         "target",
@@ -226,6 +266,9 @@ class CrossEntropyForm(DemoForm, _ClassificationOptions):
         "label_smoothing",
         "reduction",
         "base",
+        "grad",
+        "steps",
+        "learning_rate",
     ]
 
 
@@ -256,6 +299,7 @@ class KlForm(DemoForm):
         required=False,
         widget=forms.RadioSelect,
     )
+    grad = _grad_field()
 
 
 class PerplexityForm(DemoForm):
@@ -286,6 +330,7 @@ class PerplexityForm(DemoForm):
         required=False,
         help_text=_("Draw each prediction with torch.multinomial under this seed."),
     )
+    grad = _grad_field()
 
 
 class LikelihoodForm(forms.Form):

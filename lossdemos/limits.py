@@ -14,6 +14,8 @@ __all__ = [
     "MULTIPART_BYTE_LIMIT",
     "NPY_FIELDS",
     "NPY_NUMBER_LIMIT",
+    "TRAIN_NUMBER_STEPS",
+    "TRAIN_STEP_LIMIT",
 ]
 
 JSON_NUMBER_LIMIT = 1_000_000
@@ -38,4 +40,10 @@ NPY_FIELDS = {
     "kl": ("input", "target"),
     "perplexity": ("logits", "target", "sequence_ids"),
     "bce-with-logits": ("logits", "target", "weight", "pos_weight"),
+    "train": ("logits", "target", "weight"),
 }
+
+# A training run (the "train" op): at most this many steps of gradient descent, and at most this
+# many logits × steps (each step is a forward and a backward pass: ~1 s on one core at the limit).
+TRAIN_STEP_LIMIT = 500
+TRAIN_NUMBER_STEPS = 20_000_000

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,8 @@ import torch
 
 from kb.messages import Text, gettext_noop
 from lossdemos import losses
-from lossdemos.limits import ENTROPY_SOURCES, JSON_NUMBER_LIMIT
+from lossdemos.limits import ENTROPY_SOURCES, JSON_NUMBER_LIMIT, TRAIN_NUMBER_STEPS
+from lossdemos.losses import checks, gradient, training
 from lossdemos.parsing import InputError, TooMany, parse_json_tensor, parse_target
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -38,6 +40,7 @@ class Computation:
     extra: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, torch.Tensor] = field(default_factory=dict)
     base: str = "e"
+    gradient: gradient.Gradient | None = None  # with "grad": true
 
 
 def _absent(value: Any) -> bool:
@@ -59,6 +62,7 @@ class Inputs:
         self.remaining = max_numbers
         self.max_numbers = max_numbers
         self.parsed: dict[str, torch.Tensor] = {}
+        self.float64 = False  # a float64 input makes the whole calculation float64
 
     def _count(self, tensor: torch.Tensor, name: str) -> None:
         self.remaining -= tensor.numel()
@@ -76,21 +80,30 @@ class Inputs:
             )
 
     def tensor(
-        self, name: str, *, dtype: torch.dtype = torch.float32, required: bool = True
+        self, name: str, *, dtype: torch.dtype | None = None, required: bool = True
     ) -> torch.Tensor | None:
+        """A tensor field; real numbers are float32 unless given as float64 (an .npy of float64,
+        pasted ``dtype=torch.float64``), and then so is every real tensor read after it."""
         if name in self.tensors:
             tensor = self.tensors[name]
-            tensor = tensor if tensor.dtype == dtype else tensor.to(dtype)
+            wanted = dtype or self._float_dtype(tensor.dtype == torch.float64)
+            tensor = tensor if tensor.dtype == wanted else tensor.to(wanted)
         else:
             raw = self.values.get(name)
             if _absent(raw):
                 if required:
                     raise _refused(name, gettext_noop("the %(field)s are missing"))
                 return None
-            tensor = parse_json_tensor(raw, field=name, dtype=dtype, max_numbers=self.max_numbers)
+            wanted = dtype or self._float_dtype(_declares_float64(raw))
+            tensor = parse_json_tensor(raw, field=name, dtype=wanted, max_numbers=self.max_numbers)
             self._count(tensor, name)
         self.parsed[name] = tensor
         return tensor
+
+    def _float_dtype(self, float64: bool) -> torch.dtype:
+        if float64:
+            self.float64 = True
+        return torch.float64 if self.float64 else torch.float32
 
     def target(
         self, name: str = "target", *, input_shape: tuple[int, ...] | None = None
@@ -98,7 +111,7 @@ class Inputs:
         if name in self.tensors:
             tensor = self.tensors[name]
             if input_shape is not None and tuple(tensor.shape) == tuple(input_shape):
-                tensor = tensor.to(torch.float32)
+                tensor = tensor.to(torch.float64)
             elif not tensor.is_floating_point() or bool((tensor == tensor.round()).all()):
                 tensor = tensor.to(torch.long)
         else:
@@ -106,9 +119,15 @@ class Inputs:
             if _absent(raw):
                 raise _refused(name, gettext_noop("the %(field)s is missing"))
             tensor = parse_target(
-                raw, field=name, input_shape=input_shape, max_numbers=self.max_numbers
+                raw,
+                field=name,
+                input_shape=input_shape,
+                max_numbers=self.max_numbers,
+                dtype=torch.float64,  # cast below, once the calculation's dtype is known
             )
             self._count(tensor, name)
+        if tensor.is_floating_point():  # probabilities: in the dtype of the calculation
+            tensor = tensor.to(self._float_dtype(False))
         self.parsed[name] = tensor
         return tensor
 
@@ -200,6 +219,14 @@ class Inputs:
         raise _refused(name, gettext_noop("%(field)s must be true or false"))
 
 
+_FLOAT64 = re.compile(r"dtype\s*=\s*(?:torch\.|np\.|numpy\.)?(?:float64|double)\b")
+
+
+def _declares_float64(raw: Any) -> bool:
+    """Pasted ``tensor([...], dtype=torch.float64)`` or ``array([...], dtype=float64)``."""
+    return isinstance(raw, str) and _FLOAT64.search(raw) is not None
+
+
 def _refused(name: str, template: str, **params: Any) -> InputError:
     """The refusal of field ``name``: its sentence names it as %(field)s, and locates it."""
     return InputError(Text.of(template, field=name, **params), field=name)
@@ -240,51 +267,72 @@ def _entropy(inputs: Inputs) -> Computation:
     base = inputs.choice("base", "e", BASES)
     tensor = inputs.tensor(source)
     trace = inputs.run(losses.entropy, **{source: tensor}, base=base)
-    return Computation("entropy", trace, base=base)
+    computation = Computation("entropy", trace, base=base)
+    if inputs.flag("grad"):
+        x = checks.real_tensor(tensor, source)
+        computation.gradient = inputs.run(gradient.entropy_gradient, source, x, bits=base == "2")
+    return computation
 
 
 def _nll(inputs: Inputs) -> Computation:
     log_probs = inputs.tensor("input")
     target = inputs.target("target")
     weight = inputs.tensor("weight", required=False)
-    trace = inputs.run(
-        losses.nll,
-        log_probs,
-        target,
-        weight=weight,
-        ignore_index=inputs.integer("ignore_index", -100),
-        reduction=inputs.choice("reduction", "mean", REDUCTIONS),
-    )
-    return _in_base(Computation("nll", trace), inputs)
+    options = {
+        "ignore_index": inputs.integer("ignore_index", -100),
+        "reduction": inputs.choice("reduction", "mean", REDUCTIONS),
+    }
+    trace = inputs.run(losses.nll, log_probs, target, weight=weight, **options)
+    computation = Computation("nll", trace)
+    if inputs.flag("grad"):
+        x = checks.real_tensor(log_probs, "input")
+        t = checks.index_target(x, target, options["ignore_index"])
+        w = checks.weight_per_class(weight, x.shape[checks.class_dim_of(x)], x.dtype)
+        computation.gradient = inputs.run(gradient.nll_gradient, x, t, weight=w, **options)
+    return _in_base(computation, inputs)
 
 
 def _cross_entropy(inputs: Inputs) -> Computation:
     logits = inputs.tensor("logits")
     target = inputs.target("target", input_shape=tuple(logits.shape))
     weight = inputs.tensor("weight", required=False)
-    trace = inputs.run(
-        losses.cross_entropy,
-        logits,
-        target,
-        weight=weight,
-        ignore_index=inputs.integer("ignore_index", -100),
-        label_smoothing=inputs.number("label_smoothing", 0.0, minimum=0.0, maximum=1.0),
-        reduction=inputs.choice("reduction", "mean", REDUCTIONS),
-    )
-    return _in_base(Computation("cross-entropy", trace), inputs)
+    options = {
+        "ignore_index": inputs.integer("ignore_index", -100),
+        "label_smoothing": inputs.number("label_smoothing", 0.0, minimum=0.0, maximum=1.0),
+        "reduction": inputs.choice("reduction", "mean", REDUCTIONS),
+    }
+    trace = inputs.run(losses.cross_entropy, logits, target, weight=weight, **options)
+    computation = Computation("cross-entropy", trace)
+    if inputs.flag("grad"):
+        z = checks.real_tensor(logits, "logits")
+        t, probability_target = checks.class_target(z, target, options["ignore_index"])
+        w = checks.weight_per_class(weight, z.shape[checks.class_dim_of(z)], z.dtype)
+        computation.gradient = inputs.run(
+            gradient.cross_entropy_gradient,
+            z,
+            t,
+            probability_target=probability_target,
+            weight=w,
+            log_p=next((s.value for s in trace.steps if s.name == "log_softmax"), None),
+            **options,
+        )
+    return _in_base(computation, inputs)
 
 
 def _kl(inputs: Inputs) -> Computation:
     log_q = inputs.tensor("input")
     target = inputs.tensor("target")
-    trace = inputs.run(
-        losses.kl,
-        log_q,
-        target,
-        reduction=inputs.choice("reduction", "mean", KL_REDUCTIONS),
-        log_target=inputs.flag("log_target"),
-    )
-    return _in_base(Computation("kl", trace), inputs)
+    options = {
+        "reduction": inputs.choice("reduction", "mean", KL_REDUCTIONS),
+        "log_target": inputs.flag("log_target"),
+    }
+    trace = inputs.run(losses.kl, log_q, target, **options)
+    computation = Computation("kl", trace)
+    if inputs.flag("grad"):
+        x = checks.kl_input(log_q)
+        t = checks.target_like(target, x, "input")
+        computation.gradient = inputs.run(gradient.kl_gradient, x, t, **options)
+    return _in_base(computation, inputs)
 
 
 def _perplexity(inputs: Inputs) -> Computation:
@@ -305,7 +353,14 @@ def _perplexity(inputs: Inputs) -> Computation:
     # Without sequence ids every token belongs to one sequence, whose perplexity is the corpus's.
     per_sequence = trace.per_sequence if trace.per_sequence is not None else trace.result.reshape(1)
     extra = {"per_sequence": per_sequence, "mean_nll": trace.mean_nll}
-    return Computation("perplexity", trace, extra=extra, base=base)
+    computation = Computation("perplexity", trace, extra=extra, base=base)
+    if inputs.flag("grad"):
+        z = checks.token_logits(logits)
+        t = checks.index_target(z, target, inputs.integer("ignore_index", -100))
+        computation.gradient = inputs.run(
+            gradient.perplexity_gradient, z, t, ignore_index=inputs.integer("ignore_index", -100)
+        )
+    return computation
 
 
 def _bce_with_logits(inputs: Inputs) -> Computation:
@@ -313,15 +368,56 @@ def _bce_with_logits(inputs: Inputs) -> Computation:
     target = inputs.tensor("target")
     weight = inputs.tensor("weight", required=False)
     pos_weight = inputs.tensor("pos_weight", required=False)
+    reduction = inputs.choice("reduction", "mean", REDUCTIONS)
     trace = inputs.run(
         losses.binary_cross_entropy_with_logits,
         logits,
         target,
         weight=weight,
         pos_weight=pos_weight,
-        reduction=inputs.choice("reduction", "mean", REDUCTIONS),
+        reduction=reduction,
     )
-    return _in_base(Computation("bce-with-logits", trace), inputs)
+    computation = Computation("bce-with-logits", trace)
+    if inputs.flag("grad"):
+        z = checks.real_tensor(logits, "logits")
+        computation.gradient = inputs.run(
+            gradient.bce_with_logits_gradient,
+            z,
+            checks.target_like(target, z, "logits"),
+            weight=checks.broadcastable(weight, z, "weight"),
+            pos_weight=checks.broadcastable(pos_weight, z, "pos_weight"),
+            reduction=reduction,
+        )
+    return _in_base(computation, inputs)
+
+
+def _train(inputs: Inputs) -> Computation:
+    logits = inputs.tensor("logits")
+    target = inputs.target("target", input_shape=tuple(logits.shape))
+    weight = inputs.tensor("weight", required=False)
+    steps = inputs.integer("steps", 20)
+    if steps is not None and steps > 0 and logits.numel() * steps > TRAIN_NUMBER_STEPS:
+        raise _refused(
+            "steps",
+            gettext_noop(
+                "a training run may take %(limit)s numbers × steps; these logits allow at most "
+                "%(allowed)s steps"
+            ),
+            limit=f"{TRAIN_NUMBER_STEPS:,}",
+            allowed=f"{TRAIN_NUMBER_STEPS // logits.numel():,}",
+        )
+    run = inputs.run(
+        training.train,
+        logits,
+        target,
+        weight=weight,
+        ignore_index=inputs.integer("ignore_index", -100),
+        label_smoothing=inputs.number("label_smoothing", 0.0, minimum=0.0, maximum=1.0),
+        learning_rate=inputs.number("learning_rate", 1.0, minimum=1e-6, maximum=1000.0),
+        steps=steps,
+    )
+    extra = {"loss": run.result, "accuracy": run.accuracy, "perplexity": run.perplexity}
+    return Computation("train", run, extra=extra)
 
 
 OPERATIONS: dict[str, Callable[[Inputs], Computation]] = {
@@ -333,6 +429,7 @@ OPERATIONS: dict[str, Callable[[Inputs], Computation]] = {
     "kl": _kl,
     "perplexity": _perplexity,
     "bce-with-logits": _bce_with_logits,
+    "train": _train,
 }
 
 
@@ -389,5 +486,28 @@ def _in_base(computation: Computation, inputs: Inputs) -> Computation:
         value=in_bits,
         note=gettext_noop("the same loss measured with log base 2"),
     )
-    computation.trace = dataclasses.replace(trace, result=in_bits, steps=[*trace.steps, step])
+    if computation.gradient is not None:
+        grad = computation.gradient
+        computation.gradient = dataclasses.replace(
+            grad,
+            value=grad.value / math.log(2),
+            closed_form=grad.closed_form / math.log(2),
+            formula=grad.formula + r" \,/ \ln 2",
+        )
+    code = _snippet_in_bits(trace.code)
+    computation.trace = dataclasses.replace(
+        trace, result=in_bits, steps=[*trace.steps, step], code=code
+    )
     return computation
+
+
+def _snippet_in_bits(code: str) -> str:
+    """The snippet whose last line prints the loss in nats, made to print it in bits."""
+    lines = code.rstrip("\n").split("\n")
+    last = lines[-1]
+    if not (last.startswith("print(") and last.endswith(")")):
+        return code
+    lines[-1] = f"print({last[len('print(') : -1]} / math.log(2))"
+    if "import math" not in lines:
+        lines.insert(0, "import math")
+    return "\n".join(lines) + "\n"

@@ -606,13 +606,15 @@ def parse_target(
     field: str = "target",
     input_shape: Sequence[int] | None = None,
     max_numbers: int = 1_000_000,
+    dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """Class indices (``torch.long``) or class probabilities (``torch.float32``), decided like PyTorch.
+    """Class indices (``torch.long``) or class probabilities (``dtype``), decided like PyTorch.
 
     ``value`` is text (read with :func:`parse_tensor`) or decoded JSON. The rule:
 
     1. If ``input_shape`` is known and the target has exactly that shape, it holds probabilities
-       (that is how ``F.cross_entropy`` tells them apart) — even one-hot rows of whole numbers.
+       (that is how ``F.cross_entropy`` tells them apart) — even one-hot rows of whole numbers, and
+       rows typed with semicolons (``0.7 0.2 0.1; 0 1 0``). One logit with target ``[0]``: class 0.
     2. Otherwise, if every value is a whole number, it holds class indices (``-100`` included).
     3. Otherwise, when ``input_shape`` is known, the shape says indices, so a fraction is an error:
        ``"target 1.5 is not a whole number"``; when it is not known, the target is probabilities.
@@ -621,12 +623,33 @@ def parse_target(
         target = parse_tensor(value, field=field, dtype=torch.float64, max_numbers=max_numbers)
     else:
         target = parse_json_tensor(value, field=field, dtype=torch.float64, max_numbers=max_numbers)
-    if input_shape is not None and tuple(target.shape) == tuple(input_shape):
-        return target.to(torch.float32)
     whole = bool((torch.isfinite(target) & (target == target.round())).all())
+    if input_shape is not None:
+        target = _rows_typed_on_one_line(value, target, tuple(input_shape))
+        one_class = tuple(input_shape) == (1,)
+        if tuple(target.shape) == tuple(input_shape) and not (
+            one_class and whole and target[0] != 1
+        ):
+            return target.to(dtype)
     if whole or input_shape is not None:
         return _to_tensor(target.numpy(), field, torch.long)
-    return target.to(torch.float32)
+    return target.to(dtype)
+
+
+def _rows_typed_on_one_line(
+    value: Any, target: torch.Tensor, input_shape: tuple[int, ...]
+) -> torch.Tensor:
+    """``0.7 0.2 0.1; 0 1 0`` for (2, 3) logits: rows of probabilities typed on one line."""
+    typed_rows = isinstance(value, str) and (";" in value or "；" in value)
+    if (
+        typed_rows
+        and target.dim() == 1
+        and len(input_shape) == 2
+        and target.numel() == math.prod(input_shape)
+        and input_shape[1] > 1
+    ):
+        return target.reshape(input_shape)
+    return target
 
 
 # --- .npy -------------------------------------------------------------------------------------
@@ -729,7 +752,8 @@ def load_npy(
             count=count,
             limit=max_numbers,
         )
-    if count == 0:
+    # a batch of no examples, (0, C) or (0,), goes on: the losses answer it as PyTorch does
+    if count == 0 and not (shape and shape[0] == 0):
         raise InputError(_empty(field), field=field)
     offset = stream.tell()
     available = len(buffer) - offset

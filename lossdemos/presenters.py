@@ -131,6 +131,11 @@ def json_answer(computation: Any) -> dict[str, Any]:
     }
     for name, value in computation.extra.items():
         answer[name] = json_value(value)
+    gradient = getattr(computation, "gradient", None)
+    if gradient is not None:
+        answer["grad"] = json_value(gradient.value)
+        answer["grad_closed_form"] = json_value(gradient.closed_form)
+        answer["grad_formula"] = gradient.formula
     return answer
 
 
@@ -508,19 +513,34 @@ def _charted_distributions(computation: Any) -> list[tuple[str, torch.Tensor, An
 
 
 def _per_element_losses(computation: Any) -> torch.Tensor | None:
-    trace = computation.trace
+    """What the per-element chart draws, in the answer's unit: the loss of each example (smoothed,
+    per row for probability targets), each row's entropy or KL, each token's NLL."""
+    trace, op = computation.trace, computation.op
+    if op in ("softmax", "log-softmax", "train"):  # probabilities and curves, not losses
+        return None
     result = trace.result
     if isinstance(result, torch.Tensor) and result.dim() >= 1 and result.numel() >= 2:
         return result
-    if computation.op == "kl":
+    in_unit = 1 / math.log(2) if computation.base == "2" else 1.0
+    if op == "kl":
         pointwise = _step(trace, "pointwise")
         if pointwise is not None and pointwise.dim() >= 2:
-            return pointwise.sum(-1)  # each row's own divergence: what batchmean averages
-    for name in ("weighted", "token_nll", "neg_p_log_p"):
+            return pointwise.sum(-1) * in_unit  # each row's own divergence: what batchmean averages
+        return None
+    if op == "entropy":
+        return None  # its result is already each row's entropy (a single row: nothing to compare)
+    # the smoothed loss, or one loss per row with probability targets, before the plain one
+    for name in ("smoothed", "per_example", "weighted", "token_nll"):
         value = _step(trace, name)
         if value is not None and value.dim() >= 1:
-            return value
+            return value * in_unit
     return None
+
+
+def _loss_chart_kind(computation: Any) -> str:
+    if computation.op == "kl":
+        return "kl_element" if computation.trace.result.dim() >= 1 else "kl_row"
+    return {"entropy": "row", "perplexity": "token"}.get(computation.op, "element")
 
 
 def page_results(computation: Any) -> dict[str, Any]:
@@ -562,9 +582,7 @@ def page_results(computation: Any) -> dict[str, Any]:
         "code": trace.code,
         "probability_charts": charts,
         "loss_chart": loss_chart(losses) if losses is not None else None,
-        "loss_chart_kind": {"entropy": "row", "perplexity": "token", "kl": "kl_row"}.get(
-            computation.op, "element"
-        ),
+        "loss_chart_kind": _loss_chart_kind(computation),
         "extra": extra,
         "op": computation.op,
     }

@@ -21,10 +21,11 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from kb.messages import translated
-from lossdemos import admission, engine
+from lossdemos import admission, engine, exercises
 from lossdemos import forms as demo_forms
 from lossdemos.content import explanation
 from lossdemos.errors import InputError
+from lossdemos.explore import EXPLORE_CONCEPTS
 from snapshots.queries import links_for_concept
 
 
@@ -63,7 +64,7 @@ CONCEPTS: dict[str, Concept] = {
                 "input": "-0.4170 -1.4170 -2.3170\n-1.8064 -0.3064 -2.3064",
                 "target": "0 1",
                 "ignore_index": "-100",
-                "reduction": "none",
+                "reduction": "mean",
                 "base": "e",
             },
         ),
@@ -77,7 +78,7 @@ CONCEPTS: dict[str, Concept] = {
                 "target": "0 1",
                 "ignore_index": "-100",
                 "label_smoothing": "0",
-                "reduction": "none",
+                "reduction": "mean",
                 "base": "e",
             },
         ),
@@ -135,8 +136,15 @@ def index(request: HttpRequest) -> HttpResponse:
 
 def _bound_form(concept: Concept, request: HttpRequest) -> demo_forms.DemoForm:
     form_class = concept.form_class
-    submitted = any(name in request.GET for name in form_class.base_fields)
-    return form_class(request.GET if submitted else concept.example)
+    submitted = [name for name in form_class.base_fields if name in request.GET]
+    if submitted and not set(submitted) <= OPTIONS_ON_THE_EXAMPLE:
+        return form_class(request.GET)
+    # ?grad=on or ?steps=20 alone: the example, with the gradient or a training run shown
+    return form_class({**concept.example, **{name: request.GET[name] for name in submitted}})
+
+
+# Fields that, given alone, add to the page's example instead of replacing it.
+OPTIONS_ON_THE_EXAMPLE = {"grad", "steps", "learning_rate"}
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -183,6 +191,9 @@ def concept_page(request: HttpRequest, slug: str) -> HttpResponse:
         context["likelihood_after"] = LIKELIHOOD_SECTION
         context["likelihood_placed"] = True
     context.update(_links_for(request, slug))
+    context.update(exercises.page_context(slug, request.GET))
+    if slug in EXPLORE_CONCEPTS:
+        context["explore_url"] = reverse("lossdemos:explore", args=[slug])
     context["concepts"] = CONCEPTS.values()
     return _busy_aware(render(request, "lossdemos/concept.html", context, status=status))
 
@@ -197,7 +208,11 @@ def _busy_aware(response: HttpResponse) -> HttpResponse:
 def _results(form: demo_forms.DemoForm) -> dict[str, Any]:
     if form.computation is None or form.errors:
         return {"results": None, "errors": form.field_errors(), "error_form": form}
-    return {"results": engine.page_results(form.computation), "errors": []}
+    results = engine.page_results(form.computation)
+    results["gradient"] = engine.page_gradient(form.computation)
+    if form.training is not None:
+        results["training"] = engine.page_training(form.training)
+    return {"results": results, "errors": []}
 
 
 # --- the maximum-likelihood demo (NLL page) ----------------------------------------------------

@@ -17,10 +17,11 @@ from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
 
 from kb.api_auth import WRITE_AUTH, ApiError, optional_user
+from kb.models import UserSettings
 from snapshots import access
 from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot
-from snapshots.normalize import LinkError, filter_tags
+from snapshots.normalize import LinkError, filter_tags, normalize_url
 from snapshots.queries import (
     TAG_LIST,
     LibraryFilters,
@@ -150,7 +151,10 @@ class LinkIn(Schema):
     tags: TagList = Field(default_factory=list, description='A list, or one string "a, b c".')
     title: str = Field("", max_length=500)
     notes: str = Field("", max_length=MAX_NOTES)
-    private: bool = True
+    private: bool | None = Field(
+        None,
+        description="Left out: the owner's choice for new links (settings; private unless set).",
+    )
 
 
 class LinkPatch(Schema):
@@ -265,7 +269,9 @@ def create_link(request: HttpRequest, payload: LinkIn):
             tags=_tags(payload.tags),
             title=payload.title,
             notes=payload.notes,
-            private=payload.private,
+            private=UserSettings.for_user(request.auth).new_links_private
+            if payload.private is None
+            else payload.private,
         )
     except LinkError as exc:
         raise ApiError(422, exc.message) from exc
@@ -317,6 +323,20 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
         for link in items:
             link.excerpt = excerpts.get(link.pk)
     return {"count": count, "items": items}
+
+
+@router.get("/links/saved", auth=WRITE_AUTH, **answers({200: LinkOut}, {**WRITE_ERRORS, **ONE}))
+def saved_link(request: HttpRequest, url: str = Query(..., max_length=4096)):
+    """The caller's own link saved under ``url`` (as normalized when saving), or 404: whether a
+    page is already in their library (the browser extension asks before saving)."""
+    try:
+        normalized = normalize_url(url)
+    except LinkError as exc:
+        raise ApiError(422, exc.message) from exc
+    link = _with_details(Link.objects.filter(owner=request.auth, normalized_url=normalized)).first()
+    if link is None:
+        raise ApiError(404, _("This page is not in your library."))
+    return link
 
 
 @router.get("/links/{link_id}", **answers({200: LinkOut}, {**READ_ERRORS, **ONE}))

@@ -157,6 +157,9 @@ class Snapshot(models.Model):
     image_url = models.URLField(_("lead image"), max_length=2048, blank=True)
     # The sha256 of the page icon the capture inlined (one of ``blobs``), or "" when it had none.
     icon_sha256 = models.CharField(_("icon"), max_length=64, blank=True)
+    # The sha256 of the page's lead image (og:image) the capture kept (one of ``blobs``), or "":
+    # the library's picture of the link.
+    image_sha256 = models.CharField(_("lead image kept"), max_length=64, blank=True)
     text = models.TextField(_("main text"), blank=True)
     reader_html = models.TextField(_("reader HTML"), blank=True)
 
@@ -196,6 +199,12 @@ class Snapshot(models.Model):
         """Why the capture failed, in the active language (``error`` stays the English sentence)."""
         message = from_json(self.error_message) if self.error_message else None
         return translated(message) if message is not None else self.error
+
+    @property
+    def thumbnail_sha256(self) -> str:
+        """The stored picture the library shows for this capture: its screenshot when captures
+        take one (a ``screenshot_sha256`` field), else the page's lead image; "" for none."""
+        return getattr(self, "screenshot_sha256", "") or self.image_sha256
 
     @property
     def is_finished(self) -> bool:

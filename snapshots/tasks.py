@@ -130,6 +130,20 @@ def snapshot_request(*, link: Link, enqueue: bool = True) -> Snapshot:
     return snapshot
 
 
+def captures_ahead(snapshot: Snapshot) -> int:
+    """How many queued captures were asked for before ``snapshot`` (everyone's: they share the
+    workers). First come, first served, so this is the number its page shows as waiting ahead;
+    one index range (status, requested)."""
+    return (
+        Snapshot.objects.filter(status=Snapshot.Status.PENDING)
+        .filter(
+            Q(requested__lt=snapshot.requested)
+            | Q(requested=snapshot.requested, pk__lt=snapshot.pk)
+        )
+        .count()
+    )
+
+
 def captures_run_in_place() -> bool:
     """True when the queue runs each task inside the caller (``immediate``: there is no worker)."""
     return isinstance(capture_snapshot.get_backend(), ImmediateBackend)
@@ -456,6 +470,7 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
         "archive_id": stored.archive_sha,
         "stored_bytes": stored.new_bytes,
         "icon_sha256": "",
+        "image_sha256": "",
     }
     if captured.document is not None:
         document = captured.document
@@ -484,6 +499,7 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
             "reader_html": article.reader_html or "",
             # one of this snapshot's own blobs, so it is kept exactly as long as the snapshot
             "icon_sha256": archive.icon if archive.icon in stored.blobs else "",
+            "image_sha256": archive.lead_image if archive.lead_image in stored.blobs else "",
         }
     with transaction.atomic():
         # The blob rows and this snapshot's references to them were made before the bytes were

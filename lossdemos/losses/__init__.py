@@ -14,6 +14,8 @@ The package:
 - :mod:`~lossdemos.losses.kl` — ``kl``, the KL divergence of ``F.kl_div``;
 - :mod:`~lossdemos.losses.perplexity` — ``perplexity``, of a corpus and per sequence;
 - :mod:`~lossdemos.losses.bce` — ``binary_cross_entropy_with_logits``;
+- :mod:`~lossdemos.losses.gradient` — each loss's gradient by autograd, beside its closed form;
+- :mod:`~lossdemos.losses.training` — ``train``: gradient descent on the logits, step by step;
 - :mod:`~lossdemos.losses.trace` — :class:`Trace` and :class:`Step`, what every function returns;
 - :mod:`~lossdemos.losses.checks` — the input checks, :class:`LossInputError`, and the cheap facts
   about big tensors that the warnings are decided by;

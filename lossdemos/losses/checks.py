@@ -50,12 +50,14 @@ __all__ = [
     "class_target",
     "defined_logits",
     "distribution",
+    "empty_batch_target",
     "finite_max",
     "finite_min",
     "first_index",
     "has_nan",
     "index_target",
     "kl_input",
+    "no_examples",
     "number_text",
     "real_tensor",
     "sequence_id_tensor",
@@ -87,8 +89,9 @@ def any_tensor(value: Any, field: str) -> torch.Tensor:
         raise LossInputError(_must_be_numbers(field), field=field) from None
 
 
-def real_tensor(value: Any, field: str) -> torch.Tensor:
-    """A float32 or float64 tensor (other float and integer types become float32)."""
+def real_tensor(value: Any, field: str, *, examples_optional: bool = False) -> torch.Tensor:
+    """A float32 or float64 tensor (other float and integer types become float32); with
+    ``examples_optional`` a batch of no examples, shape (0, C, ...), is accepted as PyTorch does."""
     t = any_tensor(value, field)
     if t.is_complex():
         raise LossInputError(
@@ -98,11 +101,33 @@ def real_tensor(value: Any, field: str) -> torch.Tensor:
             ),
             field=field,
         )
-    if t.numel() == 0:
+    if t.numel() == 0 and not (examples_optional and no_examples(t)):
         raise LossInputError(_empty(field), field=field)
     if t.dtype not in (torch.float32, torch.float64):
         t = t.to(torch.float32)
     return t
+
+
+def empty_batch_target(x: torch.Tensor, target: Any, *, probabilities: bool) -> torch.Tensor:
+    """The target of a batch of no examples: empty, of the shape the loss expects."""
+    t = any_tensor(target, "target")
+    expected = tuple(x.shape) if probabilities else (0, *x.shape[2:])
+    if t.numel() != 0:
+        raise LossInputError(
+            Text.of(
+                gettext_noop(
+                    "the input has no examples (shape %(input)s), so the target must be empty too"
+                ),
+                input=shape_text(x.shape),
+            ),
+            field="target",
+        )
+    return t.reshape(expected).to(x.dtype if probabilities else torch.long)
+
+
+def no_examples(t: torch.Tensor) -> bool:
+    """Shape (0, C, ...): a batch of no examples, which PyTorch's losses answer (a mean of nan)."""
+    return t.dim() >= 2 and t.shape[0] == 0 and all(n > 0 for n in t.shape[1:])
 
 
 def whole_number_tensor(value: Any, field: str, what: str) -> torch.Tensor:
@@ -272,7 +297,11 @@ def class_target(z: torch.Tensor, target: Any, ignore_index: int) -> tuple[torch
     """Cross-entropy's target and whether it holds class probabilities (it has the logits' shape)
     rather than class indices."""
     t = any_tensor(target, "target")
-    if tuple(t.shape) != tuple(z.shape):
+    # one logit and a whole-number target [0]: class 0 (probability 0 is no distribution)
+    one_class_index = (
+        tuple(z.shape) == tuple(t.shape) == (1,) and not t.is_floating_point() and bool(t[0] == 0)
+    )
+    if tuple(t.shape) != tuple(z.shape) or one_class_index:
         return index_target(z, t, ignore_index, probability_hint=True), False
     probabilities = real_tensor(t, "target").to(z.dtype)
     if ignore_index >= 0:  # F.cross_entropy refuses it (our loss is derived without calling it)

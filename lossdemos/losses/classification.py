@@ -23,6 +23,7 @@ from lossdemos.losses.checks import (
     SUM_TOLERANCE,
     any_below,
     any_equal,
+    any_tensor,
     call_pytorch,
     check_class_dim,
     check_ignore_index,
@@ -30,6 +31,7 @@ from lossdemos.losses.checks import (
     check_reduction,
     class_dim_of,
     class_target,
+    empty_batch_target,
     finite_max,
     finite_min,
     has_nan,
@@ -71,10 +73,15 @@ def nll(
     Steps: ``picked``, ``class_weight``, ``weighted``, then ``numerator`` and ``denominator`` for
     'mean', and ``loss``.
     """
-    x = real_tensor(input, "input")
+    x = real_tensor(input, "input", examples_optional=True)
     class_dim = check_class_dim(x, "input")
     reduction = check_reduction(reduction, REDUCTIONS)
     ignore_index = check_ignore_index(ignore_index)
+    if x.numel() == 0:
+        t = empty_batch_target(x, target, probabilities=False)
+        return no_example_trace(
+            F.nll_loss, "log_probs", x, t, ignore_index=ignore_index, reduction=reduction
+        )
     target = index_target(x, target, ignore_index)
     w = weight_per_class(weight, x.shape[class_dim], x.dtype)
     work = Working()
@@ -82,7 +89,7 @@ def nll(
     ignored, picked, class_weight, weighted = _nll_terms(work, x, target, w, ignore_index)
     _ignored_warnings(work, ignored, ignore_index, reduction)
     warn_impossible_targets(work, x, target, ignored, picked=picked)
-    _reduce(work, weighted, class_weight, reduction)
+    _reduce(work, weighted, class_weight, reduction, ignored)
     result = call_pytorch(
         F.nll_loss, x, target, weight=w, ignore_index=ignore_index, reduction=reduction
     )
@@ -126,11 +133,22 @@ def cross_entropy(
     Steps (probabilities): ``log_softmax``, (``smoothed_target``), ``weighted``, ``per_example``,
     (``denominator``), ``loss``.
     """
-    z = real_tensor(logits, "logits")
+    z = real_tensor(logits, "logits", examples_optional=True)
     class_dim = check_class_dim(z, "logits")
     reduction = check_reduction(reduction, REDUCTIONS)
     ignore_index = check_ignore_index(ignore_index)
     label_smoothing = check_label_smoothing(label_smoothing)
+    if z.numel() == 0:
+        probabilities = any_tensor(target, "target").dim() == z.dim()
+        t = empty_batch_target(z, target, probabilities=probabilities)
+        return no_example_trace(
+            F.cross_entropy,
+            "logits",
+            z,
+            t,
+            label_smoothing=label_smoothing,
+            reduction=reduction,
+        )
     w = weight_per_class(weight, z.shape[class_dim], z.dtype)
     target, probability_target = class_target(z, target, ignore_index)
     work = Working()
@@ -163,6 +181,25 @@ def cross_entropy(
     return work.trace(result, code)
 
 
+def no_example_trace(
+    function: Any, name: str, x: torch.Tensor, target: torch.Tensor, **options: Any
+) -> Trace:
+    """A batch of no examples, answered as PyTorch answers it: nan for 'mean' (0 / 0), 0 for
+    'sum', an empty tensor for 'none'."""
+    work = Working()
+    result = work.step("loss", r"\ell", call_pytorch(function, x, target, **options))
+    if options.get("reduction") == "mean":
+        work.warn(
+            gettext_noop(
+                "there are no examples (N = 0), so the mean divides 0 by 0: the loss is nan, "
+                "as in PyTorch"
+            )
+        )
+    function_name = "F.nll_loss" if function is F.nll_loss else "F.cross_entropy"
+    code = call_snippet(function_name, [(name, x), ("target", target)], **options)
+    return work.trace(result, code)
+
+
 # --- class-index targets ------------------------------------------------------------------------
 
 
@@ -191,7 +228,7 @@ def _index_terms(
         per_example, result = _smooth_index_targets(
             work, log_p, target, w, ignored, weighted, result, label_smoothing, reduction
         )
-    _reduce(work, per_example, class_weight, reduction)
+    _reduce(work, per_example, class_weight, reduction, ignored)
     warn_impossible_targets(work, log_p, target, ignored, picked=picked)
     return result
 
@@ -292,7 +329,11 @@ def _smooth_index_targets(
 
 
 def _reduce(
-    work: Working, per_example: torch.Tensor, class_weight: torch.Tensor, reduction: str
+    work: Working,
+    per_example: torch.Tensor,
+    class_weight: torch.Tensor,
+    reduction: str,
+    ignored: torch.Tensor,
 ) -> None:
     if reduction == "none":
         work.step(
@@ -312,6 +353,13 @@ def _reduce(
             "the weighted mean divides by the total weight of the counted targets, not by N"
         ),
     )
+    if float(denominator) == 0 and not bool(ignored.all()):
+        work.warn(
+            gettext_noop(
+                "the weights of the counted targets sum to 0, so the mean divides by 0: the loss "
+                "is nan, as in PyTorch"
+            )
+        )
     work.step(
         "loss",
         r"\frac{\sum_n \ell_n}{\sum_n w_{y_n} \mathbb{1}[y_n \ne \text{ignore\_index}]}",
@@ -467,8 +515,8 @@ def warn_impossible_targets(
         work.warn(
             Text.of(
                 gettext_noop(
-                    "a target class has probability 0 (its logit is -inf), so its loss is inf"
-                    "%(where)s"
+                    "a target class has log-probability -inf (probability 0, or a logit so far "
+                    "below the others that float32 overflows), so its loss is inf%(where)s"
                 ),
                 where=where_text(impossible),
             )
@@ -482,8 +530,8 @@ def warn_impossible_targets(
         work.warn(
             Text.of(
                 gettext_noop(
-                    "an example has every logit -inf (or a nan), so its log-probabilities are nan"
-                    "%(where)s"
+                    "an example's log-probabilities are nan: its logits hold +inf or nan, or are "
+                    "all -inf%(where)s"
                 ),
                 where=where_text(undefined),
             )

@@ -21,6 +21,9 @@ from lossdemos.losses.trace import Trace, Working
 
 __all__ = ["entropy"]
 
+# Further from 1 than float32 rounding of a few sums takes a row: the reader typed it so, say it.
+ROUNDING_TOLERANCE = 1e-6
+
 _Source = tuple[torch.Tensor, list[tuple[str, torch.Tensor]], list[str]]
 
 
@@ -36,8 +39,8 @@ def entropy(
 
     Give exactly one of ``probs``, ``counts`` (normalised by their total) or ``logits`` (through
     softmax). The distribution is over the last dimension; the result has the other dimensions.
-    Probabilities must be non-negative; a row that does not sum to 1 (within 1e-3) is divided by its
-    sum, with a warning. ``base`` is ``"e"`` (nats) or ``"2"`` (bits).
+    Probabilities must be non-negative; a row that does not sum to exactly 1 is divided by its sum,
+    with a warning when it is further than rounding (1e-6) from 1. ``base`` is ``"e"`` (nats) or ``"2"`` (bits).
 
     Steps: (``counts``, ``total`` for counts), ``probabilities``, ``log_p``, ``neg_p_log_p``,
     ``entropy_nats``, and ``entropy_bits`` for base 2.
@@ -93,7 +96,11 @@ def _from_probabilities(work: Working, probs: Any) -> _Source:
     p, sums = distribution(probs, "probs", gettext_noop("probability"))
     tensors = [("p", p)]
     lines = []
-    if off := sum_off_one(sums):
+    if not bool((sums == 1).all()):
+        # even 1.0009 is divided by its sum: else H([1.0009]) = -0.0009 and H can pass log C
+        p = p / p.sum(-1, keepdim=True)
+        lines.append("p = p / p.sum(-1, keepdim=True)  # make every row sum to 1")
+    if off := sum_off_one(sums, tolerance=ROUNDING_TOLERANCE):
         work.warn(
             Text.of(
                 gettext_noop(
@@ -103,8 +110,6 @@ def _from_probabilities(work: Working, probs: Any) -> _Source:
                 **off,
             )
         )
-        p = p / p.sum(-1, keepdim=True)
-        lines.append("p = p / p.sum(-1, keepdim=True)  # make every row sum to 1")
     return work.step("probabilities", r"p_i", p), tensors, lines
 
 
@@ -131,8 +136,8 @@ def _in_bits(work: Working, nats: torch.Tensor, classes: int) -> torch.Tensor:
         nats / math.log(2),
         Text.of(
             gettext_noop(
-                "in bits: the average number of yes/no questions; at most log2 %(classes)s = "
-                "%(maximum)s"
+                "in bits: on average at least this many yes/no questions are needed to learn the "
+                "outcome; at most log2 %(classes)s = %(maximum)s"
             ),
             classes=classes,
             maximum=f"{math.log2(classes):.4f}",

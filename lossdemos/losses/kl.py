@@ -3,6 +3,7 @@ warnings for the classic mistakes (probabilities given as ``input``, ``reduction
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -11,12 +12,14 @@ from kb.messages import Text, gettext_noop
 from lossdemos.losses.checks import (
     any_above,
     any_below,
+    any_equal,
     check_reduction,
     finite_max,
     has_nan,
     kl_input,
     sum_off_one,
     target_like,
+    where_text,
 )
 from lossdemos.losses.snippets import call_snippet
 from lossdemos.losses.trace import Trace, Working
@@ -74,7 +77,7 @@ def kl(input: Any, target: Any, *, log_target: bool = False, reduction: str = "m
         pointwise,
         gettext_noop("0 where p_i = 0 (0 log 0 = 0); negative where q_i > p_i"),
     )
-    result = _reduce(work, pointwise, log_q, t, reduction)
+    result = _reduce(work, pointwise, log_q, t, reduction, log_target)
     code = call_snippet(
         "F.kl_div",
         [("log_q", log_q), ("log_p" if log_target else "p", t)],
@@ -85,7 +88,12 @@ def kl(input: Any, target: Any, *, log_target: bool = False, reduction: str = "m
 
 
 def _reduce(
-    work: Working, pointwise: torch.Tensor, log_q: torch.Tensor, t: torch.Tensor, reduction: str
+    work: Working,
+    pointwise: torch.Tensor,
+    log_q: torch.Tensor,
+    t: torch.Tensor,
+    reduction: str,
+    log_target: bool,
 ) -> torch.Tensor:
     """F.kl_div's own reduction of the pointwise terms, and the steps that show it.
 
@@ -94,7 +102,8 @@ def _reduce(
     call warnings.warn, which is not thread-safe to silence.)
     """
     total = pointwise.sum() if reduction != "none" else None
-    _nan_terms_warning(work, pointwise, total, log_q, t)
+    _nan_terms_warning(work, pointwise, total, log_q, t, log_target)
+    _infinite_terms_warning(work, pointwise, total, log_q)
     if total is None:
         return work.step("loss", r"\ell_i", pointwise)
     if reduction == "sum":
@@ -102,27 +111,30 @@ def _reduce(
     work.step("total", r"\sum_i \ell_i", total)
     if reduction == "batchmean":
         count = log_q.shape[0]
-        note = gettext_noop(
-            "batchmean divides by the batch size N = input.size(0): the KL per example"
-        )
+        if log_q.dim() == 1:
+            symbol = "C"
+            note = gettext_noop(
+                "batchmean divides by input.size(0), which for 1-D input is the number of classes "
+                "C, not a batch size: PyTorch does so too, so this is not the KL of the one "
+                "example (use reduction 'sum' for that)"
+            )
+        else:
+            symbol = "N"
+            note = gettext_noop(
+                "batchmean divides by the batch size N = input.size(0): the KL per example"
+            )
         result = total / count
     else:
         count = log_q.numel()
+        symbol = {1: "C", 2: r"N \cdot C"}.get(log_q.dim(), r"\text{numel}")
         note = gettext_noop(
             "mean divides by every element (batch × support), which is not the KL divergence"
         )
         result = pointwise.mean()
     denominator = work.step(
-        "denominator",
-        r"N" if reduction == "batchmean" else r"N \cdot C",
-        torch.tensor(float(count), dtype=log_q.dtype),
-        note,
+        "denominator", symbol, torch.tensor(float(count), dtype=log_q.dtype), note
     )
-    work.step(
-        "loss",
-        r"\frac{1}{" + ("N" if reduction == "batchmean" else "NC") + r"} \sum_i \ell_i",
-        total / denominator,
-    )
+    work.step("loss", r"\frac{1}{" + symbol + r"} \sum_i \ell_i", total / denominator)
     return result
 
 
@@ -178,13 +190,45 @@ def _nan_terms_warning(
     total: torch.Tensor | None,
     log_q: torch.Tensor,
     t: torch.Tensor,
+    log_target: bool,
 ) -> None:
     # a nan term makes the total nan, so a number there rules out the elementwise look
     maybe_nan = total is None or bool(total.isnan())
-    if maybe_nan and has_nan(pointwise) and (pointwise.isnan() & ~t.isnan() & ~log_q.isnan()).any():
+    if not (maybe_nan and has_nan(pointwise)):
+        return
+    if not (pointwise.isnan() & ~t.isnan() & ~log_q.isnan()).any():
+        return
+    if log_target and any_equal(t, -math.inf):
+        work.warn(
+            gettext_noop(
+                "some terms are nan: with log_target=True a target log p = -inf makes "
+                "e^{log p} · (log p − log q) = 0 · (−inf), which PyTorch computes as nan; give p "
+                "itself with log_target=False to get 0 there"
+            )
+        )
+    else:
         work.warn(
             gettext_noop(
                 "some terms are nan: a target probability of 0 meets log q = -inf (0 · −inf), "
                 "or a target is negative"
+            )
+        )
+
+
+def _infinite_terms_warning(
+    work: Working, pointwise: torch.Tensor, total: torch.Tensor | None, log_q: torch.Tensor
+) -> None:
+    """p > 0 where q = 0: the divergence is infinite, as it is in the mathematics."""
+    if total is not None and bool(total != math.inf):
+        return
+    infinite = (pointwise == math.inf) & (log_q == -math.inf)
+    if infinite.any():
+        work.warn(
+            Text.of(
+                gettext_noop(
+                    "q is 0 (log q = -inf) where p > 0, so the divergence is inf: q must give "
+                    "every outcome that p can take some probability%(where)s"
+                ),
+                where=where_text(infinite),
             )
         )

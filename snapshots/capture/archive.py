@@ -64,6 +64,10 @@ class Archive:
     bytes_fetched: int = 0
     # the sha256 of the page's icon among `assets` (an image), or "" when none was inlined
     icon: str = ""
+    # every image kept (address without #fragment → sha256): the reader text's images point here
+    images: dict[str, str] = field(default_factory=dict)
+    # the sha256 of the page's lead image (og:image) among `assets`, or "" when none was kept
+    lead_image: str = ""
 
 
 def assemble(html: str, load: Callable[[str], Asset]) -> str:

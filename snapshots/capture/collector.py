@@ -20,6 +20,7 @@ from snapshots.capture.archive import ASSET_SCHEME, EMPTY_DATA_URI, Asset
 from snapshots.capture.css import decode_css, has_references, rewrite_css
 from snapshots.capture.errors import CaptureError
 from snapshots.capture.fetch import Response
+from snapshots.capture.fonts import FontUse
 from snapshots.capture.references import parse_data_url
 from snapshots.capture.sniff import image_type, looks_like_html, media_type, resource_type
 
@@ -49,10 +50,12 @@ class Collector:
         self.failures: list[tuple[str, str]] = []
         self.bytes_fetched = 0
         self.inlined_urls: set[str] = set()
-        self._fetches = 0
+        self._kept = 0  # files that arrived: the budget counts these, not attempts
         self._responses: dict[str, Response | None] = {}
         self._refs: dict[tuple[str, str], str | None] = {}
         self._failure_keys: set[tuple[str, str]] = set()
+        # the faces the page uses (inline sets it before the walk); None keeps every face
+        self.font_use: FontUse | None = None
 
     # ---- outcomes ---------------------------------------------------------------------------
 
@@ -75,10 +78,9 @@ class Collector:
             return self._responses[url]
         self._responses[url] = None
         limits = self.limits
-        if self._fetches >= limits.max_assets or self.bytes_fetched >= limits.max_total_bytes:
+        if self._kept >= limits.max_assets or self.bytes_fetched >= limits.max_total_bytes:
             self.fail(url, LIMIT_SENTENCE)
             return None
-        self._fetches += 1
         try:
             response = self.fetch(url)
         except CaptureError as exc:
@@ -94,6 +96,7 @@ class Collector:
         if not 200 <= response.status < 300:
             self.fail(url, f"the server answered {response.status}")
             return None
+        self._kept += 1
         self._responses[url] = response
         return response
 
@@ -102,6 +105,16 @@ class Collector:
         if key not in self._refs:
             self._refs[key] = make(url)
         return self._refs[key]
+
+    def wants_font(self, family: str, unicode_range: str) -> bool:
+        return self.font_use is None or self.font_use.wants(family, unicode_range)
+
+    def stylesheet_text(self, url: str) -> tuple[str, str] | None:
+        """A stylesheet's text and final URL, read before the walk (fetched once, as always)."""
+        response = self.get(url)
+        if response is None or looks_like_html(response.body):
+            return None
+        return decode_css(response.body, response.charset), response.final_url or url
 
     # ---- files by kind ----------------------------------------------------------------------
 
@@ -117,6 +130,16 @@ class Collector:
         address, fragment = urldefrag(url)
         ref = self.image(address)
         return f"{ref}#{fragment}" if ref and fragment else ref
+
+    def image_shas(self) -> dict[str, str]:
+        """Every image kept so far, by the address it came from: address → sha256.
+
+        The reader text refers to images by their live address; this is how it finds their copy.
+        """
+        prefix = len(ASSET_SCHEME)
+        return {
+            url: ref[prefix:] for (kind, url), ref in self._refs.items() if kind == "image" and ref
+        }
 
     def resource(self, url: str) -> str | None:
         """Anything CSS points at (images, fonts, cursors) or a subtitle track."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple, Protocol
 from urllib.parse import urldefrag
 
@@ -30,6 +30,7 @@ from tinycss2.ast import FunctionBlock, Node, ParseError, StringToken, URLToken
 from w3lib.encoding import resolve_encoding
 
 from snapshots.capture.archive import EMPTY_DATA_URI, neutralize_refs
+from snapshots.capture.fonts import face_family, face_unicode_range
 from snapshots.capture.references import WHITESPACE, absolute, clean, is_inert, scheme_of
 from snapshots.capture.sniff import extension_type
 
@@ -49,6 +50,7 @@ class Loader(Protocol):
     def resource(self, url: str) -> str | None: ...
     def stylesheet(self, url: str, stack: tuple[str, ...]) -> str | None: ...
     def data_stylesheet(self, data_url: str, stack: tuple[str, ...]) -> str | None: ...
+    def wants_font(self, family: str, unicode_range: str) -> bool: ...
 
 
 # "unrolled" patterns (runs of plain characters, then one escape) stay fast on huge data: URIs
@@ -124,7 +126,7 @@ def _rewrite_references(
     tokenizer: an escape outside strings and comments, a bad url() or @import, a string that a
     CR or form feed ends (newlines to CSS), a quoted url() that a newline ends."""
     if b"@font-face" in low:
-        text = _prune_font_sources(text, low)
+        text = _prune_font_sources(text, low, loader.wants_font)
         low = _ascii_lower(text)
     out: list[str] = []
     pos = 0
@@ -466,8 +468,9 @@ def _stops(characters: str) -> re.Pattern[str]:
 # --- @font-face ---------------------------------------------------------------------------------
 
 
-def _prune_font_sources(css: str, low: bytes) -> str:
-    """Keep, in each @font-face, only the `src` a browser would download: the first supported one.
+def _prune_font_sources(css: str, low: bytes, wants: Callable[[str, str], bool]) -> str:
+    """Keep only the faces the page uses (``wants(family, unicode_range)``), and in each only the
+    `src` a browser would download: the first supported one.
 
     Fonts are the heaviest part of most pages and are usually offered in 3-5 formats; a browser
     uses one. Older `src` declarations (IE fallbacks) are overridden by the last one and dropped.
@@ -482,6 +485,10 @@ def _prune_font_sources(css: str, low: bytes) -> str:
         body_start = m.end()
         body_end = _block_end(css, body_start)
         declarations = split_top_level(css[body_start:body_end], ";")
+        if not wants(face_family(declarations), face_unicode_range(declarations)):
+            out.append(css[pos:at])  # the whole rule goes: nothing on the page uses it
+            pos = min(body_end + 1, len(css))
+            continue
         src_indexes = [
             i for i, d in enumerate(declarations) if d.partition(":")[0].strip().lower() == "src"
         ]

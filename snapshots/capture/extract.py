@@ -14,7 +14,7 @@ import re
 from copy import deepcopy
 from dataclasses import dataclass
 from html import escape
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import lxml.html
 import nh3
@@ -79,8 +79,8 @@ _FALLBACK_BLOCKS = {
     "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "address", "tr", "hr", "body",
 }  # fmt: skip
 _INLINE_TAGS = {"i": "em", "b": "strong", "var": "code"}
-# below this many characters, trafilatura's own result is its whole-page rescue, not an article
-_SHORTEST_ARTICLE = 250
+# trafilatura rescues an extraction shorter than this (its min_extracted_size) with the whole page
+_RESCUE_LENGTH = 250
 _SPACES = re.compile(r"\s+")
 _CONTROLS = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 127])
 _ISO_DATE = re.compile(r"^\s*(\d{4})[-/]?(\d{2})[-/]?(\d{2})(?!\d)")
@@ -105,32 +105,32 @@ def _extract(html: str, url: str) -> Article:
     document = None
     if len(tree) and _has_text(tree):
         document = bare_extraction(
-            tree,
+            _without_credits(tree),
             url=url or None,
             with_metadata=True,
             include_comments=False,
             include_tables=True,
-            include_images=True,
             include_links=True,
-            include_formatting=True,
+            **_settings(tree),
             output_format="html",  # no text rendering in there: ours comes from the reader HTML
         )
     body = getattr(document, "body", None)
     reader_html = _sanitize(_body_html(body), url) if body is not None else ""
     text = _plain_text(reader_html)
-    used_fallback = len(text) < _SHORTEST_ARTICLE
+    visible = _visible_text(tree) if len(text) < _RESCUE_LENGTH else ""
+    # A short article is still the article (Chinese says in 200 characters what takes 600 in
+    # English). The page's visible text stands in only when trafilatura found nothing, or gave
+    # its rescue of a page without an article: the whole page, menus and hidden text included,
+    # no shorter than what a reader sees.
+    used_fallback = not text or (bool(visible) and len(visible) <= len(text))
     if used_fallback:
-        visible = _visible_text(tree)
-        if visible or not text:
-            text = visible
-            paragraphs = visible.split("\n\n") if visible else []
-            reader_html = "".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs)
-        else:
-            used_fallback = False  # what trafilatura found is all there is
+        text = visible
+        paragraphs = visible.split("\n\n") if visible else []
+        reader_html = "".join(f"<p>{escape(p, quote=False)}</p>" for p in paragraphs)
         if document is None and len(tree):
             document = extract_metadata(tree, default_url=url or None)
 
-    published, is_guess = _published(tree, getattr(document, "date", None))
+    published, is_guess = _published(tree, getattr(document, "date", None), text, url)
     site_name = _text(getattr(document, "sitename", None)) or _meta(tree, "og:site_name")
     return Article(
         # The page's own title (og:title, <title>, then h1): trafilatura prefers a lone <h1>, which is
@@ -148,6 +148,53 @@ def _extract(html: str, url: str) -> Article:
         reader_html=reader_html,
         used_fallback=used_fallback,
     )
+
+
+# How trafilatura reads each language best, as bench/extraction.py measured on its two corpora
+# (issue 11): Chinese (and Japanese, one page of it) with favor_precision, without images
+# (thumbnails keep lists of related links in the text) or bold and italics; the others with
+# favor_recall.
+_CJK_SETTINGS = {"favor_precision": True, "include_images": False, "include_formatting": False}
+SETTINGS_BY_LANGUAGE: dict[str, dict[str, bool]] = {"zh": _CJK_SETTINGS, "ja": _CJK_SETTINGS}
+DEFAULT_SETTINGS: dict[str, bool] = {"favor_recall": True}
+
+
+def _settings(tree: etree._Element) -> dict[str, bool]:
+    """trafilatura's settings for the page's language: the one declared, unless its text is
+    plainly Chinese (pages copied from a template often declare ``lang="en"``)."""
+    language = _language(tree, "")
+    if not language.startswith(("ja", "ko")) and _guessed_language(tree) == "zh":
+        language = "zh"
+    return {
+        "include_images": True,
+        "include_formatting": True,
+        **SETTINGS_BY_LANGUAGE.get(language.partition("-")[0], DEFAULT_SETTINGS),
+    }
+
+
+def _guessed_language(tree: etree._Element) -> str:
+    text = "".join(tree.xpath("//body//text()[not(ancestor::script or ancestor::style)]"))
+    letters = _SPACES.sub("", text)[:4000]
+    return "zh" if len(_CJK.findall(letters)) > 0.3 * len(letters) else ""
+
+
+# Photo credits and copyright lines ("Photo: Jane Doe / Agency") sit beside the text, not in it.
+_CREDIT_CLASSES = re.compile(r"credit|copyright", re.I)
+_LONGEST_CREDIT = 200
+
+
+def _without_credits(tree: etree._Element) -> etree._Element:
+    """A copy of ``tree`` without photo credits and copyright widgets (metadata still read from it)."""
+    tree = deepcopy(tree)
+    for el in list(tree.iter()):
+        if (
+            isinstance(el.tag, str)
+            and el.tag not in ("html", "body", "article", "main")
+            and _CREDIT_CLASSES.search(el.get("class") or "")
+            and len(el.text_content()) <= _LONGEST_CREDIT
+        ):
+            _drop(el)
+    return tree
 
 
 def _empty(url: str) -> Article:
@@ -368,17 +415,68 @@ def _explicit_dates(tree: etree._Element) -> list[str]:
     for el in tree.iter("script"):
         if (el.get("type") or "").lower() == "application/ld+json" and el.text:
             found.extend(_iso(m.group(1)) for m in _JSON_DATE.finditer(el.text))
-    for el in tree.xpath('//*[@itemprop="datePublished"] | //time[@pubdate]'):
+    # the article's own <time datetime>, not one in a sidebar or the footer
+    for el in tree.xpath(
+        '//*[@itemprop="datePublished"] | //time[@pubdate] | (//article//time[@datetime])[1]'
+    ):
         found.append(_iso(el.get("datetime") or el.get("content") or el.text_content()))
     return [date for date in dict.fromkeys(found) if date]
 
 
-def _published(tree: etree._Element, extracted: str | None) -> tuple[str | None, bool]:
-    """The publication date and whether it is a guess (found in the text, the URL...)."""
+def _published(
+    tree: etree._Element, extracted: str | None, text: str, url: str
+) -> tuple[str | None, bool]:
+    """The publication date and whether it is a guess.
+
+    A date the page states for the article (meta, JSON-LD, itemprop, the article's <time>) is no
+    guess. trafilatura's own guess counts only when the article's text or its address states that
+    very day: it otherwise picks site-wide dates (a copyright footer's year, the year a site was
+    founded), and no date beats a wrong one.
+    """
     explicit = _explicit_dates(tree)
     extracted = _iso(extracted) if extracted else None
     if extracted and extracted in explicit:
         return extracted, False
     if explicit:
         return explicit[0], False
-    return extracted, extracted is not None
+    if extracted and (_day_in_address(extracted, url) or _day_in_text(extracted, text)):
+        return extracted, True
+    return None, False
+
+
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+def _day_in_address(iso: str, url: str) -> bool:
+    year, month, day = iso.split("-")
+    path = urlsplit(url).path
+    return (
+        any(f"{year}{sep}{month}{sep}{day}" in path for sep in ("/", "-", "_", ""))
+        or f"/{year}/{month}/" in path
+    )
+
+
+def _day_in_text(iso: str, text: str) -> bool:
+    """The day written out in the text, in one of the usual ways (ISO, 年月日, English)."""
+    year, month, day = iso.split("-")
+    m, d = int(month), int(day)
+    name = _MONTHS[m - 1]
+    spellings = [
+        f"{year}-{month}-{day}", f"{year}/{month}/{day}", f"{year}.{month}.{day}",
+        f"{year}/{m}/{d}", f"{year}年{m}月{d}日", f"{year}年{month}月{day}日",
+        f"{name} {d}, {year}", f"{name[:3]} {d}, {year}", f"{d} {name} {year}", f"{d} {name[:3]} {year}",
+    ]  # fmt: skip
+    return any(spelling in text for spelling in spellings)

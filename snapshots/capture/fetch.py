@@ -35,10 +35,19 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.poolmanager import SSL_KEYWORDS
+from urllib3.response import HTTPResponse
+from urllib3.util.request import ACCEPT_ENCODING
 
 from kb.messages import Text, gettext_noop
 from snapshots.capture import errors
-from snapshots.capture.guard import DEFAULT_PORTS, AllowList, Target, check_url, split_web_url
+from snapshots.capture.guard import (
+    DEFAULT_PORTS,
+    AllowList,
+    NameCache,
+    Target,
+    check_url,
+    split_web_url,
+)
 
 __all__ = [
     "FetchPolicy",
@@ -55,6 +64,9 @@ DEFAULT_USER_AGENT = (
 )
 DEFAULT_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 CHUNK_SIZE = 64 * 1024
+# What urllib3 can decode here: gzip and deflate always, br with brotli, zstd with backports-zstd
+# (requirements.txt). Servers send br or zstd even unasked, so the decoders must be present.
+DECODABLE = frozenset({*HTTPResponse.CONTENT_DECODERS, "identity"})
 
 
 # --- policy and response ------------------------------------------------------------------------
@@ -346,11 +358,18 @@ def _shutdown(sock: socket.socket) -> None:
 # --- fetch --------------------------------------------------------------------------------------
 
 
-def fetch(url: str, policy: FetchPolicy, *, session: requests.Session | None = None) -> Response:
+def fetch(
+    url: str,
+    policy: FetchPolicy,
+    *,
+    session: requests.Session | None = None,
+    names: NameCache | None = None,
+) -> Response:
     """GET ``url`` under ``policy``, following redirects; every hop is checked and pinned.
 
     A ``session`` passed in (for connection reuse across many fetches) gets a ``PinnedAdapter``
-    mounted for http:// and https:// if it lacks one. Raises a ``CaptureError`` subclass.
+    mounted for http:// and https:// if it lacks one; ``names`` reuses the capture's DNS answers.
+    Raises a ``CaptureError`` subclass.
     """
     own_session = session is None
     session = session or new_session()
@@ -361,7 +380,7 @@ def fetch(url: str, policy: FetchPolicy, *, session: requests.Session | None = N
         while True:
             hop = _Hop(policy)  # refuses at once when the deadline has passed
             prepared = _prepare(session, current, policy)
-            target = check_url(prepared.url or "", policy.allow_list)
+            target = check_url(prepared.url or "", policy.allow_list, names)
             setattr(prepared, _TARGET_ATTRIBUTE, target)
             with _Watchdog(policy.deadline) as watchdog:
                 answer = hop.send(adapter, session, prepared, watchdog)
@@ -397,7 +416,11 @@ def fetch(url: str, policy: FetchPolicy, *, session: requests.Session | None = N
 
 def _prepare(session: requests.Session, url: str, policy: FetchPolicy) -> requests.PreparedRequest:
     split_web_url(url)  # refuse other schemes before requests sees them
-    headers = {"User-Agent": policy.user_agent, "Accept": policy.accept}
+    headers = {
+        "User-Agent": policy.user_agent,
+        "Accept": policy.accept,
+        "Accept-Encoding": ACCEPT_ENCODING,
+    }
     try:
         return session.prepare_request(requests.Request("GET", url, headers=headers))
     except (requests.RequestException, urllib3.exceptions.LocationParseError) as error:
@@ -486,6 +509,7 @@ class _Hop:
         declared = answer.headers.get("Content-Length", "")
         if declared.strip().isdigit() and int(declared) > limit:
             raise errors.TooLarge(limit)
+        _check_encoding(answer.headers.get("Content-Encoding", ""))
         body = bytearray()
         try:
             for chunk in answer.raw.stream(CHUNK_SIZE, decode_content=True):
@@ -515,6 +539,22 @@ class _Hop:
         if watchdog.fired:  # the shutdown may look like a clean end of the body
             raise errors.FetchTimeout("deadline")
         return bytes(body)
+
+
+def _check_encoding(header: str) -> None:
+    """Refuse a body compressed in a way urllib3 cannot undo: its bytes are not the page."""
+    unknown = [
+        coding
+        for coding in (part.strip().lower() for part in header.split(","))
+        if coding and coding not in DECODABLE
+    ]
+    if unknown:
+        raise errors.DamagedResponse(
+            Text.of(
+                gettext_noop("the server compressed it as %(encoding)s, which kb cannot read"),
+                encoding=", ".join(unknown),
+            )
+        )
 
 
 def _connection_sentence(host: str, error: BaseException) -> str:

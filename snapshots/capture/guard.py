@@ -19,7 +19,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_PORTS",
     "AllowList",
     "IPAddress",
+    "NameCache",
     "Target",
     "check_url",
     "parse_ipv4_spelling",
@@ -53,10 +55,11 @@ class Target:
     addresses: tuple[str, ...]
 
 
-def check_url(url: str, allow_list: AllowList) -> Target:
+def check_url(url: str, allow_list: AllowList, names: NameCache | None = None) -> Target:
     """Parse, resolve once and check ``url``; raise a ``CaptureError`` if it may not be fetched.
 
-    ``url`` should already be normalised (``requests`` prepared); ``fetch`` does that.
+    ``url`` should already be normalised (``requests`` prepared); ``fetch`` does that. With
+    ``names``, a host already looked up in this capture is not looked up again.
     """
     parts = split_web_url(url)
     try:
@@ -81,7 +84,7 @@ def check_url(url: str, allow_list: AllowList) -> Target:
         addresses = [numeric]
         spelled = "literal" if str(numeric) == host else "numeric"
     else:
-        addresses = _resolve(host, port)
+        addresses = names.resolve(host, port) if names is not None else _resolve(host, port)
         spelled = "name"
 
     if not allowed:
@@ -126,6 +129,48 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
         sentence = Text.of(gettext_noop("could not find the server %(host)s"), host=host)
         raise errors.ConnectionFailed(sentence, transient=False)
     return addresses
+
+
+class NameCache:
+    """The DNS answers of one capture: each host is looked up once, its answer (or failure) reused.
+
+    A page with 80 assets on three hosts costs three lookups, not 80, and every asset of a host
+    goes to the addresses checked for the first one. Shared by the capture's fetching threads.
+    """
+
+    def __init__(self, resolve: Callable[[str, int], list[IPAddress]] | None = None) -> None:
+        self._resolve = resolve or _resolve
+        self._answers: dict[tuple[str, int], list[IPAddress] | errors.CaptureError] = {}
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, int], threading.Event] = {}
+
+    def resolve(self, host: str, port: int) -> list[IPAddress]:
+        key = (host.lower(), port)
+        while True:
+            with self._lock:
+                if key in self._answers:
+                    answer = self._answers[key]
+                    break
+                waiting = self._pending.get(key)
+                if waiting is None:
+                    self._pending[key] = threading.Event()
+            if waiting is not None:  # another thread is asking: wait for its answer
+                waiting.wait()
+                continue
+            answer = None
+            try:
+                answer = self._resolve(host, port)
+            except errors.CaptureError as error:
+                answer = error
+            finally:  # anything else is not kept: the next asker tries again
+                with self._lock:
+                    if answer is not None:
+                        self._answers[key] = answer
+                    self._pending.pop(key).set()
+            break
+        if isinstance(answer, errors.CaptureError):
+            raise answer
+        return list(answer)
 
 
 # --- which addresses are refused ----------------------------------------------------------------

@@ -18,18 +18,22 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from urllib.parse import urldefrag
+from copy import deepcopy
+from urllib.parse import urldefrag, urlsplit
 
 import lxml.html
 from lxml import etree
 
 from snapshots.capture.archive import ASSET_SCHEME, Archive
+from snapshots.capture.assets import AssetFetcher, Scout
 from snapshots.capture.collector import Collector, Fetcher, Limits
 from snapshots.capture.css import rewrite_css
+from snapshots.capture.decode import decode
+from snapshots.capture.fonts import FontUse
 from snapshots.capture.references import absolute, clean, is_inert, join_url, may_fetch, scheme_of
-from snapshots.capture.sniff import SUPPORTED_IMAGE_SOURCE_TYPES, extension_type
+from snapshots.capture.sniff import SUPPORTED_IMAGE_SOURCE_TYPES, extension_type, looks_like_html
 from snapshots.capture.sprites import Sprites
-from snapshots.capture.srcset import parse_srcset, rank_candidates
+from snapshots.capture.srcset import media_matches, parse_srcset, rank_candidates
 from snapshots.capture.tree import (
     declare_utf8,
     escape_style_markup,
@@ -48,16 +52,32 @@ logger = logging.getLogger(__name__)
 DEFAULT_LIMITS = Limits()
 
 
-def inline(html: str, base_url: str, fetch: Fetcher, limits: Limits = DEFAULT_LIMITS) -> Archive:
-    """Inline the resources of `html` (fetched from `base_url`) into a skeleton + assets."""
+def inline(
+    html: str,
+    base_url: str,
+    fetch: Fetcher,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    lead_image_url: str = "",
+) -> Archive:
+    """Inline the resources of `html` (fetched from `base_url`) into a skeleton + assets.
+
+    ``lead_image_url`` (the page's og:image) is kept too, though the page may never show it: the
+    library shows it as the link's picture.
+    """
     root, doctype = parse_page(html)
     if ASSET_SCHEME in html:
         neutralize_document(root)
+    if isinstance(fetch, AssetFetcher):
+        # a first walk over a copy names every file, so they download side by side
+        _Inliner(Scout(fetch), deepcopy(root)).run(base_url)
     collector = Collector(fetch, limits)
+    collector.font_use = FontUse.of_page(root, base_url, collector.stylesheet_text)
     icon_sha = _Inliner(collector, root).run(base_url)
     escape_style_markup(root)
     skeleton = lxml.html.tostring(root, encoding="unicode", doctype=doctype or None)
     icon = collector.assets.get(icon_sha)
+    lead_ref = collector.image(urldefrag(lead_image_url)[0]) if lead_image_url else None
     return Archive(
         html=skeleton,
         assets=collector.assets,
@@ -67,6 +87,8 @@ def inline(html: str, base_url: str, fetch: Fetcher, limits: Limits = DEFAULT_LI
         bytes_fetched=collector.bytes_fetched,
         # the library shows it as an <img>: only ever an image asset of this archive
         icon=icon_sha if icon is not None and icon.content_type.startswith("image/") else "",
+        images=collector.image_shas(),
+        lead_image=lead_ref[len(ASSET_SCHEME) :] if lead_ref else "",
     )
 
 
@@ -89,6 +111,10 @@ _BACKGROUND_TAGS = frozenset({"body", "table", "td", "th", "tr", "thead", "tbody
 _APPLE_ICON_RELS = frozenset({"apple-touch-icon", "apple-touch-icon-precomposed"})
 _LAZY_SRC = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-echo")
 _LAZY_SRCSET = ("data-srcset", "data-lazy-srcset")
+_LAZY_BACKGROUNDS = ("data-bg", "data-bg-src", "data-background-image")
+# Frames inside frames inside the page are kept; deeper ones become links.
+_FRAME_DEPTH = 2
+_FRAME_ATTRIBUTES = _words("width height title class id name frameborder scrolling allowfullscreen")
 _PLACEHOLDER = re.compile(
     r"placeholder|blank\.|spacer|lazy|loading|transparent\.|pixel\.|1x1|grey\.gif", re.I
 )
@@ -101,18 +127,24 @@ _REMOVED_HTTP_EQUIV = _words(
 class _Inliner:
     """One walk over one page: makes each element safe and self-contained."""
 
-    def __init__(self, collector: Collector, root: etree._Element) -> None:
+    def __init__(
+        self, collector: Collector, root: etree._Element, *, origin: str = "", depth: int = 0
+    ) -> None:
         self.collector = collector
         self.root = root
         self.sprites = Sprites(collector, root)
         self._icon = ""
+        self.origin = origin  # the page's own origin: frames from it are kept
+        self.depth = depth  # how many frames deep this document is
 
     def run(self, base_url: str) -> str:
         """Rewrite the page in place; the sha256 of its inlined icon, or ""."""
         root = self.root
+        self.origin = self.origin or _origin(base_url)
         base = self._document_base(root, base_url)
         self._unwrap_noscript(root)
-        self._favicon(root, base)
+        if self.depth == 0:  # a frame's icon is never shown
+            self._favicon(root, base)
         self._walk(root, base)
         self._frameset(root)
         declare_utf8(root)
@@ -191,6 +223,8 @@ class _Inliner:
             remove(el)
             return False
         attrib = el.attrib
+        if attrib and any(name in attrib for name in _LAZY_BACKGROUNDS):
+            _promote_lazy_background(el)
         handler = _HANDLERS.get(tag)
         integrity = None
         needs_sweep = handler is not None
@@ -303,6 +337,35 @@ class _Inliner:
         del el.attrib["srcset"]
         return False
 
+    def _picture(self, el: etree._Element, base: str, integrity: str | None) -> bool:
+        """Keep only the source Chrome at 1280 px would show: the first whose type it reads and
+        whose media holds. It becomes the ``<img>``'s srcset; the other sources are never fetched."""
+        sources = [child for child in el if child.tag == "source"]
+        img = next((child for child in el if child.tag == "img"), None)
+        chosen = None
+        for source in sources:
+            _promote_lazy(source)
+            declared = (source.get("type") or "").strip().lower()
+            media = source.get("media")
+            if (
+                chosen is None
+                and declared in SUPPORTED_IMAGE_SOURCE_TYPES
+                and (not media or media_matches(media) is True)
+                and (source.get("srcset") or source.get("src"))
+            ):
+                chosen = source
+            remove(source)
+        if chosen is not None and img is not None:
+            img.set("srcset", chosen.get("srcset") or chosen.get("src") or "")
+            sizes = chosen.get("sizes")
+            if sizes:
+                img.set("sizes", sizes)
+            else:
+                img.attrib.pop("sizes", None)
+            for name in _LAZY_SRCSET:  # the chosen source wins over the image's own candidates
+                img.attrib.pop(name, None)
+        return True
+
     def _source(self, el: etree._Element, base: str, integrity: str | None) -> bool:
         parent = el.getparent()
         if parent is not None and parent.tag in ("video", "audio"):
@@ -369,7 +432,58 @@ class _Inliner:
             link.text = el.get("title") or first_url
             replace(el, link)
             return False
+        if playable:
+            # the page's scripted player is gone with its scripts: the browser's own controls play it
+            el.set("controls", "")
         return True
+
+    def _iframe(self, el: etree._Element, base: str, integrity: str | None) -> bool:
+        """A frame of the page's own site is kept as a document of its own (``srcdoc``, inlined
+        like the page, sandboxed: nothing in it runs); a foreign one (a video player, a map, an
+        ad) becomes a link to it the size the frame was."""
+        value = el.get("src") or el.get("data-src") or ""
+        url = absolute(base, value) if value.strip() and not is_inert(value) else None
+        document = None
+        if self.depth < _FRAME_DEPTH:
+            if el.get("srcdoc") is not None:
+                document = self._frame_document(el.get("srcdoc") or "", base)
+            elif url and _origin(url) == self.origin:
+                document = self._fetched_frame(urldefrag(url)[0])
+        if document is None:
+            return self._embedded(el, base, integrity)
+        frame = lxml.html.Element("iframe")
+        for name in _FRAME_ATTRIBUTES:
+            if el.get(name) is not None:
+                frame.set(name, el.get(name))
+        if el.get("style") and "(" not in el.get("style"):
+            frame.set("style", el.get("style"))
+        frame.set("sandbox", "")  # no scripts, forms, popups or navigation: a page to look at
+        frame.set("srcdoc", document)
+        replace(el, frame)
+        return False
+
+    def _fetched_frame(self, url: str) -> str | None:
+        response = self.collector.get(url)
+        if response is None:
+            return None
+        if response.content_type not in ("text/html", "application/xhtml+xml") and not (
+            looks_like_html(response.body)
+        ):
+            self.collector.fail(url, "it is not a web page")
+            return None
+        text = decode(response.body, response.headers.get("Content-Type")).text
+        return self._frame_document(text, response.final_url or url)
+
+    def _frame_document(self, html: str, base_url: str) -> str:
+        root, doctype = parse_page(html)
+        if ASSET_SCHEME in html:
+            neutralize_document(root)
+        if self.collector.font_use is not None:
+            self.collector.font_use.read_page(root, base_url, self.collector.stylesheet_text)
+        frame = _Inliner(self.collector, root, origin=self.origin, depth=self.depth + 1)
+        frame.run(base_url)
+        escape_style_markup(root)
+        return lxml.html.tostring(root, encoding="unicode", doctype=doctype or None)
 
     def _embedded(self, el: etree._Element, base: str, integrity: str | None) -> bool:
         """Frames, objects, embeds: a link to what they showed (an image stays an image)."""
@@ -396,6 +510,9 @@ class _Inliner:
         link = lxml.html.Element("a", href=url)
         link.set("class", "kb-embedded")
         link.text = el.get("title") or url
+        size = _placeholder_size(el)
+        if size:
+            link.set("style", size)
         if el.tag == "frame":
             paragraph = lxml.html.Element("p")
             paragraph.append(link)
@@ -516,22 +633,18 @@ def _is_lazy(el: etree._Element) -> bool:
 def _promote_lazy(el: etree._Element) -> None:
     """Lazy-loading scripts never run in the archive: use the real image they would have loaded."""
     attrib = el.attrib
-    src = attrib.get("src")
     lazy_src = next((attrib[a] for a in _LAZY_SRC if attrib.get(a)), None)
     lazy_srcset = next((attrib[a] for a in _LAZY_SRCSET if attrib.get(a)), None)
     if lazy_src is None and lazy_srcset is None:
         return
-    placeholder = (
-        not src
-        or not src.strip()
-        or src.strip().startswith("data:")
-        or bool(_PLACEHOLDER.search(src))
-    )
-    if lazy_src and (placeholder or src == lazy_src) and el.tag == "img":
+    # A lazy loader swaps in its data-src whatever stands in src: a spacer, or the tiny blurred
+    # copy of a blur-up placeholder ("photo-20px.jpg"), which is what the archive would show.
+    if lazy_src and el.tag == "img":
         attrib["src"] = lazy_src
-    if lazy_srcset and (not attrib.get("srcset") or attrib["srcset"].strip().startswith("data:")):
+    srcset = attrib.get("srcset", "").strip()
+    if lazy_srcset:
         attrib["srcset"] = lazy_srcset
-    elif lazy_src and placeholder and attrib.get("srcset", "").strip().startswith("data:"):
+    elif lazy_src and srcset and (srcset.startswith("data:") or _PLACEHOLDER.search(srcset)):
         del attrib["srcset"]  # a placeholder srcset would win over the promoted src
     for name in _LAZY_SRC + _LAZY_SRCSET:
         attrib.pop(name, None)
@@ -541,11 +654,54 @@ def _promote_lazy(el: etree._Element) -> None:
         attrib["class"] = " ".join([*kept, "lazyloaded"])
 
 
+def _origin(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme.lower()}://{(parts.netloc or '').lower()}"
+    except ValueError:
+        return ""
+
+
+_LENGTH = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(px|%)?\s*")
+
+
+def _placeholder_size(el: etree._Element) -> str:
+    """The frame's width and height as a style for the link standing in for it."""
+    declarations = []
+    for name in ("width", "height"):
+        m = _LENGTH.fullmatch(el.get(name) or "")
+        if m:
+            declarations.append(f"{name}: {m.group(1)}{m.group(2) or 'px'}")
+    if not declarations:
+        return ""
+    return "; ".join(
+        ["display: inline-block", "box-sizing: border-box", "border: 1px solid", *declarations]
+    )
+
+
+def _promote_lazy_background(el: etree._Element) -> None:
+    """A lazy background (``data-bg``) becomes the element's background-image, as its loader's
+    script would have made it; the style rewrite then inlines it."""
+    attrib = el.attrib
+    value = next((attrib.pop(a) for a in _LAZY_BACKGROUNDS if a in attrib), "").strip()
+    for name in _LAZY_BACKGROUNDS:
+        attrib.pop(name, None)
+    if not value:
+        return
+    if not value.lower().startswith("url("):
+        value = 'url("{}")'.format(value.replace("\\", "%5C").replace('"', "%22"))
+    style = (attrib.get("style") or "").strip().rstrip(";")
+    attrib["style"] = (
+        f"{style}; background-image: {value}" if style else f"background-image: {value}"
+    )
+
+
 _HANDLERS: dict[str, Callable[[_Inliner, etree._Element, str, str | None], bool]] = {
     "link": _Inliner._link,
     "style": _Inliner._style,
     "img": _Inliner._img,
     "source": _Inliner._source,
+    "picture": _Inliner._picture,
     "video": _Inliner._media_element,
     "audio": _Inliner._media_element,
     "a": _Inliner._anchor,
@@ -557,5 +713,6 @@ _HANDLERS: dict[str, Callable[[_Inliner, etree._Element, str, str | None], bool]
     "use": _Inliner._use,
     "meta": _Inliner._meta,
     **dict.fromkeys(_EMBED_TAGS, _Inliner._embedded),
+    "iframe": _Inliner._iframe,
     **dict.fromkeys(_BACKGROUND_TAGS, _Inliner._background),
 }

@@ -13,11 +13,14 @@ from posixpath import basename
 from urllib.parse import unquote, urlsplit
 
 from snapshots.capture.archive import Archive, assemble, with_own_csp
+from snapshots.capture.assets import AssetFetcher
 from snapshots.capture.collector import Limits
 from snapshots.capture.decode import Decoded, decode
 from snapshots.capture.extract import Article, extract
 from snapshots.capture.fetch import FetchPolicy, Response, fetch, new_session
+from snapshots.capture.guard import NameCache
 from snapshots.capture.inline import inline
+from snapshots.capture.reader import reader_with_stored_images
 
 __all__ = [
     "CAPTURE_SECONDS",
@@ -86,28 +89,32 @@ def is_html(response: Response) -> bool:
 def capture_page(url: str, policy: FetchPolicy, limits: Limits | None = None) -> Capture:
     """Fetch ``url`` and turn it into an archive and an article; raises ``CaptureError``.
 
-    Every sub-resource goes through the same guarded ``fetch`` and the same deadline as the page;
-    a failing asset is counted in the archive, never fatal.
+    Every sub-resource goes through the same guarded ``fetch`` and the same deadline as the page,
+    several at a time (``assets``); a failing asset is counted in the archive, never fatal.
     """
-    session = new_session()
-    try:
-        response = fetch(url, policy, session=session)
-        if not is_html(response):
-            return Capture(response=response, document=_document(response))
+    limits = limits or Limits()
+    names = NameCache()  # one DNS lookup per host for the whole capture
+    with new_session() as session:
+        response = fetch(url, policy, session=session, names=names)
+    if not is_html(response):
+        return Capture(response=response, document=_document(response))
 
-        decoded = decode(response.body, response.headers.get("Content-Type"))
-        asset_policy = replace(policy, accept="*/*")
+    decoded = decode(response.body, response.headers.get("Content-Type"))
+    # Extraction reads the original page: its scripts (JSON-LD) carry metadata the archive drops.
+    article = extract(decoded.text, response.final_url)
+    asset_policy = replace(policy, accept="*/*")
+    with AssetFetcher(asset_policy, names=names, cookies=session.cookies, limits=limits) as assets:
         archive = inline(
-            decoded.text,
-            response.final_url,
-            lambda asset_url: fetch(asset_url, asset_policy, session=session),
-            limits or Limits(),
+            decoded.text, response.final_url, assets, limits, lead_image_url=article.image
         )
-        # Extraction reads the original page: its scripts (JSON-LD) carry metadata the archive drops.
-        article = extract(decoded.text, response.final_url)
-        return Capture(response=response, decoded=decoded, archive=archive, article=article)
-    finally:
-        session.close()
+    # The reader text shows the images the archive kept, never the live site's.
+    article = replace(
+        article,
+        reader_html=reader_with_stored_images(
+            article.reader_html, response.final_url, archive.images
+        ),
+    )
+    return Capture(response=response, decoded=decoded, archive=archive, article=article)
 
 
 def single_file(archive: Archive) -> str:

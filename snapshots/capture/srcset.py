@@ -12,11 +12,33 @@ import re
 from snapshots.capture.css import split_top_level
 from snapshots.capture.references import WHITESPACE
 
-__all__ = ["parse_srcset", "rank_candidates"]
+__all__ = ["media_matches", "parse_srcset", "rank_candidates"]
 
 _REFERENCE_VIEWPORT = 1280  # CSS px; candidates are chosen as a desktop browser at 1x would
+_REFERENCE_HEIGHT = 800
+_SPACES = re.compile(r"\s+")
 _REFERENCE_DENSITY = 1.0
-_MEDIA_FEATURE = re.compile(r"\(\s*(min|max)-width\s*:\s*([\d.]+)(px|em|rem)\s*\)", re.IGNORECASE)
+_MEDIA_FEATURE = re.compile(
+    r"\(\s*(min|max)-(width|height)\s*:\s*([\d.]+)(px|em|rem)\s*\)", re.IGNORECASE
+)
+# What the reference screen (1280 x 800, 1x, light, landscape, a mouse) says to other features.
+_SCREEN_FEATURES = {
+    "(orientation: landscape)": True,
+    "(orientation: portrait)": False,
+    "(prefers-color-scheme: light)": True,
+    "(prefers-color-scheme: dark)": False,
+    "(prefers-reduced-motion: no-preference)": True,
+    "(prefers-reduced-motion: reduce)": False,
+    "(hover: hover)": True,
+    "(hover: none)": False,
+    "(pointer: fine)": True,
+    "(pointer: coarse)": False,
+}
+_DENSITY_FEATURE = re.compile(
+    r"\(\s*(?:(min|max)-resolution\s*:\s*([\d.]+)(dppx|x|dpi)"
+    r"|-webkit-(min|max)-device-pixel-ratio\s*:\s*([\d.]+))\s*\)",
+    re.IGNORECASE,
+)
 _LENGTH = re.compile(r"^([\d.]+)(px|vw|em|rem)$", re.IGNORECASE)
 
 
@@ -88,19 +110,50 @@ def _sizes_px(sizes: str | None) -> float:
     return float(_REFERENCE_VIEWPORT)
 
 
-def _media_matches(condition: str) -> bool | None:
-    condition = condition.strip().lower()
-    if condition in ("", "all", "screen"):
+def media_matches(query: str) -> bool | None:
+    """Does a media query list hold on the reference screen (1280 x 800 CSS px at 1x)?
+
+    None when it uses a feature this does not know.
+    """
+    answers = [_media_matches(part) for part in split_top_level(query, ",")]
+    if any(answer is True for answer in answers):
         return True
+    return None if any(answer is None for answer in answers) else False
+
+
+def _media_matches(condition: str) -> bool | None:
+    condition = _SPACES.sub(" ", condition.strip().lower()).replace(" :", ":")
+    negated = condition.startswith("not ")
+    condition = condition.removeprefix("not ").removeprefix("only ").strip()
+    if condition in ("", "all", "screen"):
+        return not negated
+    if condition == "print":
+        return negated
     parts = [
         p.strip() for p in re.split(r"\band\b", condition) if p.strip() not in ("", "screen", "all")
     ]
     result = True
     for part in parts:
-        m = _MEDIA_FEATURE.fullmatch(part)
-        if not m:
+        answer = _feature_matches(part)
+        if answer is None:
             return None
-        px = float(m.group(2)) * (16 if m.group(3).lower() != "px" else 1)
-        wide_enough = px <= _REFERENCE_VIEWPORT
-        result &= wide_enough if m.group(1).lower() == "min" else px >= _REFERENCE_VIEWPORT
-    return result
+        result &= answer
+    return result != negated
+
+
+def _feature_matches(part: str) -> bool | None:
+    part = part.replace(": ", ":").replace(":", ": ")
+    if part in _SCREEN_FEATURES:
+        return _SCREEN_FEATURES[part]
+    if m := _MEDIA_FEATURE.fullmatch(part):
+        px = float(m.group(3)) * (16 if m.group(4).lower() != "px" else 1)
+        screen = _REFERENCE_VIEWPORT if m.group(2).lower() == "width" else _REFERENCE_HEIGHT
+        return px <= screen if m.group(1).lower() == "min" else px >= screen
+    if m := _DENSITY_FEATURE.fullmatch(part):
+        bound = m.group(1) or m.group(4)
+        value = float(m.group(2) or m.group(5))
+        if (m.group(3) or "").lower() == "dpi":
+            value /= 96
+        density = _REFERENCE_DENSITY
+        return density >= value if bound.lower() == "min" else density <= value
+    return None

@@ -235,17 +235,7 @@ def write_bundle(
                 written.blobs += 1
                 written.blob_bytes += blob.size
             for link in chunk:
-                entries.append(bookmark_entry(link))
-                page = _latest_page(link, by_link.get(link.pk, [])) if pages else None
-                if page is None:
-                    continue
-                try:
-                    body = snapshot_single_file(page)
-                except (LookupError, OSError) as exc:
-                    logger.warning("archive of snapshot %s is unreadable: %s", page.pk, exc)
-                    continue
-                zf.writestr(archive_name(link, page), body)
-                written.pages += 1
+                entries.append(bookmark_entry(link, _write_page(zf, link, by_link, written, pages)))
             if progress is not None:
                 progress(len(chunk))
         zf.writestr(BOOKMARKS, HEADER + "".join(entries) + FOOTER)
@@ -280,6 +270,28 @@ def write_bundle(
             put('\n], "blobs": ' + json.dumps(blobs, ensure_ascii=False))
             put(', "missing_blobs": ' + json.dumps(sorted(written.missing)) + "}\n")
     return written
+
+
+def _write_page(
+    zf: zipfile.ZipFile,
+    link: Link,
+    by_link: dict[int, list[Snapshot]],
+    written: BundleWritten,
+    pages: bool,
+) -> str:
+    """Write the link's latest archived page as one file; its path in the zip, or "" for none."""
+    page = _latest_page(link, by_link.get(link.pk, [])) if pages else None
+    if page is None:
+        return ""
+    try:
+        body = snapshot_single_file(page)
+    except (LookupError, OSError) as exc:
+        logger.warning("archive of snapshot %s is unreadable: %s", page.pk, exc)
+        return ""
+    name = archive_name(link, page)
+    zf.writestr(name, body)
+    written.pages += 1
+    return name
 
 
 def export_archive_zip(

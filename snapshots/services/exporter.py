@@ -10,6 +10,7 @@ from __future__ import annotations
 import mimetypes
 from collections.abc import Iterable, Iterator
 from html import escape
+from urllib.parse import quote
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -53,7 +54,13 @@ def _timestamp(moment) -> int:
     return int(moment.timestamp()) if moment else int(timezone.now().timestamp())
 
 
-def bookmark_entry(link: Link) -> str:
+def bookmark_entry(link: Link, archive: str = "") -> str:
+    """One link's lines of the bookmark file; ``archive``: the path of its archived page beside
+    the file (in the export zip), linked from its description so the zip reads without kb.
+
+    That link is marked ``DATA-KB-ARCHIVE`` so kb's importer neither takes it for a bookmark nor
+    for part of the notes.
+    """
     title = link.display_title  # the user's, else the newest succeeded capture's, else the URL
     tags = ",".join(link.tag_names)
     attributes = [
@@ -65,8 +72,13 @@ def bookmark_entry(link: Link) -> str:
         f'TAGS="{escape(tags)}"',
     ]
     line = f"    <DT><A {' '.join(attributes)}>{escape(title, quote=False)}</A>\n"
-    if link.notes:
-        line += f"    <DD>{escape(link.notes, quote=False)}\n"
+    archived = (
+        f'<A HREF="{escape(quote(archive, safe="/"))}" DATA-KB-ARCHIVE="1">archived copy</A> '
+        if archive
+        else ""
+    )
+    if link.notes or archived:
+        line += f"    <DD>{archived}{escape(link.notes, quote=False)}".rstrip() + "\n"
     return line
 
 

@@ -142,6 +142,7 @@ class BookmarkParser(HTMLParser):
         self._folder_attrs: dict[str, str | None] = {}
         self._entry: Entry | None = None
         self._notes_for: Entry | None = None
+        self._in_archive_link = False
 
     # -- text capture helpers
     def _start_text(self, purpose: str) -> None:
@@ -162,6 +163,9 @@ class BookmarkParser(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs) -> None:
         attributes = {name.lower(): value for name, value in attrs}
+        if tag == "a" and "data-kb-archive" in attributes:
+            self._in_archive_link = True  # kb's export links each archived page: not a bookmark
+            return
         if tag in ("dt", "dl", "li", "ul", "h1", "h3", "a"):
             self._finish_notes()
         if tag == "dl":
@@ -194,6 +198,9 @@ class BookmarkParser(HTMLParser):
             self._notes_for = self.entries[-1]
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._in_archive_link:
+            self._in_archive_link = False
+            return
         if tag == "dl":
             self._finish_notes()
             if self.open_lists == 0:
@@ -225,7 +232,7 @@ class BookmarkParser(HTMLParser):
             self._entry = None
 
     def handle_data(self, data: str) -> None:
-        if self._text is not None:
+        if self._text is not None and not self._in_archive_link:
             self._text.append(data)
 
     def close(self) -> None:

@@ -32,14 +32,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from snapshots import access
+from snapshots.capture.archive import ASSET_REF
 from snapshots.capture.store import BlobUnavailable
 from snapshots.models import Snapshot
 from snapshots.services.archives import blob_store, is_archived_page, snapshot_single_file
 
 logger = logging.getLogger(__name__)
 
+# media-src data:: the audio and video a capture kept play in the archive (their own controls;
+# the page's scripted players are gone with its scripts).
 ARCHIVE_CSP = (
-    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:"
+    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:; "
+    "media-src data:"
 )
 HTML_TYPE = "text/html; charset=utf-8"
 # A captured icon may be an SVG: opened directly it must run nothing and load nothing.
@@ -157,16 +161,32 @@ def icon(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     Seen by whoever may see the archive; 404 when the snapshot has none or it is not an image.
     """
     snapshot = access.snapshot_read(request, snapshot_id, viewer=access.archive_viewer)
-    sha = snapshot.icon_sha256
+    return _stored_image(request, snapshot, snapshot.icon_sha256)
+
+
+@require_safe
+@csp_exempt()
+@_refuse_wrong_token
+@_store_unavailable_is_503
+def image(request: HttpRequest, snapshot_id: int, sha256: str) -> HttpResponse:
+    """One image the capture kept (the link's picture in the library, the reader's images).
+
+    Seen by whoever may see the archive; only the snapshot's own image blobs, 404 for anything else.
+    """
+    snapshot = access.snapshot_read(request, snapshot_id, viewer=access.archive_viewer)
+    return _stored_image(request, snapshot, sha256)
+
+
+def _stored_image(request: HttpRequest, snapshot: Snapshot, sha: str) -> HttpResponse:
     if not sha:
-        raise Http404("no icon")
+        raise Http404("no image")
     # Looked up among the snapshot's own blobs: those live exactly as long as the snapshot.
     content_type = (
         snapshot.blobs.filter(sha256=sha).values_list("content_type", flat=True).first() or ""
     )
     content_type = content_type.split(";", 1)[0].strip().lower()
     if not _ICON_TYPE.fullmatch(content_type):
-        raise Http404("no icon")
+        raise Http404("no image")
     etag = f'"{sha}"'
     # If-None-Match compares weakly (RFC 9110 §13.1.2): W/"x" matches "x"
     tags = parse_etags(request.headers.get("If-None-Match", ""))
@@ -174,8 +194,8 @@ def icon(request: HttpRequest, snapshot_id: int) -> HttpResponse:
         return _icon_headers(HttpResponse(status=304), etag)
     try:
         body = blob_store().read(sha)
-    except OSError as error:  # the blob's file is gone: as if there were no icon
-        raise Http404("icon missing") from error
+    except OSError as error:  # the blob's file is gone: as if there were no image
+        raise Http404("image missing") from error
     return _icon_headers(HttpResponse(body, content_type=content_type), etag)
 
 
@@ -219,13 +239,43 @@ def reader(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     """The main text of the page in the site's own typography."""
     snapshot = access.snapshot_read(request, snapshot_id)
     # Cleaned at capture already; cleaned again because this HTML lands in a site page.
-    cleaned = _without_title_heading(nh3.clean(snapshot.reader_html), snapshot.title)
+    cleaned = _without_title_heading(
+        reader_images_served(nh3.clean(_stored_images_addressed(snapshot)), snapshot),
+        snapshot.title,
+    )
     reader_html = mark_safe(cleaned) if cleaned else ""  # noqa: S308
     return render(
         request,
         "snapshots/snapshot_reader.html",
         _page_context(request, snapshot) | {"reader_html": reader_html},
     )
+
+
+def _stored_images_addressed(snapshot: Snapshot) -> str:
+    """The reader HTML with each ``kb-asset:<sha>`` image made the address kb serves it at."""
+    pattern = reverse("snapshots:snapshot_image", args=[snapshot.pk, "0" * 64])
+    return ASSET_REF.sub(
+        lambda match: pattern.replace("0" * 64, match.group(1)), snapshot.reader_html
+    )
+
+
+_IMG_TAG = re.compile(r"<img\b[^>]*>", re.I)
+_IMG_SRC = re.compile(r'\ssrc="([^"]*)"')
+
+
+def reader_images_served(html: str, snapshot: Snapshot) -> str:
+    """Only images kb serves from this snapshot stay (same origin, same access rules as the
+    archive); a live address (readers captured before their images were kept) is dropped, as the
+    site's CSP would block it anyway."""
+    prefix = reverse("snapshots:snapshot_image", args=[snapshot.pk, "0" * 64])[: -(64 + 1)]
+
+    def keep(match: re.Match) -> str:
+        src = _IMG_SRC.search(match.group(0))
+        if src and src.group(1).startswith(prefix):
+            return match.group(0).replace("<img", '<img loading="lazy"', 1)
+        return ""
+
+    return _IMG_TAG.sub(keep, html)
 
 
 _LEADING_HEADING = re.compile(r"\A\s*<h([12])>(.*?)</h\1>", re.S)

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,10 +20,11 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 from taggit.models import Tag
 
+from kb.models import UserSettings
 from snapshots.access import visible_links
 from snapshots.choices import BulkAction, CaptureState, Sort, Visibility
 from snapshots.forms import LINKS_PER_PAGE, BulkEditForm
-from snapshots.models import Link
+from snapshots.models import Link, Snapshot
 from snapshots.normalize import TAG_SEPARATORS, LinkError, tag_sort_key
 from snapshots.queries import (
     LibraryFilters,
@@ -81,6 +83,7 @@ class LibraryRow(TypedDict):
     avatar_letter: str
     avatar_hue: int
     icon_url: str  # the captured page icon, shown instead of the letter avatar; "" when none
+    thumbnail_url: str  # the capture's picture (screenshot or lead image) kb stored; "" when none
     created_iso: str
     created_label: str
     status: str  # pending | running | succeeded | failed | none
@@ -94,11 +97,40 @@ class LibraryRow(TypedDict):
     tags: list[tuple[str, str]]  # (name, URL of the library narrowed by it)
 
 
+def _newest_captures(links: list[Link]) -> dict[int, Snapshot]:
+    """Each link's newest succeeded snapshot (only what a row shows of it: icon and picture).
+
+    A row's pictures come from its newest capture; where that one is queued or failed, from the
+    one before that succeeded: a re-capture that fails because the page has gone keeps the link's
+    pictures, as it keeps its title. One query for the page's rows, none when all are captured.
+    """
+    waiting = [
+        link.pk
+        for link in links
+        if link.latest_snapshot is not None
+        and link.latest_snapshot.status != Snapshot.Status.SUCCEEDED
+    ]
+    if not waiting:
+        return {}
+    newest = (
+        Snapshot.objects.filter(link=OuterRef("pk"), status=Snapshot.Status.SUCCEEDED)
+        .order_by("-requested", "-id")
+        .values("pk")[:1]
+    )
+    chosen = Link.objects.filter(pk__in=waiting).annotate(capture=Subquery(newest))
+    # (a screenshot field, once captures take them, belongs in this list: thumbnail_sha256 reads it)
+    found = Snapshot.objects.filter(pk__in=chosen.values("capture")).only(
+        "pk", "link_id", "icon_sha256", "image_sha256"
+    )
+    return {snapshot.link_id: snapshot for snapshot in found}
+
+
 def _library_rows(
     links: list[Link], excerpts: dict[int, str], user, query: QueryDict
 ) -> list[LibraryRow]:
     detail_pattern = reverse("snapshots:link_detail", args=[0])
     icon_pattern = reverse("snapshots:snapshot_icon", args=[0])
+    image_pattern = reverse("snapshots:snapshot_image", args=[0, "0" * 64])
     # every row's domain link: the current filters with this domain instead of any other
     domain_base = query_without(query, "domain")
     domain_base += "&" if len(domain_base) > 1 else ""
@@ -107,15 +139,18 @@ def _library_rows(
     by_label = _("by %(name)s")
     statuses = dict(CaptureState.choices)
     signed_in = user.is_authenticated
+    earlier = _newest_captures(links)
     rows = []
     for link in links:
         created = timezone.localtime(link.created)
         day = created.date()
         if day not in dates:
             dates[day] = formats.date_format(created, "DATE_FORMAT")
-        snapshot = link.latest_snapshot
-        status = snapshot.status if snapshot else CaptureState.NONE.value
+        status = link.latest_snapshot.status if link.latest_snapshot else CaptureState.NONE.value
+        # the capture whose pictures the row shows (not necessarily the newest: see above)
+        snapshot = earlier.get(link.pk, link.latest_snapshot)
         own = signed_in and link.owner_id == user.pk
+        thumbnail = snapshot.thumbnail_sha256 if snapshot else ""
         rows.append(
             LibraryRow(
                 link=link,
@@ -128,6 +163,11 @@ def _library_rows(
                 avatar_hue=avatar_hue(link.domain),
                 icon_url=icon_pattern.replace("/0/", f"/{snapshot.pk}/")
                 if snapshot and snapshot.icon_sha256
+                else "",
+                thumbnail_url=image_pattern.replace("/0/", f"/{snapshot.pk}/", 1).replace(
+                    "0" * 64, thumbnail
+                )
+                if thumbnail
                 else "",
                 created_iso=created.isoformat(),
                 created_label=dates[day],
@@ -197,6 +237,7 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
     user = request.user
     rows = _library_rows(page_links, excerpts, user, request.GET)
     chosen = {name.casefold() for name in filters.tags}
+    library_view = request.kb_settings.library_view
     return render(
         request,
         "snapshots/library.html",
@@ -219,6 +260,9 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
             "page_turns": _page_turns(filters.sort),
             "states": CaptureState.choices,
             "visibilities": Visibility.choices,
+            "library_view": library_view,
+            "library_views": UserSettings.LibraryView.choices,
+            "show_pictures": library_view == UserSettings.LibraryView.VISUAL,
         },
     )
 

@@ -4,6 +4,8 @@ again, editing, deleting, and comparing two of its snapshots.
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -22,7 +24,7 @@ from snapshots.normalize import LinkError
 from snapshots.queries import own_tag_names
 from snapshots.services.diff import diff_texts
 from snapshots.services.links import link_create, link_delete, link_update
-from snapshots.tasks import snapshot_request
+from snapshots.tasks import captures_ahead, snapshot_request
 
 
 @login_required
@@ -57,11 +59,11 @@ def link_add(request: HttpRequest) -> HttpResponse:
     else:
         form = LinkForm(
             initial={
-                "url": request.GET.get("url", "")[:2048],
+                "url": _shared_url(request.GET)[:2048],
                 "title": request.GET.get("title", "")[:500],
                 # The loss demos' "add a link about <concept>" arrives with ?tags=.
                 "tags": request.GET.get("tags", "")[:500],
-                "private": True,
+                "private": request.kb_settings.new_links_private,
             }
         )
     add_url = request.build_absolute_uri(reverse("snapshots:link_add"))
@@ -77,14 +79,35 @@ def link_add(request: HttpRequest) -> HttpResponse:
     )
 
 
+_URL_IN_TEXT = re.compile(r"https?://\S+")
+
+
+def _shared_url(query) -> str:
+    """The address a bookmarklet or a phone's share sheet sent (the web app manifest's share
+    target): phones often put it in ``text`` ("Title https://…") rather than ``url``."""
+    url = query.get("url", "").strip()
+    if url:
+        return url
+    found = _URL_IN_TEXT.search(query.get("text", ""))
+    return found.group(0) if found else ""
+
+
 def _history_context(request: HttpRequest, link: Link) -> dict:
     snapshots = list(link.snapshots.all())
     succeeded = [s for s in snapshots if s.status == Snapshot.Status.SUCCEEDED]
+    latest = snapshots[0] if snapshots else None
+    captured = succeeded[0] if succeeded else None
     return {
         "link": link,
         "snapshots": snapshots,
-        "latest": snapshots[0] if snapshots else None,
-        "captured": succeeded[0] if succeeded else None,
+        "latest": latest,
+        "captured": captured,
+        # The heading: the user's title, else the newest capture's that succeeded, else the URL
+        # (the live update of the page swaps it in when a capture ends).
+        "page_title": link.title or (captured.title if captured else "") or link.display_title,
+        "queue_ahead": captures_ahead(latest)
+        if latest is not None and latest.status == Snapshot.Status.PENDING
+        else None,
         "can_compare": len(succeeded) >= 2,
         "succeeded": succeeded,
         "in_progress": any(not s.is_finished for s in snapshots),
@@ -97,9 +120,6 @@ def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
     link = access.link_read(request, pk)
     context = _history_context(request, link)
     captured = context["captured"]
-    # While a new capture is queued the list's title falls back to the URL; here the last captured
-    # title is known, so use it.
-    context["page_title"] = link.title or (captured.title if captured else "") or link.display_title
     context["icon_url"] = (
         reverse("snapshots:snapshot_icon", args=[captured.pk])
         if captured and captured.icon_sha256

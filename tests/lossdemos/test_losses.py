@@ -898,7 +898,8 @@ def test_softmax_output_with_a_nan_given_to_cross_entropy_warns_only_about_the_n
     probabilities[2, 3] = math.nan
     trace = losses.cross_entropy(probabilities, torch.tensor([0, 1, 2, 3]))
     assert trace.warnings == [
-        "an example has every logit -inf (or a nan), so its log-probabilities are nan (at [2])",
+        "an example's log-probabilities are nan: its logits hold +inf or nan, or are all -inf "
+        "(at [2])",
         "the logits contain nan, so the loss is nan",
     ]
 

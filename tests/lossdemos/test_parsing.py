@@ -506,7 +506,8 @@ def test_npy_too_many_numbers_is_refused_before_reading_data():
 
 
 def test_npy_empty_array():
-    assert error_of(load_npy, npy_bytes(np.zeros((0, 3))), field="logits").message == (
+    # (0, 3) is a batch of no examples, which the losses answer as PyTorch does; (3, 0) is empty
+    assert error_of(load_npy, npy_bytes(np.zeros((3, 0))), field="logits").message == (
         "the logits are empty"
     )
 

@@ -12,7 +12,8 @@ from snapshots.services.archives import blob_store
 pytestmark = pytest.mark.django_db
 
 ARCHIVE_CSP = (
-    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:"
+    "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:; "
+    "media-src data:"
 )
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

@@ -191,3 +191,91 @@ def test_the_title_is_the_pages_own_not_a_lone_heading():
       <p>它越低，模型对下一个词越有把握；完全随机的猜测的困惑度等于词表大小。</p>
     </article></body></html>"""
     assert extract(html, "http://site.test/ppl.html").title == "困惑度与负对数似然的关系"
+
+
+def chinese_short_article_page() -> str:
+    menu = "".join(f'<li><a href="/c/{i}">栏目{i}：博客专栏与热门推荐</a></li>' for i in range(40))
+    related = "".join(
+        f'<li><a href="/a/{i}">相关文章第{i}篇：如何学好编程</a></li>' for i in range(20)
+    )
+    return f"""<html lang="zh-CN"><head><title>困惑度与负对数似然的关系</title></head><body>
+      <div class="toolbar"><ul>{menu}</ul></div>
+      <article><h1>困惑度与负对数似然的关系</h1>
+        <p>困惑度是语言模型常用的评价指标，它等于平均负对数似然取指数。模型对下一个词越有把握，困惑度越低。</p>
+        <p>因此，交叉熵损失下降一半的比特数，困惑度就相应地按指数缩小，两者描述的是同一件事。</p>
+      </article>
+      <div class="recommend"><ul>{related}</ul></div>
+      <footer>版权所有 © 示例网站</footer></body></html>"""
+
+
+def test_short_chinese_article_is_kept_instead_of_the_page_navigation():
+    article = extract(chinese_short_article_page(), "https://blog.example.cn/article/1")
+    assert len(article.text) < 250  # short in characters, yet the whole article
+    assert not article.used_fallback
+    assert "困惑度是语言模型常用的评价指标" in article.text
+    assert "两者描述的是同一件事" in article.text
+    assert "栏目" not in article.text
+    assert "相关文章" not in article.text
+
+
+def test_photo_credit_is_left_out_of_the_main_text():
+    paragraphs = "".join(
+        f"<p>Paragraph {i} of the story about slow water in city gardens, and why it matters "
+        "for every plant that grows there.</p>"
+        for i in range(6)
+    )
+    html = f"""<html lang="en"><head><title>Slow water</title></head><body><article>
+      <h1>Slow water</h1>{paragraphs}
+      <figure><img src="/rain.jpg" alt="Rain"><figcaption>Rain on a roof garden.
+        <span class="photo-credit">Photo: Jane Doe / Agency</span></figcaption></figure>
+      <p>The last paragraph says what to do next: dig a shallow basin.</p>
+      <div class="copyright">© 2024 Agency. All rights reserved.</div>
+    </article></body></html>"""
+    article = extract(html, "https://news.example/slow-water")
+    assert "Paragraph 5 of the story" in article.text
+    assert "dig a shallow basin" in article.text
+    assert "Jane Doe" not in article.text
+    assert "All rights reserved" not in article.text
+
+
+ARTICLE_BODY = (
+    "<p>Compost wants air, water and patience; mulch wants only to be left alone. "
+    "A garden bed that drains slowly keeps its worms and its roots through the summer.</p>"
+)
+
+
+def test_a_sites_founding_year_or_copyright_is_not_a_published_date():
+    for footer in (
+        "<footer><p>© 2003–2024 Fixture Garden. All rights reserved.</p></footer>",
+        "<footer><p>Fixture Garden, founded in 1998.</p></footer>",
+        "<footer><p>版权所有 © 2009 花园日报</p></footer>",
+    ):
+        html = (
+            "<html><head><title>Notes</title></head><body><article><h1>Garden notes</h1>"
+            f"{ARTICLE_BODY * 3}</article>{footer}</body></html>"
+        )
+        article = extract(html, "http://site.test/notes.html")
+        assert article.published is None, footer
+        assert article.published_is_guess is False
+
+
+def test_the_articles_own_time_element_is_its_date():
+    html = (
+        "<html><head><title>Notes</title></head><body><aside><time datetime='2020-01-01'>"
+        "archive</time></aside><article><h1>Garden notes</h1>"
+        f"<p>By Ada, <time datetime='2022-07-09T08:00:00Z'>9 July</time></p>{ARTICLE_BODY * 3}"
+        "</article><footer>© 2003 Fixture Garden</footer></body></html>"
+    )
+    article = extract(html, "http://site.test/notes.html")
+    assert article.published == "2022-07-09"
+    assert article.published_is_guess is False
+
+
+def test_json_ld_date_published_counts():
+    html = (
+        '<html><head><title>Notes</title><script type="application/ld+json">'
+        '{"@type": "Article", "datePublished": "2019-02-03T10:00:00+08:00"}</script></head><body>'
+        f"<article><h1>Garden notes</h1>{ARTICLE_BODY * 3}</article>"
+        "<footer>© 2003 Fixture Garden</footer></body></html>"
+    )
+    assert extract(html, "http://site.test/notes.html").published == "2019-02-03"

@@ -18,8 +18,10 @@ import zlib
 from collections import Counter
 from functools import cache
 
+import brotli
 import pytest
 import requests
+from backports import zstd
 
 from snapshots.capture.errors import (
     BlockedAddress,
@@ -622,6 +624,47 @@ def test_gzip_page_is_decompressed(server):
         headers={"Content-Encoding": "gzip", "Content-Type": "text/html"},
     )
     assert fetch(server.url("/"), allow(server)).body == page
+
+
+def compress(encoding: str, body: bytes) -> bytes:
+    if encoding == "br":
+        return brotli.compress(body)
+    if encoding == "zstd":
+        return zstd.compress(body)
+    if encoding == "deflate":
+        return zlib.compress(body)
+    return gzip.compress(body)
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "deflate", "gzip"])
+def test_page_compressed_unasked_is_decompressed(server, encoding):
+    """Some servers compress with br or zstd whatever the request accepts: the page is the
+    decoded text, never the compressed bytes."""
+    page = "<!doctype html><title>压缩</title><p>".encode() + b"compressible text " * 500
+    server.route(
+        "/",
+        body=compress(encoding, page),
+        headers={"Content-Encoding": encoding, "Content-Type": "text/html"},
+    )
+    assert fetch(server.url("/"), allow(server)).body == page
+
+
+def test_br_and_zstd_are_accepted(server):
+    html_route(server, "/")
+    fetch(server.url("/"), allow(server))
+    accepted = server.requests[0].headers["accept-encoding"].replace(" ", "").split(",")
+    assert {"gzip", "deflate", "br", "zstd"} <= set(accepted)
+
+
+def test_unknown_compression_fails_clearly(server):
+    server.route(
+        "/",
+        body=b"\x1f\x9d\x90compressed the old unix way",
+        headers={"Content-Encoding": "compress", "Content-Type": "text/html"},
+    )
+    with pytest.raises(DamagedResponse) as caught:
+        fetch(server.url("/"), allow(server))
+    assert caught.value.sentence == "the server compressed it as compress, which kb cannot read"
 
 
 def test_body_shorter_than_its_declared_length_is_a_transient_failure(server):

@@ -213,6 +213,39 @@ def test_archive_zip_holds_bookmarks_and_single_file_pages(user):
         assert b"Never captured" in archive.read("bookmarks.html")
 
 
+def test_the_zips_bookmarks_link_each_archived_page_inside_the_zip(user):
+    captured, _ = link_create(
+        owner=user, url="https://example.com/page", title="A page", notes="Read again."
+    )
+    link_create(owner=user, url="https://example.com/never", title="Never captured")
+    from snapshots.services.archives import blob_store
+
+    page = b"<!doctype html><title>A page</title><p>Archived text</p>"
+    sha, _new = blob_store().put(page)
+    Blob.objects.create(sha256=sha, size=len(page), content_type="text/html")
+    Snapshot.objects.create(
+        link=captured,
+        status=Snapshot.Status.SUCCEEDED,
+        content_type="text/html",
+        archive=Blob.objects.get(pk=sha),
+    )
+    buffer = io.BytesIO()
+    export_archive_zip(links=Link.objects.filter(owner=user), stream=buffer)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
+        bookmarks = archive.read("bookmarks.html").decode()
+        target = f"archives/{captured.pk}-a-page.html"
+        # a relative address: opened from the unpacked zip, the link opens the file beside it
+        assert f'<A HREF="{target}" DATA-KB-ARCHIVE="1">archived copy</A> Read again.' in bookmarks
+        assert target in archive.namelist()
+        assert bookmarks.count("DATA-KB-ARCHIVE") == 1  # the uncaptured link has none
+    # read back by kb, the archive link is neither a bookmark nor part of the notes
+    entries = parse_bookmarks(bookmarks.encode())
+    assert {(entry.url, entry.notes) for entry in entries} == {
+        ("https://example.com/never", ""),
+        ("https://example.com/page", "Read again."),
+    }
+
+
 def test_a_large_import_hands_the_enqueueing_to_the_worker(
     user, monkeypatch, django_capture_on_commit_callbacks
 ):

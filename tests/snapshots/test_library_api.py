@@ -310,3 +310,18 @@ def test_openapi_schema_lists_the_library_routes(anonymous):
         assert path in schema["paths"]
     assert "LinkOut" in schema["components"]["schemas"]
     assert "SnapshotOut" in schema["components"]["schemas"]
+
+
+def test_saved_answers_whether_a_page_is_already_in_the_callers_library(user, other_user):
+    link, _ = link_create(owner=user, url="https://a.example/story?utm_source=x", capture=False)
+    link_create(owner=other_user, url="https://b.example/", private=False, capture=False)
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {ApiToken.issue(user)[1]}")
+    found = api.get("/api/links/saved", {"url": "https://A.example/story#top"})
+    assert found.status_code == 200
+    assert found.json()["id"] == link.pk
+    missing = api.get("/api/links/saved", {"url": "https://b.example/"})  # someone else's
+    assert missing.status_code == 404
+    assert missing.json()["error"] == "This page is not in your library."
+    assert api.get("/api/links/saved", {"url": "not a url"}).status_code == 422
+    assert api.get("/api/links/saved").status_code == 422
+    assert Client().get("/api/links/saved", {"url": "https://a.example/"}).status_code == 401

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 from snapshots.models import Link, Snapshot
 from snapshots.search import reindex_link
 from snapshots.services.links import link_create
+from tests.support.capture import run_queued_tasks
 from tests.support.servers import LocalHTTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -53,22 +54,6 @@ def captured(link, text):
     return snapshot
 
 
-def run_queued_tasks() -> None:
-    """What `manage.py db_worker --batch` does: run every queued task, then stop."""
-    from django_tasks_db.management.commands.db_worker import Worker
-
-    Worker(
-        queue_names=["default"],
-        interval=0.1,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="library-browser-test",
-        excluded_queue_names=[],
-    ).run()
-
-
 def test_added_link_is_captured_while_the_page_watches(signed_in_page, settings, tmp_path):
     page = signed_in_page
     # A real queue: the request only enqueues; the worker below runs the capture.
@@ -100,7 +85,7 @@ def test_added_link_is_captured_while_the_page_watches(signed_in_page, settings,
         # Mark this document: if the page reloaded, the mark would be gone.
         page.evaluate("window.stillTheSamePage = true")
 
-        run_queued_tasks()
+        run_queued_tasks("library-browser-test")
 
         expect(history.locator("[data-snapshot-status]").first).to_have_text(
             "captured", timeout=20_000

@@ -94,6 +94,8 @@ def network_references(html: str) -> list[str]:
             m = _REFRESH_URL.search(el.get("content") or "")
             if m and _is_network(m.group(1)):
                 found.append(m.group(1))
+        if tag == "iframe" and el.get("srcdoc"):
+            found.extend(network_references(el.get("srcdoc")))
         if tag == "style" and el.text:
             found.extend(_css_references(el.text))
         if tag == "link" and "stylesheet" in (el.get("rel") or "").lower():
@@ -188,7 +190,11 @@ def active_content(html: str) -> list[str]:
         if node.is_element_node:
             tag = (node.tag or "").lower()
             attributes = node.attributes
-            if tag in _ACTIVE_TAGS:
+            if _is_inert_frame(tag, attributes):
+                # a sandboxed document of its own: what is in it counts
+                found.extend(active_content(attributes.get("srcdoc") or ""))
+                attributes = {k: v for k, v in attributes.items() if k != "srcdoc"}
+            elif tag in _ACTIVE_TAGS:
                 found.append(f"<{tag}>")
             if tag == "meta" and (attributes.get("http-equiv") or "").lower() == "refresh":
                 found.append("<meta http-equiv=refresh>")
@@ -201,6 +207,16 @@ def active_content(html: str) -> list[str]:
                 pending.extend(f.child for f in node.template_fragments()[:1])
         pending.extend(_children(node))
     return found
+
+
+def _is_inert_frame(tag: str, attributes: dict) -> bool:
+    """An iframe the archive keeps: a srcdoc document, sandboxed with no permission, no src."""
+    return (
+        tag == "iframe"
+        and attributes.get("sandbox") == ""
+        and "src" not in attributes
+        and attributes.get("srcdoc") is not None
+    )
 
 
 def _children(node: LexborNode) -> list[LexborNode]:

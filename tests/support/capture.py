@@ -64,3 +64,19 @@ def stored_archive(user, raw: bytes, title: str) -> Snapshot:
     )
     snapshot.blobs.set([sha])
     return snapshot
+
+
+def run_queued_tasks(worker_id: str = "browser-test") -> None:
+    """What `manage.py db_worker --batch` does: run every queued task, then stop."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    Worker(
+        queue_names=["default"],
+        interval=0.1,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=worker_id,
+        excluded_queue_names=[],
+    ).run()

@@ -1,5 +1,6 @@
 // Live capture progress on a link page: while a capture is queued or running, fetch the history
-// fragment (the server renders it, translated) and swap it in, until every capture has finished.
+// fragment (the server renders it, translated: the state, the queue position, the page's title)
+// and swap it in, until every capture has finished; the heading takes the title it carries.
 // Without JavaScript the page shows the state and a "Refresh" link.
 (function () {
   "use strict";
@@ -39,6 +40,15 @@
         }
         current.replaceWith(fresh);
         current = fresh;
+        // The heading follows: a capture that just succeeded gives the page its own title.
+        var title = fresh.getAttribute("data-page-title");
+        var heading = document.getElementById("link-title");
+        if (title && heading && heading.textContent !== title) {
+          heading.textContent = title;
+          document.title = document.title.replace(/^.*( · kb)$/, function (_all, tail) {
+            return title + tail;
+          });
+        }
         var status = fresh.getAttribute("data-status-text");
         if (announcer && status && status !== lastStatus) {
           announcer.textContent = status;
