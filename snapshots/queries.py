@@ -4,29 +4,37 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime, time
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import (
+    BigIntegerField,
     Case,
     Count,
     Exists,
+    F,
+    Func,
     IntegerField,
     OuterRef,
     Prefetch,
+    Q,
     QuerySet,
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Lower, NullIf
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from taggit.models import Tag, TaggedItem
 
 from snapshots import revision, search
+from snapshots import search_language as language
 from snapshots.access import visible_links
 from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot, link_content_type
@@ -213,6 +221,11 @@ class LibraryFilters:
         )
 
     @property
+    def search(self) -> language.SearchQuery:
+        """`q` read as the search language (snapshots.search_language)."""
+        return language.parse(self.q)
+
+    @property
     def is_filtered(self) -> bool:
         return bool(
             self.q
@@ -237,6 +250,101 @@ def _tag_ids_by_name(names: list[str]) -> dict[str, set[int]]:
     for tag_id, tag_name in tags_named(names).values_list("id", "name"):
         ids_by_name.setdefault(tag_name.casefold(), set()).add(tag_id)
     return ids_by_name
+
+
+# ---------------------------------------------------------------------------------------------
+# The search language (snapshots.search_language) compiled to a filter, the same on both databases.
+
+# The `is:` states and what each asks of a link.
+IS_FILTERS = {
+    "unread": Q(unread=True),
+    "read": Q(unread=False),
+    "private": Q(private=True),
+    "public": Q(private=False),
+    "failed": Q(latest_snapshot__status=Snapshot.Status.FAILED),
+}
+# `is:` states that read link fields saved without a new revision token (see _count_token).
+UNTRACKED_STATES = {"unread", "read", "failed"}
+
+
+def _start_of(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _clause_filter(clause, pk: str, within) -> Q:
+    if isinstance(clause, language.Text):
+        sql, params = search.text_ids_sql([search.lookup_for(clause)], within)
+        return Q(**{f"{pk}__in": RawSQL(sql, params)})  # noqa: S611 — values are parameters
+    if isinstance(clause, language.Tag):
+        return Q(**{f"{pk}__in": _tagged_link_ids([clause.name])})
+    if isinstance(clause, language.Site):
+        return Q(domain=clause.host) | Q(domain__endswith="." + clause.host)
+    if isinstance(clause, language.Is):
+        return IS_FILTERS[clause.state]
+    if isinstance(clause, language.Saved):
+        start = _start_of(clause.day)
+        return Q(created__gte=start) if clause.bound == "after" else Q(created__lt=start)
+    if isinstance(clause, language.Not):
+        return ~_clause_filter(clause.operand, pk, within)
+    if isinstance(clause, language.AnyOf):
+        either = Q()
+        for operand in clause.operands:
+            either |= _clause_filter(operand, pk, within)
+        return either
+    raise TypeError(f"not a search clause: {clause!r}")
+
+
+def search_filter(query: language.SearchQuery, *, pk: str = "pk", within=None) -> Q:
+    """The Q a link must satisfy to match the query.
+
+    The plain text terms (not negated, not in an OR) are looked up together: one MATCH per
+    index, which intersects them inside the index. `within`: only these link ids are asked about
+    (the library page's walk, snapshots.search.text_ids_sql).
+    """
+    lookups = [search.lookup_for(c) for c in query.clauses if isinstance(c, language.Text)]
+    condition = Q()
+    if lookups:
+        sql, params = search.text_ids_sql(lookups, within)
+        condition &= Q(**{f"{pk}__in": RawSQL(sql, params)})  # noqa: S611 — values are parameters
+    for clause in query.clauses:
+        if not isinstance(clause, language.Text):
+            condition &= _clause_filter(clause, pk, within)
+    return condition
+
+
+def filter_links(links: QuerySet[Link], q: str | language.SearchQuery) -> QuerySet[Link]:
+    """Narrow a Link queryset to those matching the query (unchanged for an empty query).
+
+    On SQLite a link's id is compared through a unary plus, which no index serves: left to
+    itself SQLite's planner starts from a common word's id list and sorts all of it, where with
+    this it walks links newest first and stops after the page (search.pk_in says more).
+    """
+    query = language.parse(q) if isinstance(q, str) else q
+    if not query:
+        return links
+    if connections[links.db].vendor == "sqlite":
+        unindexed = Func(F("pk"), template="+%(expressions)s", output_field=BigIntegerField())
+        return links.alias(unindexed_pk=unindexed).filter(search_filter(query, pk="unindexed_pk"))
+    return links.filter(search_filter(query))
+
+
+def matching_ids_among(query: language.SearchQuery, ids: list[int]) -> set[int]:
+    """Which of these links match the query (each link's search document read by its key)."""
+    if not ids:
+        return set()
+    matching = Link.objects.filter(pk__in=ids).filter(search_filter(query, within=ids))
+    return set(matching.values_list("pk", flat=True))
+
+
+def _reads_untracked_fields(query: language.SearchQuery) -> bool:
+    def untracked(clause) -> bool:
+        if isinstance(clause, language.Not):
+            return untracked(clause.operand)
+        if isinstance(clause, language.AnyOf):
+            return any(untracked(operand) for operand in clause.operands)
+        return isinstance(clause, language.Is) and clause.state in UNTRACKED_STATES
+
+    return any(untracked(clause) for clause in query.clauses)
 
 
 def _with_all_tags(links: QuerySet[Link], names: list[str]) -> QuerySet[Link]:
@@ -308,7 +416,7 @@ def _matching(user, filters: LibraryFilters) -> QuerySet[Link]:
     if filters.tags:
         links = _with_all_tags(links, filters.tags)
     if filters.q:
-        links = search.filter_links(links, filters.q)
+        links = filter_links(links, filters.search)
     return links.order_by(*_sort_key(filters.sort))
 
 
@@ -371,6 +479,7 @@ def _walk_for_page(user, filters: LibraryFilters, start: int, stop: int) -> list
     if any(not ids for ids in tag_groups):
         return []
     ordered = _plainly_filtered(user, filters).order_by(*_sort_key(filters.sort))
+    query = filters.search
     group_of = {tag_id: n for n, group in enumerate(tag_groups) for tag_id in group}
     size = min(stop * WALK_FIRST_WINDOW, WALK_MAX_LINKS)
     while True:
@@ -384,8 +493,8 @@ def _walk_for_page(user, filters: LibraryFilters, start: int, stop: int) -> list
             ).values_list("object_id", "tag_id"):
                 carried.setdefault(object_id, set()).add(group_of[tag_id])
             matching = {pk for pk, groups in carried.items() if len(groups) == len(tag_groups)}
-        if filters.q and matching:
-            matching &= search.matching_ids_among(filters.q, sorted(matching))
+        if query and matching:
+            matching &= matching_ids_among(query, sorted(matching))
         ids = [pk for pk in window if pk in matching]
         if len(ids) >= stop or len(window) < size:
             return ids[start:stop]
@@ -407,6 +516,8 @@ def _count_token(links: QuerySet[Link], filters: LibraryFilters) -> str | None:
     their counts are always computed afresh.
     """
     if filters.domain or filters.state or filters.unread is not None:
+        return None
+    if filters.q and _reads_untracked_fields(filters.search):
         return None
     token = revision.current(links.db)
     if token is None or not filters.q:
