@@ -164,7 +164,13 @@ class LinkPatch(Schema):
 
 
 class LinkQuery(Schema):
-    q: str = Field("", max_length=500, description="Every word must appear (substring match).")
+    q: str = Field(
+        "",
+        max_length=500,
+        description='The search language: words (English whole, Chinese inside text), "phrase", '
+        '-word, -"phrase", a OR b, #tag, -#tag, site:host, '
+        "is:unread|read|private|public|failed, after:YYYY-MM-DD, before:YYYY-MM-DD.",
+    )
     tag: list[str] = Field(default_factory=list, description="Repeat for several: all must match.")
     domain: str = Field("", max_length=255)
     # The bounds and choices are documented here and checked in list_links, which says what is wrong.
@@ -304,6 +310,9 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
         sort=query.sort,
         page=query.page,
     )
+    problems = filters.search.problems
+    if problems:
+        raise ApiError(422, problems[0], field="q")
     user = optional_user(request)
     count = library_count(library_links(user, filters), filters)
     start = (query.page - 1) * query.per_page

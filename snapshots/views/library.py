@@ -187,6 +187,8 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
     filters = LibraryFilters.from_query(request.GET)
     if filters.notice:
         messages.error(request, filters.notice)
+    for problem in filters.search.problems:
+        messages.error(request, problem)
     if tag_page is not None and tag_page.name.casefold() not in {
         t.casefold() for t in filters.tags
     }:
