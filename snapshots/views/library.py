@@ -215,6 +215,7 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
             "tag_facets": _page_tag_facets(page_links, chosen),
             "tag_page": tag_page,
             "own_tags": own_tag_names(user),
+            "saved_searches": list(user.saved_searches.all()) if user.is_authenticated else [],
             "tag_separators": TAG_SEPARATORS,
             "bulk_actions": BulkAction.choices,
             "sorts": Sort.choices,
