@@ -24,9 +24,7 @@ from snapshots.normalize import LinkError, filter_tags
 from snapshots.queries import (
     TAG_LIST,
     LibraryFilters,
-    library_count,
-    library_links,
-    library_page,
+    library_count_and_page,
     link_excerpts,
     tag_counts,
 )
@@ -326,12 +324,9 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
     if problems:
         raise ApiError(422, problems[0], field="q")
     user = optional_user(request)
-    count = library_count(library_links(user, filters), filters)
     start = (query.page - 1) * query.per_page
-    items = (
-        library_page(user, filters, start, start + query.per_page, details=_with_details)
-        if start < count
-        else []
+    count, items = library_count_and_page(
+        user, filters, start, start + query.per_page, details=_with_details
     )
     if filters.q and items:
         excerpts = link_excerpts(items, filters.q)

@@ -24,6 +24,7 @@ from django.db.models import (
     QuerySet,
     Value,
     When,
+    Window,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Lower, NullIf
@@ -529,6 +530,21 @@ def _count_token(links: QuerySet[Link], filters: LibraryFilters) -> str | None:
     return None if index_token is None else f"{token}|{index_token}"
 
 
+def _count_key(links: QuerySet[Link], filters: LibraryFilters) -> str | None:
+    """The cache key of this count; None when it is not cached, "" when nothing can match."""
+    token = _count_token(links, filters)
+    if token is None:
+        return None
+    try:
+        sql, params = links.order_by().values("pk").query.sql_with_params()
+    except EmptyResultSet:
+        return ""
+    return (
+        "kb:library-count:"
+        + hashlib.sha256(f"{token}|{links.db}|{sql}|{params!r}".encode()).hexdigest()
+    )
+
+
 def library_count(links: QuerySet[Link], filters: LibraryFilters) -> int:
     """How many links `library_links(user, filters)` holds: exact, cached when that is safe.
 
@@ -539,17 +555,11 @@ def library_count(links: QuerySet[Link], filters: LibraryFilters) -> int:
     index writes a new token and the next count is computed.
     """
     filters = filters.cleaned()
-    token = _count_token(links, filters)
-    if token is None:
-        return links.count()
-    try:
-        sql, params = links.order_by().values("pk").query.sql_with_params()
-    except EmptyResultSet:
+    key = _count_key(links, filters)
+    if key == "":
         return 0
-    key = (
-        "kb:library-count:"
-        + hashlib.sha256(f"{token}|{links.db}|{sql}|{params!r}".encode()).hexdigest()
-    )
+    if key is None:
+        return links.count()
     count = cache.get(key)
     if count is None:
         count = links.count()
@@ -557,20 +567,64 @@ def library_count(links: QuerySet[Link], filters: LibraryFilters) -> int:
     return count
 
 
+def library_count_and_page(
+    user, filters: LibraryFilters, start: int, stop: int, *, details=with_row_details
+) -> tuple[int, list[Link]]:
+    """How many links match, and `library_page(user, filters, start, stop)`, with one search.
+
+    A search whose count is not cached yet must find every match to count them; the page is then
+    taken from that same evaluation (a window count over the sorted matches), rather than the
+    search being run twice, once for the count and once for the page. A cached count leaves the
+    page to `library_page`, which reads only as many links as the page needs.
+    """
+    filters = filters.cleaned()
+    links = library_links(user, filters)
+    key = _count_key(links, filters) if filters.q else None
+    cached = cache.get(key) if key else None
+    if filters.q and key != "" and cached is None and stop > start:
+        rows = list(
+            _matching(user, filters)
+            .annotate(total=Window(Count("pk")))
+            .values_list("pk", "total")[start:stop]
+        )
+        if rows:
+            count = rows[0][1]
+            if key:
+                cache.set(key, count, LIBRARY_COUNT_CACHE_SECONDS)
+            ids = [pk for pk, _total in rows]
+            found = {link.pk: link for link in details(Link.objects.filter(pk__in=ids))}
+            return count, [found[pk] for pk in ids if pk in found]
+    count = library_count(links, filters)
+    if start >= count:
+        return count, []
+    return count, library_page(user, filters, start, stop, details=details)
+
+
 class LibraryPaginator(Paginator):
-    """The library's pages: the total from `library_count()`, each page from `library_page()`."""
+    """The library's pages: the total and the page from `library_count_and_page()`."""
 
     def __init__(self, user, filters: LibraryFilters, per_page: int) -> None:
         self.user = user
         self.filters = filters.cleaned()
+        self._pages: dict[int, list[Link]] = {}
         super().__init__(library_links(user, self.filters), per_page)
 
     @cached_property
     def count(self) -> int:
-        return library_count(self.object_list, self.filters)
+        # The page asked for comes with the count (one search for both); another is read later.
+        number = max(1, self.filters.page)
+        bottom = (number - 1) * self.per_page
+        count, links = library_count_and_page(
+            self.user, self.filters, bottom, bottom + self.per_page
+        )
+        if links:
+            self._pages[number] = links
+        return count
 
     def page(self, number):
         number = self.validate_number(number)
+        if number in self._pages:
+            return self._get_page(self._pages[number], number, self)
         bottom = (number - 1) * self.per_page
         top = bottom + self.per_page
         if top + self.orphans >= self.count:

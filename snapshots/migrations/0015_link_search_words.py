@@ -62,9 +62,12 @@ def forwards(apps, schema_editor):
                 "NOT NULL DEFAULT ''::tsvector"
             )
             for rows in _documents(cursor, "link_id"):
-                cursor.executemany(
-                    f"UPDATE {TABLE} SET words = to_tsvector('simple', %s) WHERE link_id = %s",  # noqa: S608
-                    [(words, link_id) for link_id, words in rows],
+                # one statement per batch: row-by-row updates took minutes for 100,000 links
+                cursor.execute(
+                    f"UPDATE {TABLE} SET words = to_tsvector('simple', batch.words) "  # noqa: S608
+                    "FROM (SELECT unnest(%s::bigint[]) AS link_id, unnest(%s::text[]) AS words)"
+                    f" AS batch WHERE {TABLE}.link_id = batch.link_id",
+                    [[link_id for link_id, _ in rows], [words for _, words in rows]],
                 )
             # Built once after the rows are written: far faster than updating it row by row.
             cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")

@@ -187,3 +187,16 @@ def test_the_language_in_chinese(client, user, library):
     text = response.content.decode()
     assert "搜索技巧" in text
     assert "is: 只接受" in text
+
+
+def test_the_count_and_the_page_share_one_search(client, user, library):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(user)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("snapshots:library"), {"q": "descent OR 交叉熵"})
+    searches = [q["sql"] for q in queries.captured_queries if "snapshots_link_search" in q["sql"]]
+    assert len(searches) == 1
+    assert response.context["page"].paginator.count == 3
+    assert len(response.context["rows"]) == 3
