@@ -9,6 +9,9 @@ from datetime import datetime
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from snapshots.models import Snapshot
 from snapshots.queries import LibraryFilters, library_count, library_links, link_excerpts
@@ -200,3 +203,18 @@ def test_the_count_and_the_page_share_one_search(client, user, library):
     assert len(searches) == 1
     assert response.context["page"].paginator.count == 3
     assert len(response.context["rows"]) == 3
+
+
+@hypothesis_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    q=st.text(
+        alphabet=st.sampled_from(list("ab熵交叉 \"-#:OR*()^%_\\'site:is:after:2024-01-01")),
+        max_size=40,
+    )
+)
+def test_any_query_searches_without_an_error(user, library, q):
+    filters = LibraryFilters(q=q)
+    links = library_links(user, filters)
+    assert library_count(links, filters) == len(list(links))
