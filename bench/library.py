@@ -3,6 +3,8 @@
     .venv/bin/python bench/library.py                       # SQLite in a temporary KB_DATA_DIR
     .venv/bin/python bench/library.py --database-url postgres://postgres@127.0.0.1:5432/kb_bench
     .venv/bin/python bench/library.py --data-dir /tmp/kb-bench --reuse   # keep and reuse a seeded DB
+    .venv/bin/python bench/library.py --data-dir /tmp/kb-bench --reuse --skip-import --searches-only
+                                        # only the search language's typical queries (goal p95 < 100 ms)
 
 Seeding is deterministic (--seed): English and Chinese texts of ~1-2 KB made from fixed word lists,
 written with bulk_create, then the search index built in bulk (search.reindex_all). Timings are
