@@ -3,13 +3,14 @@
 import hashlib
 import re
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -567,6 +568,26 @@ def library_count(links: QuerySet[Link], filters: LibraryFilters) -> int:
     return count
 
 
+@contextmanager
+def _index_scans(filters: LibraryFilters, using: str = "default"):
+    """PostgreSQL, for a search: the planner reads the search table through its indexes.
+
+    A word or CJK gram in 40% of the documents makes its planner scan the whole table, checking
+    every row's tsvector or gram array, which are TOASTed: each is fetched and decompressed (5.5 s
+    for '损失 -熵' on 100,000 links, 0.9 s through the GIN indexes, whose answers need no recheck).
+    Its cost model does not count the decompression, so it is told here, for these queries only.
+    """
+    if not filters.q or connections[using].vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        try:
+            yield
+        finally:
+            cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+
+
 def library_count_and_page(
     user, filters: LibraryFilters, start: int, stop: int, *, details=with_row_details
 ) -> tuple[int, list[Link]]:
@@ -579,25 +600,26 @@ def library_count_and_page(
     """
     filters = filters.cleaned()
     links = library_links(user, filters)
-    key = _count_key(links, filters) if filters.q else None
-    cached = cache.get(key) if key else None
-    if filters.q and key != "" and cached is None and stop > start:
-        rows = list(
-            _matching(user, filters)
-            .annotate(total=Window(Count("pk")))
-            .values_list("pk", "total")[start:stop]
-        )
-        if rows:
-            count = rows[0][1]
-            if key:
-                cache.set(key, count, LIBRARY_COUNT_CACHE_SECONDS)
-            ids = [pk for pk, _total in rows]
-            found = {link.pk: link for link in details(Link.objects.filter(pk__in=ids))}
-            return count, [found[pk] for pk in ids if pk in found]
-    count = library_count(links, filters)
-    if start >= count:
-        return count, []
-    return count, library_page(user, filters, start, stop, details=details)
+    with _index_scans(filters, links.db):
+        key = _count_key(links, filters) if filters.q else None
+        cached = cache.get(key) if key else None
+        if filters.q and key != "" and cached is None and stop > start:
+            rows = list(
+                _matching(user, filters)
+                .annotate(total=Window(Count("pk")))
+                .values_list("pk", "total")[start:stop]
+            )
+            if rows:
+                count = rows[0][1]
+                if key:
+                    cache.set(key, count, LIBRARY_COUNT_CACHE_SECONDS)
+                ids = [pk for pk, _total in rows]
+                found = {link.pk: link for link in details(Link.objects.filter(pk__in=ids))}
+                return count, [found[pk] for pk in ids if pk in found]
+        count = library_count(links, filters)
+        if start >= count:
+            return count, []
+        return count, library_page(user, filters, start, stop, details=details)
 
 
 class LibraryPaginator(Paginator):
@@ -629,7 +651,9 @@ class LibraryPaginator(Paginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        return self._get_page(library_page(self.user, self.filters, bottom, top), number, self)
+        with _index_scans(self.filters):
+            links = library_page(self.user, self.filters, bottom, top)
+        return self._get_page(links, number, self)
 
 
 EXCERPT_BEFORE = 60
