@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from snapshots.models import Blob, Link, Snapshot
+from snapshots.models import Blob, Link, SavedSearch, Snapshot
 
 
 class SnapshotInline(admin.TabularInline):
@@ -36,3 +36,11 @@ class SnapshotAdmin(admin.ModelAdmin):
 class BlobAdmin(admin.ModelAdmin):
     list_display = ("sha256", "content_type", "size", "created")
     search_fields = ("sha256",)
+
+
+@admin.register(SavedSearch)
+class SavedSearchAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "q", "created")
+    search_fields = ("name", "q", "owner__username")
+    # The feed key is a secret: shown, never edited here (a new one would break readers' addresses).
+    readonly_fields = ("feed_key", "created")

@@ -20,18 +20,28 @@ from kb.api_auth import WRITE_AUTH, ApiError, optional_user
 from kb.models import UserSettings
 from snapshots import access
 from snapshots.choices import CaptureState, Sort, Visibility
-from snapshots.models import Link, Snapshot
+from snapshots.models import Link, SavedSearch, Snapshot
 from snapshots.normalize import LinkError, filter_tags, normalize_url
 from snapshots.queries import (
     TAG_LIST,
     LibraryFilters,
-    library_count,
-    library_links,
-    library_page,
+    library_count_and_page,
     link_excerpts,
     tag_counts,
 )
 from snapshots.services.links import link_create, link_delete, link_update
+from snapshots.services.saved_searches import (
+    MAX_NAME as MAX_SAVED_NAME,
+)
+from snapshots.services.saved_searches import (
+    MAX_QUERY as MAX_SAVED_QUERY,
+)
+from snapshots.services.saved_searches import (
+    SavedSearchError,
+    saved_search_create,
+    saved_search_delete,
+    saved_search_update,
+)
 from snapshots.tasks import snapshot_request
 
 router = Router(tags=["library"])
@@ -168,7 +178,13 @@ class LinkPatch(Schema):
 
 
 class LinkQuery(Schema):
-    q: str = Field("", max_length=500, description="Every word must appear (substring match).")
+    q: str = Field(
+        "",
+        max_length=500,
+        description='The search language: words (English whole, Chinese inside text), "phrase", '
+        '-word, -"phrase", a OR b, #tag, -#tag, site:host, '
+        "is:unread|read|private|public|failed, after:YYYY-MM-DD, before:YYYY-MM-DD.",
+    )
     tag: list[str] = Field(default_factory=list, description="Repeat for several: all must match.")
     domain: str = Field("", max_length=255)
     # The bounds and choices are documented here and checked in list_links, which says what is wrong.
@@ -310,13 +326,13 @@ def list_links(request: HttpRequest, query: Query[LinkQuery]):
         sort=query.sort,
         page=query.page,
     )
+    problems = filters.search.problems
+    if problems:
+        raise ApiError(422, problems[0], field="q")
     user = optional_user(request)
-    count = library_count(library_links(user, filters), filters)
     start = (query.page - 1) * query.per_page
-    items = (
-        library_page(user, filters, start, start + query.per_page, details=_with_details)
-        if start < count
-        else []
+    count, items = library_count_and_page(
+        user, filters, start, start + query.per_page, details=_with_details
     )
     if filters.q and items:
         excerpts = link_excerpts(items, filters.q)
@@ -402,3 +418,105 @@ def list_tags(request: HttpRequest):
         {"name": tag.name, "slug": tag.slug, "count": tag.count}
         for tag in tag_counts(access.visible_links(optional_user(request)))
     ]
+
+
+# --- saved searches --------------------------------------------------------------------------------
+
+
+class SavedSearchOut(Schema):
+    id: int
+    name: str
+    q: str = Field(..., description="The search language, as in GET /api/links?q=.")
+    sort: str
+    created: datetime
+    library_url: str
+    feed_url: str = Field(
+        ..., description="Atom feed; its address is secret (it lists the owner's private links)."
+    )
+
+
+class SavedSearchIn(Schema):
+    name: str = Field(..., max_length=MAX_SAVED_NAME)
+    q: str = Field(..., max_length=MAX_SAVED_QUERY)
+    sort: str = Field(Sort.NEWEST.value, json_schema_extra={"enum": Sort.values})
+
+
+class SavedSearchPatch(Schema):
+    name: str | None = Field(None, max_length=MAX_SAVED_NAME)
+    q: str | None = Field(None, max_length=MAX_SAVED_QUERY)
+    sort: str | None = Field(None, json_schema_extra={"enum": Sort.values})
+
+
+def _own_saved_search(request: HttpRequest, saved_id: int) -> SavedSearch:
+    saved = SavedSearch.objects.filter(pk=saved_id, owner=request.auth).first()
+    if saved is None:
+        raise ApiError(404, _("No such saved search."))
+    return saved
+
+
+def _saved_search_error(error: SavedSearchError) -> ApiError:
+    extra = {"field": error.field} if error.field else {}
+    return ApiError(422, error.message, **extra)
+
+
+@router.get(
+    "/searches",
+    auth=WRITE_AUTH,
+    tags=["saved searches"],
+    **answers({200: list[SavedSearchOut]}, READ_ERRORS),
+)
+def list_saved_searches(request: HttpRequest):
+    """The caller's saved searches, by name."""
+    return list(SavedSearch.objects.filter(owner=request.auth))
+
+
+@router.post(
+    "/searches",
+    auth=WRITE_AUTH,
+    tags=["saved searches"],
+    **answers({201: SavedSearchOut}, WRITE_ERRORS),
+)
+def create_saved_search(request: HttpRequest, payload: SavedSearchIn):
+    """Name a search; its links are GET /api/links?q=<q>, its feed `feed_url`."""
+    try:
+        saved = saved_search_create(
+            owner=request.auth, name=payload.name, q=payload.q, sort=payload.sort
+        )
+    except SavedSearchError as error:
+        raise _saved_search_error(error) from error
+    return Status(201, saved)
+
+
+@router.get(
+    "/searches/{saved_id}",
+    auth=WRITE_AUTH,
+    tags=["saved searches"],
+    **answers({200: SavedSearchOut}, {**READ_ERRORS, **ONE}),
+)
+def get_saved_search(request: HttpRequest, saved_id: int):
+    return _own_saved_search(request, saved_id)
+
+
+@router.patch(
+    "/searches/{saved_id}",
+    auth=WRITE_AUTH,
+    tags=["saved searches"],
+    **answers({200: SavedSearchOut}, {**WRITE_ERRORS, **ONE}),
+)
+def update_saved_search(request: HttpRequest, saved_id: int, payload: SavedSearchPatch):
+    saved = _own_saved_search(request, saved_id)
+    try:
+        return saved_search_update(saved=saved, **payload.dict(exclude_unset=True))
+    except SavedSearchError as error:
+        raise _saved_search_error(error) from error
+
+
+@router.delete(
+    "/searches/{saved_id}",
+    auth=WRITE_AUTH,
+    tags=["saved searches"],
+    **answers({204: None}, {**WRITE_ERRORS, **ONE}),
+)
+def delete_saved_search(request: HttpRequest, saved_id: int):
+    saved_search_delete(saved=_own_saved_search(request, saved_id))
+    return Status(204, None)

@@ -1,4 +1,5 @@
-"""Atom feeds of public links: all of them, and per tag. Private links never appear.
+"""Atom feeds: public links (all of them, and per tag: private links never appear there), and each
+saved search's, at a secret address, listing what its owner sees.
 
 Every text put in the XML goes through clean_text: rows stored before writes cleaned control
 characters may still hold them, and XML 1.0 cannot carry them (Django refuses to write the feed).
@@ -19,7 +20,7 @@ from taggit.models import Tag
 
 from kb.markdown import render_markdown
 from snapshots.access import visible_links
-from snapshots.models import Link
+from snapshots.models import Link, SavedSearch
 from snapshots.normalize import clean_text
 from snapshots.queries import LibraryFilters, library_links, tags_named
 
@@ -99,3 +100,33 @@ class TagLinksFeed(PublicLinksFeed):
 
     def items(self, tag: Tag):
         return self.public_links(LibraryFilters(tags=[tag.name]))
+
+
+class SavedSearchFeed(PublicLinksFeed):
+    """A saved search's links, newest matches first, as its owner sees them (private ones too).
+
+    The address holds the search's secret feed key: feed readers cannot sign in. A key that names
+    no saved search is a 404 like any unknown address.
+    """
+
+    def get_object(self, request, key: str) -> SavedSearch:
+        saved = SavedSearch.objects.select_related("owner").filter(feed_key=key).first()
+        if saved is None or not saved.owner.is_active:
+            raise Http404("no such feed")
+        return saved
+
+    def title(self, saved: SavedSearch) -> str:
+        return _("kb: saved search “%(name)s”") % {"name": clean_text(saved.name)}
+
+    def subtitle(self, saved: SavedSearch) -> str:
+        return _("Links matching “%(q)s”.") % {"q": clean_text(saved.q)}
+
+    def link(self, saved: SavedSearch) -> str:
+        return saved.library_url
+
+    def feed_url(self, saved: SavedSearch) -> str:
+        return saved.feed_url
+
+    def items(self, saved: SavedSearch):
+        filters = LibraryFilters(q=saved.q, sort=saved.sort)
+        return library_links(saved.owner, filters)[:FEED_LENGTH]

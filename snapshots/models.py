@@ -1,8 +1,12 @@
 """Links, their snapshots (a dated capture history) and the content-addressed blobs they are stored in."""
 
+import secrets
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
@@ -209,3 +213,52 @@ class Snapshot(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+NEWEST_FIRST = "-created"  # choices.Sort.NEWEST
+
+
+def new_feed_key() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class SavedSearch(models.Model):
+    """A search a person named to come back to: listed beside the library, with its own Atom feed.
+
+    `q` is the search language (snapshots/search_language.py), which carries the filters too
+    (#tag, site:, is:, after:/before:). The feed's address holds `feed_key`, a secret: a feed
+    reader cannot sign in, and the feed lists what its owner sees, private links included.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="saved_searches",
+        verbose_name=_("owner"),
+    )
+    name = models.CharField(_("name"), max_length=100)
+    q = models.CharField(_("search"), max_length=500)
+    # A choices.Sort value (choices.py imports this module, so the choices are checked by the service).
+    sort = models.CharField(_("sort"), max_length=20, default=NEWEST_FIRST)
+    feed_key = models.CharField(_("feed key"), max_length=64, unique=True, default=new_feed_key)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("saved search")
+        verbose_name_plural = _("saved searches")
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="saved_search_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def library_url(self) -> str:
+        query = {"q": self.q} | ({"sort": self.sort} if self.sort != NEWEST_FIRST else {})
+        return reverse("snapshots:library") + "?" + urlencode(query)
+
+    @property
+    def feed_url(self) -> str:
+        return reverse("snapshots:feed_saved_search", kwargs={"key": self.feed_key})

@@ -3,16 +3,22 @@
 The document is the link's title, URL, description, notes, tags and its latest *succeeded*
 snapshot's title, description and main text, joined by a separator.
 
-The contract, identical on both databases: the query is split on whitespace and every term must
-appear somewhere in the document as a case-insensitive substring. Substring semantics are what make
-a Chinese word ("交叉熵") findable inside Chinese text written without spaces.
+The contract, identical on both databases: the query is read by snapshots.search_language (phrases,
+-word, OR, #tag, site:, is:, after:/before:) and each text term is looked up by `lookup_for`:
+Latin words are matched as whole words (a quoted phrase: the words next to each other) through a
+word-level index; Chinese, Japanese and Korean terms, and terms with no letter or digit, as
+case-insensitive substrings. Substring semantics are what make a Chinese word ("交叉熵") findable
+inside Chinese text written without spaces. snapshots.queries turns the whole query into a filter.
 
 Documents are stored case-folded (str.casefold) and terms folded the same way, so matching is a
 plain LIKE and case-insensitive in every script on both databases. (PostgreSQL's ILIKE lowercases
 each document it checks, 3.5x the cost of LIKE: a second of a common word's count.) Excerpts are
 cut from the links' own text, not from the index.
 
-- Terms of three or more characters use the trigram index. SQLite: an FTS5 table with the
+- Latin words use the word index: SQLite an FTS5 table with unicode61 tokens (positions kept, for
+  phrases), PostgreSQL a tsvector column (the 'simple' configuration: no stemming, no stop words)
+  with a GIN index. Both are given the words `latin_words` finds, so both split text the same way.
+- Substrings of three or more characters use the trigram index. SQLite: an FTS5 table with the
   trigram tokenizer (SQLite ≥ 3.34), queried with MATCH and a quoted phrase, which is a substring
   match. PostgreSQL: a GIN index with pg_trgm's gin_trgm_ops, queried with LIKE.
 - One- or two-character terms have no trigram. Chinese, Japanese and Korean ones (common: "熵",
@@ -21,37 +27,41 @@ cut from the links' own text, not from the index.
   PostgreSQL in a text[] column with a GIN index. Other short terms ("AI", "C#") fall back to
   LIKE over the stored documents, which scans them.
 
-The tables are created by migrations 0002 and 0003 (vendor-aware) and are not Django models: the rows are
+The tables are created by migrations 0002, 0003 and 0015 (vendor-aware) and are not Django models: the rows are
 written only by the functions here, which the link services and the capture task call. Every write
 gives the index a new revision token (snapshots.revision.SEARCH_INDEX).
 """
 
 # SQL here is built only from the constant table/column names; every value is a parameter.
-# ruff: noqa: S608, S611
+# ruff: noqa: S608
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from django.db import connection, connections, transaction
 from django.db.models import BigIntegerField, F, Func, QuerySet
-from django.db.models.expressions import RawSQL
 from taggit.models import TaggedItem
 
 from snapshots import revision
 from snapshots.models import Link, Snapshot, link_content_type
+from snapshots.search_language import SEPARATOR, Text, parse
 
 TABLE = "snapshots_link_search"
 GRAMS_TABLE = "snapshots_link_search_grams"  # SQLite only; PostgreSQL keeps a grams column
+WORDS_TABLE = "snapshots_link_search_words"  # SQLite only; PostgreSQL keeps a words column
 # Letters of scripts written without spaces: kana, bopomofo, CJK ideographs, Hangul syllables.
 _CJK_RUN = re.compile(
     "[\u3041-\u30fa\u30fc-\u30ff\u3105-\u312f\u3400-\u4dbf\u4e00-\u9fff"
     "\uac00-\ud7a3\uf900-\ufaff\U00020000-\U0003134f]+"
 )
-# Fields are joined by the ASCII record separator: no query term contains it, so no term matches
-# across two fields, and the excerpt code can split the document back into its fields.
-SEPARATOR = "\x1e"
+# Letters and digits (any script); CJK runs are taken out first (latin_words).
+_WORD = re.compile(r"[^\W_]+")
+# Fields are joined by the ASCII record separator (search_language.SEPARATOR): no query term
+# contains it, so no substring matches across two fields, and the excerpt code can split the
+# document back into its fields.
 FIELDS = (
     "title",
     "url",
@@ -66,9 +76,12 @@ FIELDS = (
 POSTGRES_INDEXES = (
     ("snapshots_link_search_document_trgm", "USING gin (document gin_trgm_ops)"),
     ("snapshots_link_search_grams_gin", "USING gin (grams)"),
+    ("snapshots_link_search_words_gin", "USING gin (words)"),
 )
 MAX_TEXT_CHARACTERS = 300_000
 MAX_TERMS = 12
+# Longer "words" (base64, hashes) are left out of the word index; PostgreSQL refuses > 2047 bytes.
+MAX_WORD_LENGTH = 100
 TRIGRAM = 3
 _BATCH = 500
 
@@ -78,13 +91,8 @@ def _vendor() -> str:
 
 
 def search_terms(q: str) -> list[str]:
-    """The whitespace-separated terms of a query, unique, at most MAX_TERMS."""
-    terms: list[str] = []
-    for term in (q or "").split():
-        term = term.replace(SEPARATOR, "")
-        if term and term.casefold() not in {t.casefold() for t in terms}:
-            terms.append(term)
-    return terms[:MAX_TERMS]
+    """The text a query searches for, in the order typed (operators and negated terms left out)."""
+    return [text.value for text in parse(q).texts()][:MAX_TERMS]
 
 
 def _like_pattern(term: str) -> str:
@@ -114,80 +122,112 @@ def cjk_grams(document: str) -> list[str]:
     return sorted(grams)
 
 
-def matching_ids_sql(q: str, within: Sequence[int] | None = None) -> tuple[str, list] | None:
-    """SQL selecting the ids of links whose document contains every term, or None for no terms.
+def latin_words(text: str) -> list[str]:
+    """The words of the text outside CJK runs, case-folded: what the word index holds, in order.
 
-    Each term goes to the index that can answer it exactly: three or more characters to the
-    trigram index; one or two Chinese/Japanese/Korean characters to the grams index; anything else
-    short (e.g. "AI") to a LIKE scan of the stored documents.
+    Letters and digits make a word; everything else (spaces, punctuation, "_", "-", ".") separates
+    words, so "cross-entropy" is the words "cross" and "entropy", and "node.js" is "node" "js".
+    Both databases index exactly these words (the index is given them, not the raw text).
+    """
+    words = _WORD.findall(_CJK_RUN.sub(" ", text.casefold()))
+    return [word for word in words if len(word) <= MAX_WORD_LENGTH]
+
+
+def index_words(document: str) -> str:
+    return " ".join(latin_words(document))
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """One text term, and the index that answers it exactly.
+
+    - ``words``: Latin words, matched whole (and next to each other when several: a phrase).
+    - ``trigram``: a substring of three or more characters (Chinese, or text with no word in it).
+    - ``grams``: one or two CJK characters, looked up among the documents' CJK grams.
+    - ``scan``: anything else short, by LIKE over the stored documents.
+    """
+
+    index: str
+    value: str
+
+
+def lookup_for(text: Text) -> Lookup:
+    value = " ".join(text.value.casefold().split())
+    if not _CJK_RUN.search(value):
+        words = latin_words(value)
+        if words:
+            return Lookup("words", " ".join(words))
+    if len(value) >= TRIGRAM:
+        return Lookup("trigram", value)
+    if is_cjk(value):
+        return Lookup("grams", value)
+    return Lookup("scan", value)
+
+
+def text_ids_sql(
+    lookups: Sequence[Lookup], within: Sequence[int] | None = None
+) -> tuple[str, list]:
+    """SQL selecting the ids of links whose document answers every lookup.
 
     ``within``: only these links, each document read by its key. PostgreSQL's planner guesses a
     LIKE matches a handful of rows and would still start from the trigram index and recheck
     every document it names (46,000 for a common word); matching ``document || ''``, which no
     index serves, makes it read just these documents.
     """
-    terms = [term.casefold() for term in search_terms(q)]
-    if not terms:
-        return None
-    long_terms = [t for t in terms if len(t) >= TRIGRAM]
-    gram_terms = [t for t in terms if len(t) < TRIGRAM and is_cjk(t)]
-    scan_terms = [t for t in terms if len(t) < TRIGRAM and not is_cjk(t)]
+    by_index: dict[str, list[str]] = {}
+    for lookup in lookups:
+        by_index.setdefault(lookup.index, []).append(lookup.value)
+    if _vendor() == "sqlite":
+        return _sqlite_ids_sql(by_index, within)
+    return _postgres_ids_sql(by_index, within)
+
+
+def _sqlite_ids_sql(by_index: dict[str, list[str]], within) -> tuple[str, list]:
+    # One MATCH per FTS5 table: its query language ANDs the phrases itself.
+    selects: list[tuple[str, list]] = []
+    for index, table in (("words", WORDS_TABLE), ("trigram", TABLE), ("grams", GRAMS_TABLE)):
+        if index in by_index:
+            phrases = " AND ".join(_fts_phrase(value) for value in by_index[index])
+            selects.append((f"SELECT rowid FROM {table} WHERE {table} MATCH %s", [phrases]))
+    if "scan" in by_index or not selects:
+        likes = " AND ".join(["document LIKE %s ESCAPE '\\'"] * len(by_index.get("scan", [])))
+        selects.append(
+            (
+                f"SELECT rowid FROM {TABLE} WHERE {likes or '1'}",
+                [_like_pattern(value) for value in by_index.get("scan", [])],
+            )
+        )
+    sql, params = selects[0]
+    for other_sql, other_params in selects[1:]:
+        sql += f" AND rowid IN ({other_sql})"
+        params = [*params, *other_params]
+    if within is not None:
+        sql += f" AND rowid IN ({', '.join(['%s'] * len(within))})"
+        params = [*params, *within]
+    return sql, params
+
+
+def _postgres_ids_sql(by_index: dict[str, list[str]], within) -> tuple[str, list]:
+    document = "document" if within is None else "(document || '')"
     conditions: list[str] = []
     params: list = []
-    if _vendor() == "sqlite":
-        if long_terms:
-            conditions.append(f"{TABLE} MATCH %s")
-            params.append(" AND ".join(_fts_phrase(t) for t in long_terms))
-        for term in scan_terms:
-            conditions.append("document LIKE %s ESCAPE '\\'")
-            params.append(_like_pattern(term))
-        grams_sql = (
-            f"SELECT rowid FROM {GRAMS_TABLE} WHERE {GRAMS_TABLE} MATCH %s" if gram_terms else ""
+    if "words" in by_index:
+        conditions.append(
+            "words @@ ("
+            + " && ".join(["phraseto_tsquery('simple', %s)"] * len(by_index["words"]))
+            + ")"
         )
-        grams_params = [" AND ".join(_fts_phrase(t) for t in gram_terms)] if gram_terms else []
-        if within is not None:
-            marks = ", ".join(["%s"] * len(within))
-            if not conditions:
-                return f"{grams_sql} AND rowid IN ({marks})", [*grams_params, *within]
-            conditions.append(f"rowid IN ({marks})")
-            params.extend(within)
-        if not conditions:
-            return grams_sql, grams_params
-        if gram_terms:
-            conditions.append(f"rowid IN ({grams_sql})")
-            params.extend(grams_params)
-        return f"SELECT rowid FROM {TABLE} WHERE {' AND '.join(conditions)}", params
-    document = "document" if within is None else "(document || '')"
-    for term in long_terms + scan_terms:
+        params.extend(by_index["words"])
+    for value in by_index.get("trigram", []) + by_index.get("scan", []):
         conditions.append(f"{document} LIKE %s")
-        params.append(_like_pattern(term))
-    if gram_terms:
+        params.append(_like_pattern(value))
+    if "grams" in by_index:
         conditions.append("grams @> %s::text[]")
-        params.append(gram_terms)
+        params.append(by_index["grams"])
     if within is not None:
         conditions.append("link_id = ANY(%s)")
         params.append(list(within))
-    return f"SELECT link_id FROM {TABLE} WHERE {' AND '.join(conditions)}", params
-
-
-def matching_ids_among(q: str, ids: Sequence[int]) -> set[int]:
-    """Which of these links match the query (all of them for an empty query)."""
-    found = matching_ids_sql(q, within=ids) if ids else None
-    if found is None:
-        return set(ids)
-    sql, params = found
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
-
-
-def filter_links(links: QuerySet, q: str) -> QuerySet:
-    """Narrow a Link queryset to those matching the query (unchanged for an empty query)."""
-    found = matching_ids_sql(q)
-    if found is None:
-        return links
-    sql, params = found
-    return pk_in(links, RawSQL(sql, params))
+    return f"SELECT link_id FROM {TABLE} WHERE {' AND '.join(conditions) or 'true'}", params
 
 
 def pk_in(links: QuerySet, ids) -> QuerySet:
@@ -307,6 +347,7 @@ def remove_links(ids: Iterable[int]) -> None:
             cursor.execute(f"DELETE FROM {TABLE} WHERE {_key_column()} IN ({marks})", chunk)
             if _vendor() == "sqlite":
                 cursor.execute(f"DELETE FROM {GRAMS_TABLE} WHERE rowid IN ({marks})", chunk)
+                cursor.execute(f"DELETE FROM {WORDS_TABLE} WHERE rowid IN ({marks})", chunk)
 
 
 def _insert(rows: list[tuple[int, str]]) -> None:
@@ -322,10 +363,18 @@ def _insert(rows: list[tuple[int, str]]) -> None:
                     f"INSERT INTO {GRAMS_TABLE} (rowid, grams) VALUES (%s, %s)",
                     [(key, " ".join(cjk_grams(document))) for key, document in batch],
                 )
+                cursor.executemany(
+                    f"INSERT INTO {WORDS_TABLE} (rowid, words) VALUES (%s, %s)",
+                    [(key, index_words(document)) for key, document in batch],
+                )
             else:
                 cursor.executemany(
-                    f"INSERT INTO {TABLE} (link_id, document, grams) VALUES (%s, %s, %s)",
-                    [(key, document, cjk_grams(document)) for key, document in batch],
+                    f"INSERT INTO {TABLE} (link_id, document, grams, words) "
+                    "VALUES (%s, %s, %s, to_tsvector('simple', %s))",
+                    [
+                        (key, document, cjk_grams(document), index_words(document))
+                        for key, document in batch
+                    ],
                 )
 
 
@@ -367,6 +416,7 @@ def _reindex_all(batch_size: int, progress: Callable[[int], None] | None) -> int
         cursor.execute(f"DELETE FROM {TABLE}")
         if not postgres:
             cursor.execute(f"DELETE FROM {GRAMS_TABLE}")
+            cursor.execute(f"DELETE FROM {WORDS_TABLE}")
         else:
             # Building a GIN index once is far faster than updating it row by row.
             for name, _definition in POSTGRES_INDEXES:
@@ -393,6 +443,7 @@ def _reindex_all(batch_size: int, progress: Callable[[int], None] | None) -> int
         with connection.cursor() as cursor:
             cursor.execute(f"INSERT INTO {TABLE}({TABLE}) VALUES ('optimize')")
             cursor.execute(f"INSERT INTO {GRAMS_TABLE}({GRAMS_TABLE}) VALUES ('optimize')")
+            cursor.execute(f"INSERT INTO {WORDS_TABLE}({WORDS_TABLE}) VALUES ('optimize')")
     return total
 
 
@@ -409,22 +460,35 @@ def link_documents(ids: Iterable[int]) -> dict[int, str]:
 
 
 def term_pattern(terms: Sequence[str]) -> re.Pattern[str] | None:
-    """A case-insensitive pattern finding any of the terms, longest first."""
-    if not terms:
+    """A case-insensitive pattern finding any of the terms as the search finds them, longest first.
+
+    Latin words whole (a phrase's words with anything but letters between them), the rest as
+    substrings.
+    """
+    pieces = []
+    for term in sorted(terms, key=len, reverse=True):
+        lookup = lookup_for(Text(term))
+        if lookup.index == "words":
+            words = lookup.value.split()
+            pieces.append(r"(?<![^\W_])" + r"[\W_]+".join(map(re.escape, words)) + r"(?![^\W_])")
+        else:
+            pieces.append(re.escape(term))
+    if not pieces:
         return None
-    ordered = sorted(terms, key=len, reverse=True)
-    return re.compile("|".join(re.escape(t) for t in ordered), re.IGNORECASE)
+    return re.compile("|".join(pieces), re.IGNORECASE)
 
 
 __all__ = [
     "compose_document",
-    "filter_links",
+    "index_words",
+    "latin_words",
     "link_documents",
-    "matching_ids_sql",
+    "lookup_for",
     "reindex_all",
     "reindex_link",
     "reindex_links",
     "remove_links",
     "search_terms",
     "split_document",
+    "text_ids_sql",
 ]

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from snapshots.feeds import PublicLinksFeed, TagLinksFeed
-from snapshots.views import archive, library, links, tags, transfer
+from snapshots.feeds import PublicLinksFeed, SavedSearchFeed, TagLinksFeed
+from snapshots.views import archive, library, links, saved_searches, tags, transfer
 
 app_name = "snapshots"
 
@@ -14,6 +14,12 @@ urlpatterns = [
     path("links/bulk/", library.links_bulk, name="links_bulk"),
     path("links/import/", transfer.links_import, name="links_import"),
     path("links/export/", transfer.links_export, name="links_export"),
+    path("links/searches/", saved_searches.saved_search_add, name="saved_search_add"),
+    path(
+        "links/searches/<int:pk>/delete/",
+        saved_searches.saved_search_remove,
+        name="saved_search_delete",
+    ),
     path("links/<int:pk>/", links.link_detail, name="link_detail"),
     path("links/<int:pk>/status/", links.link_capture_status, name="link_capture_status"),
     path("links/<int:pk>/capture/", links.link_capture, name="link_capture"),
@@ -41,4 +47,5 @@ urlpatterns = [
     # Atom feeds of public links (snapshots/feeds.py).
     path("feeds/links/", PublicLinksFeed(), name="feed_links"),
     path("feeds/tags/<str:slug>/", TagLinksFeed(), name="feed_tag"),
+    path("feeds/searches/<str:key>/", SavedSearchFeed(), name="feed_saved_search"),
 ]

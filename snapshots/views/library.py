@@ -227,6 +227,8 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
     filters = LibraryFilters.from_query(request.GET)
     if filters.notice:
         messages.error(request, filters.notice)
+    for problem in filters.search.problems:
+        messages.error(request, problem)
     if tag_page is not None and tag_page.name.casefold() not in {
         t.casefold() for t in filters.tags
     }:
@@ -254,6 +256,7 @@ def _render_library(request: HttpRequest, *, tag_page: Tag | None = None) -> Htt
             "tag_facets": _page_tag_facets(page_links, chosen),
             "tag_page": tag_page,
             "own_tags": own_tag_names(user),
+            "saved_searches": list(user.saved_searches.all()) if user.is_authenticated else [],
             "tag_separators": TAG_SEPARATORS,
             "bulk_actions": BulkAction.choices,
             "sorts": Sort.choices,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from snapshots import search
 from snapshots.models import Blob, Link, Snapshot
+from snapshots.queries import filter_links
 from snapshots.services.archives import snapshot_delete, snapshot_single_file
 from snapshots.tasks import (
     capture_snapshot,
@@ -152,9 +152,9 @@ def test_captured_text_is_found_by_the_library_search(server, link_to):
         headers={"Content-Type": "text/html"},
     )
     link = link_to(server.url("/rain.html"))
-    assert not search.filter_links(Link.objects.all(), "bioswales").exists()
+    assert not filter_links(Link.objects.all(), "bioswales").exists()
     capture(link)
-    assert list(search.filter_links(Link.objects.all(), "bioswales")) == [link]
+    assert list(filter_links(Link.objects.all(), "bioswales")) == [link]
 
 
 def test_shift_jis_page_decodes_without_mojibake(server, link_to):
