@@ -8,11 +8,12 @@ saving the snapshot are the task's job (``snapshots.tasks``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from posixpath import basename
 from urllib.parse import unquote, urlsplit
 
-from snapshots.capture.archive import Archive, assemble, with_own_csp
+from snapshots.capture.archive import Archive, Asset, assemble, with_own_csp
 from snapshots.capture.collector import Limits
 from snapshots.capture.decode import Decoded, decode
 from snapshots.capture.extract import Article, extract
@@ -59,6 +60,8 @@ class Capture:
     archive: Archive | None = None
     article: Article | None = None
     document: Document | None = None
+    engine: str = "static"  # "browser" when Chromium rendered it (capture.engines)
+    screenshot: Asset | None = None  # the first screen, or the page's og:image
 
     @property
     def archive_type(self) -> str:
@@ -83,15 +86,27 @@ def is_html(response: Response) -> bool:
     return vague and bool(_HTML_START.match(response.body[:1024]))
 
 
-def capture_page(url: str, policy: FetchPolicy, limits: Limits | None = None) -> Capture:
+def capture_page(
+    url: str,
+    policy: FetchPolicy,
+    limits: Limits | None = None,
+    *,
+    fetcher: Callable[[str, FetchPolicy], Response] | None = None,
+) -> Capture:
     """Fetch ``url`` and turn it into an archive and an article; raises ``CaptureError``.
 
     Every sub-resource goes through the same guarded ``fetch`` and the same deadline as the page;
-    a failing asset is counted in the archive, never fatal.
+    a failing asset is counted in the archive, never fatal. ``fetcher`` (a guarded fetch that
+    remembers its answers, ``engines``) replaces it so that the browser reuses what was fetched.
     """
     session = new_session()
+    if fetcher is None:
+
+        def fetcher(address: str, rules: FetchPolicy) -> Response:
+            return fetch(address, rules, session=session)
+
     try:
-        response = fetch(url, policy, session=session)
+        response = fetcher(url, policy)
         if not is_html(response):
             return Capture(response=response, document=_document(response))
 
@@ -100,7 +115,7 @@ def capture_page(url: str, policy: FetchPolicy, limits: Limits | None = None) ->
         archive = inline(
             decoded.text,
             response.final_url,
-            lambda asset_url: fetch(asset_url, asset_policy, session=session),
+            lambda asset_url: fetcher(asset_url, asset_policy),
             limits or Limits(),
         )
         # Extraction reads the original page: its scripts (JSON-LD) carry metadata the archive drops.
