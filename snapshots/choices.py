@@ -38,6 +38,14 @@ class Visibility(models.TextChoices):
     PUBLIC = "public", _("Public")
 
 
+class CaptureEngine(models.TextChoices):
+    """How a capture is made (KB_CAPTURE_ENGINE, the capture form, the API's `engine`)."""
+
+    AUTO = "auto", _("Automatic (the browser for pages built by scripts)")
+    STATIC = "static", _("Static (fast; the page's scripts do not run)")
+    BROWSER = "browser", _("Browser (runs the page's scripts)")
+
+
 class BulkAction(models.TextChoices):
     """What the library's bulk edit does to the selected links."""
 

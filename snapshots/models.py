@@ -157,6 +157,12 @@ class Snapshot(models.Model):
     image_url = models.URLField(_("lead image"), max_length=2048, blank=True)
     # The sha256 of the page icon the capture inlined (one of ``blobs``), or "" when it had none.
     icon_sha256 = models.CharField(_("icon"), max_length=64, blank=True)
+    # How the page was captured (capture.engines): "static" or "browser"; "" until it is.
+    engine = models.CharField(_("capture engine"), max_length=16, blank=True)
+    # The engine asked for (auto, static, browser); "" follows KB_CAPTURE_ENGINE.
+    requested_engine = models.CharField(_("capture engine asked for"), max_length=16, blank=True)
+    # The first screen as the browser showed it, or the page's og:image (one of ``blobs``).
+    screenshot_sha256 = models.CharField(_("screenshot"), max_length=64, blank=True)
     text = models.TextField(_("main text"), blank=True)
     reader_html = models.TextField(_("reader HTML"), blank=True)
 

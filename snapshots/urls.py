@@ -33,6 +33,7 @@ urlpatterns = [
     path("snapshots/<int:snapshot_id>/reader/", archive.reader, name="snapshot_reader"),
     path("snapshots/<int:snapshot_id>/download/", archive.download, name="snapshot_download"),
     path("snapshots/<int:snapshot_id>/icon/", archive.icon, name="snapshot_icon"),
+    path("snapshots/<int:snapshot_id>/screenshot/", archive.screenshot, name="snapshot_screenshot"),
     # Atom feeds of public links (snapshots/feeds.py).
     path("feeds/links/", PublicLinksFeed(), name="feed_links"),
     path("feeds/tags/<str:slug>/", TagLinksFeed(), name="feed_tag"),

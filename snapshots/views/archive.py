@@ -157,16 +157,32 @@ def icon(request: HttpRequest, snapshot_id: int) -> HttpResponse:
     Seen by whoever may see the archive; 404 when the snapshot has none or it is not an image.
     """
     snapshot = access.snapshot_read(request, snapshot_id, viewer=access.archive_viewer)
-    sha = snapshot.icon_sha256
+    return _own_image(request, snapshot, snapshot.icon_sha256)
+
+
+@require_safe
+@csp_exempt()
+@_refuse_wrong_token
+@_store_unavailable_is_503
+def screenshot(request: HttpRequest, snapshot_id: int) -> HttpResponse:
+    """The capture's picture: the first screen as the browser showed it, or the page's og:image.
+
+    Served like the icon: to whoever may see the archive, private, sandboxed, never sniffed.
+    """
+    snapshot = access.snapshot_read(request, snapshot_id, viewer=access.archive_viewer)
+    return _own_image(request, snapshot, snapshot.screenshot_sha256)
+
+
+def _own_image(request: HttpRequest, snapshot: Snapshot, sha: str) -> HttpResponse:
     if not sha:
-        raise Http404("no icon")
+        raise Http404("no image")
     # Looked up among the snapshot's own blobs: those live exactly as long as the snapshot.
     content_type = (
         snapshot.blobs.filter(sha256=sha).values_list("content_type", flat=True).first() or ""
     )
     content_type = content_type.split(";", 1)[0].strip().lower()
     if not _ICON_TYPE.fullmatch(content_type):
-        raise Http404("no icon")
+        raise Http404("no image")
     etag = f'"{sha}"'
     # If-None-Match compares weakly (RFC 9110 §13.1.2): W/"x" matches "x"
     tags = parse_etags(request.headers.get("If-None-Match", ""))
@@ -174,8 +190,8 @@ def icon(request: HttpRequest, snapshot_id: int) -> HttpResponse:
         return _icon_headers(HttpResponse(status=304), etag)
     try:
         body = blob_store().read(sha)
-    except OSError as error:  # the blob's file is gone: as if there were no icon
-        raise Http404("icon missing") from error
+    except OSError as error:  # the blob's file is gone: as if there were no image
+        raise Http404("image missing") from error
     return _icon_headers(HttpResponse(body, content_type=content_type), etag)
 
 
