@@ -527,15 +527,26 @@ class _Render:
         except TimeoutError:
             self._check_crash()
             raise BrowserFailed(SCRIPTS_HUNG) from None
-        except Exception:
+        except Exception as error:
             self._check_crash()
-            raise
+            if "context was destroyed" not in str(error):
+                raise
+            # a navigation of a frame was under way: the next look finds the new document
 
     async def _settle(self, page) -> None:
         with contextlib.suppress(Exception):  # a page that never goes quiet is kept as it is
             await page.wait_for_load_state("networkidle", timeout=self.left(SETTLE_SECONDS) * 1000)
 
     async def _evaluate(self, page, script: str, argument, seconds: float):
+        for _ in range(2):
+            try:
+                return await self._step(page.evaluate(script, argument), seconds)
+            except BrowserFailed:
+                raise
+            except Exception as error:
+                if "context was destroyed" not in str(error):
+                    raise
+                await self._settle(page)  # the page replaced its document meanwhile: once more
         return await self._step(page.evaluate(script, argument), seconds)
 
     async def _step(self, awaitable, seconds: float):
@@ -569,7 +580,14 @@ class _Render:
     async def _answer(self, route) -> None:
         request = route.request
         url = request.url
-        if not self._may_send(request):
+        refusal = self._refusal(request)
+        if refusal == "stay":
+            # A 204 answer to a navigation leaves the page where it is (an abort would put an
+            # error page in its place).
+            self.refused.append(url)
+            await _fulfill(route, 204, {}, b"")
+            return
+        if refusal:
             self.refused.append(url)
             await _abort(route)
             return
@@ -594,24 +612,27 @@ class _Render:
         }
         await _fulfill(route, response.status, headers, response.body)
 
-    def _may_send(self, request) -> bool:
-        """GET and HEAD only, within the budget, and the page never navigates away from itself."""
-        if request.method not in ("GET", "HEAD"):
-            return False  # a form post or a beacon changes something somewhere: never sent
-        if self.requests >= self.max_requests or time.monotonic() >= self.ends:
-            return False
-        if self.cache.bytes >= self.max_bytes:
-            return False
-        if request.is_navigation_request():
+    def _refusal(self, request) -> str:
+        """Why ``request`` is not sent ("" when it may be): GET and HEAD only, within the budget,
+        and the page never navigates away from itself ("stay")."""
+        navigation = request.is_navigation_request()
+        main = False
+        if navigation:
             try:
                 main = request.frame == self.page.main_frame if self.page else True
             except Exception:  # noqa: BLE001 - a request without a frame is not a navigation
                 main = False
-            if main:
-                if self._document_served:
-                    return False  # the page sends the tab elsewhere: stay on the captured page
-                self._document_served = True
-        return True
+            if main and self._document_served:
+                return "stay"  # the page sends the tab elsewhere: keep the captured page
+        if request.method not in ("GET", "HEAD"):
+            return "stay" if main else "method"  # a post or a beacon changes something somewhere
+        if self.requests >= self.max_requests or time.monotonic() >= self.ends:
+            return "budget"
+        if self.cache.bytes >= self.max_bytes:
+            return "budget"
+        if main:
+            self._document_served = True
+        return ""
 
 
 async def _abort(route) -> None:
