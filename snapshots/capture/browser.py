@@ -98,6 +98,9 @@ CHROMIUM_ARGS = (
     "--disable-features=DnsOverHttps,MediaRouter,OptimizationHints,Translate,"
     "AutofillServerCommunication,InterestFeedContentSuggestions,PrivacySandboxSettings4",
     f"--js-flags=--max-old-space-size={RENDERER_HEAP_MB}",
+    # Fewer processes for one page at a time: no GPU process of its own, at most two renderers.
+    "--in-process-gpu",
+    "--renderer-process-limit=2",
     "--proxy-server=http://127.0.0.1:9",
     "--proxy-bypass-list=<-loopback>",
     "--host-resolver-rules=MAP * ~NOTFOUND",
@@ -124,12 +127,16 @@ NO_ESCAPES = """(() => {
 SCROLL = """async ([steps, pause]) => {
   const height = () => Math.max(document.documentElement.scrollHeight,
                                 document.body ? document.body.scrollHeight : 0);
-  for (let i = 0; i < steps && window.scrollY + window.innerHeight < height(); i++) {
+  let i = 0;
+  for (; i < steps && window.scrollY + window.innerHeight < height(); i++) {
     window.scrollBy(0, Math.round(window.innerHeight * 0.9));
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
-  window.scrollTo(0, 0);
-  await new Promise((resolve) => setTimeout(resolve, pause));
+  if (i) {
+    window.scrollTo(0, 0);
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+  return i;
 }"""
 
 # The DOM as the scripts left it, made to say what the page showed: CSS inserted through the
@@ -477,8 +484,11 @@ class _Render:
         )
         await self._load(page)
         await self._settle(page)
-        await self._evaluate(page, SCROLL, [SCROLL_STEPS, SCROLL_PAUSE_MS], SCROLL_STEPS * 0.3 + 2)
-        await self._settle(page)
+        scrolled = await self._evaluate(
+            page, SCROLL, [SCROLL_STEPS, SCROLL_PAUSE_MS], SCROLL_STEPS * 0.3 + 2
+        )
+        if scrolled:  # what scrolling into view asked for, loaded
+            await self._settle(page)
         screenshot = await self._step(
             page.screenshot(type="jpeg", quality=SCREENSHOT_QUALITY, timeout=self.left(10) * 1000),
             10,
