@@ -100,6 +100,9 @@ def main() -> None:
         "--threshold", type=int, default=24, help="colour difference that counts (0-255)"
     )
     parser.add_argument("--save-dir", help="write live/archive screenshots here")
+    parser.add_argument(
+        "--engine", choices=["static", "browser", "auto"], default="static", help="kb's engine"
+    )
     args = parser.parse_args()
     root = corpus_or_exit(args.corpus, "capture fidelity")
     chromium = os.environ.get("KB_CHROMIUM") or shutil.which("chromium")
@@ -123,7 +126,7 @@ def main() -> None:
             name = path.relative_to(root).as_posix()
             url = f"{base}/{name}"
             try:
-                captured = capture(url, base)
+                captured = capture(url, base, args.engine)
             except CaptureError as error:  # a page that cannot be captured counts as all different
                 print(f"{name:55s} capture failed: {error}")
                 results.append((name, 1.0, 0, 0))
@@ -171,6 +174,7 @@ def main() -> None:
         return
     worst = max(results, key=lambda r: r[1])
     print()
+    print(f"engine: {args.engine}")
     print(f"pages: {len(shares)}   threshold: {args.threshold}/255   viewport: 1280x2000")
     print(f"mean pixel difference:  {statistics.mean(shares) * 100:.3f} %   (goal < 1 %)")
     print(f"worst pixel difference: {worst[1] * 100:.3f} %   ({worst[0]}; goal < 5 %)")
