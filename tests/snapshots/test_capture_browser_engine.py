@@ -450,3 +450,28 @@ def test_the_second_wall_resolves_and_connects_nothing(chromium):
         finally:
             browser.close()
         assert listener.connection_count == 0
+
+
+def test_the_first_wall_sees_and_refuses_each_request_itself(site, chromium):
+    """Interception, not only the launch flags: every kind of request is answered (refused) by kb."""
+    with TcpListener() as listener:
+        base = f"http://127.0.0.1:{listener.port}"
+        url = serve(
+            site,
+            "/kinds.html",
+            f"""<!DOCTYPE html><title>Kinds</title><p>kinds</p><script>
+            fetch("{base}/fetch").catch(() => {{}});
+            const xhr = new XMLHttpRequest(); xhr.open("GET", "{base}/xhr"); xhr.send();
+            navigator.sendBeacon("/beacon", "x");
+            new WebSocket("ws://127.0.0.1:{listener.port}/socket");
+            new Image().src = "{base}/pixel.png";
+            </script>""",
+        )
+        cache = ResponseCache(lambda address: fetch(address, policy_for(site)))
+        cache.put(url, fetch(url, policy_for(site)))
+        rendered = render(url, cache, policy_for(site), executable=chromium)
+        refused = set(rendered.refused)
+        assert {f"{base}/fetch", f"{base}/xhr", f"{base}/pixel.png"} <= refused
+        assert site.url("/beacon") in refused  # a POST, even to the page's own server
+        assert f"ws://127.0.0.1:{listener.port}/socket" in refused
+        assert listener.connection_count == 0
