@@ -8,6 +8,7 @@ captured with ``engine="static"`` and ``engine="browser"`` through ``snapshots.c
 would, after one warm-up capture each (the browser's launch is reported apart).
 
     .venv/bin/python bench/capture_engines.py [../shared/corpora/inlining] [--rounds 2]
+        [--single-file PATH]   # also time single-file-cli (npm) on the same pages, same Chromium
 
 Memory: the proportional set size (PSS, shared pages divided among their users) of this process
 and every process under it (Playwright's driver, Chromium's browser, GPU, network and renderer
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -98,6 +100,31 @@ class PeakMemory:
         self._thread.join()
 
 
+def single_file_times(
+    command: str, chromium: str, pages: list[str], urls: list[str]
+) -> dict[str, float]:
+    """Seconds single-file-cli takes for each page (whole CLI run), writing into a scratch folder."""
+    times = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for number, (page, url) in enumerate(zip(pages, urls, strict=True)):
+            started = time.perf_counter()
+            subprocess.run(
+                [
+                    command,
+                    url,
+                    str(Path(folder) / f"{number}.html"),
+                    f"--browser-executable-path={chromium}",
+                    '--browser-args=["--no-sandbox"]',
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=120,
+                check=False,
+            )
+            times[page] = time.perf_counter() - started
+    return times
+
+
 def capture_once(url: str, base: str, engine: str, chromium: str | None) -> tuple[float, int]:
     policy = default_policy(allow_hosts=[base.split("://", 1)[1]])
     started = time.perf_counter()
@@ -111,6 +138,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", nargs="?", default=str(DEFAULT_INLINING))
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--single-file", help="the single-file command of single-file-cli (npm), for comparison"
+    )
     args = parser.parse_args()
     root = corpus_or_exit(args.corpus, "capture engines")
     chromium = find_chromium(os.environ.get("KB_CHROMIUM", ""))
@@ -142,10 +172,14 @@ def main() -> None:
                             times.setdefault((page, engine), []).append(elapsed)
                             sizes[(page, engine)] = size
             launches = shared_engine(chromium).launches
+            single = {}
+            if args.single_file:
+                single = single_file_times(args.single_file, chromium, pages, urls)
     print(f"pages: {len(pages)}   rounds: {args.rounds}   chromium: {chromium}")
     print(f"first browser capture (launch included): {first:.2f} s; launches: {launches}")
     print(
-        f"{'page':48} {'static ms':>10} {'browser ms':>11} {'ratio':>7} {'static KB':>10} {'browser KB':>11}"
+        f"{'page':48} {'static ms':>10} {'browser ms':>11} {'ratio':>7} {'static KB':>10} "
+        f"{'browser KB':>11} {'SingleFile ms':>14}"
     )
     static_all, browser_all = [], []
     for page in pages:
@@ -153,14 +187,23 @@ def main() -> None:
         browser = statistics.median(times[(page, "browser")]) * 1000
         static_all.append(static)
         browser_all.append(browser)
+        other = f"{single[page] * 1000:14.0f}" if page in single else f"{'-':>14}"
         print(
             f"{page[-48:]:48} {static:10.0f} {browser:11.0f} {browser / max(static, 0.1):7.1f}"
-            f" {sizes[(page, 'static')] / 1024:10.0f} {sizes[(page, 'browser')] / 1024:11.0f}"
+            f" {sizes[(page, 'static')] / 1024:10.1f} {sizes[(page, 'browser')] / 1024:11.1f}"
+            f" {other}"
         )
     print(
         f"mean per page: static {statistics.mean(static_all):.0f} ms, browser "
         f"{statistics.mean(browser_all):.0f} ms ({statistics.mean(browser_all) / statistics.mean(static_all):.1f}x)"
     )
+    if single:
+        mean_single = statistics.mean(single.values()) * 1000
+        print(
+            f"single-file-cli (a browser launched per page, as its CLI does): {mean_single:.0f} ms "
+            f"a page; static is {mean_single / statistics.mean(static_all):.0f}x faster, browser "
+            f"{mean_single / statistics.mean(browser_all):.1f}x faster"
+        )
     print(
         f"memory (PSS of the worker and its processes): idle before the browser "
         f"{idle / 2**20:.0f} MB, peak while capturing {memory.peak / 2**20:.0f} MB"
