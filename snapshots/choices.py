@@ -41,9 +41,9 @@ class Visibility(models.TextChoices):
 class CaptureEngine(models.TextChoices):
     """How a capture is made (KB_CAPTURE_ENGINE, the capture form, the API's `engine`)."""
 
-    AUTO = "auto", _("Automatic (the browser for pages built by scripts)")
-    STATIC = "static", _("Static (fast; the page's scripts do not run)")
-    BROWSER = "browser", _("Browser (runs the page's scripts)")
+    AUTO = "auto", _("Automatic")
+    STATIC = "static", _("Static (no scripts)")
+    BROWSER = "browser", _("Browser (runs scripts)")
 
 
 class BulkAction(models.TextChoices):

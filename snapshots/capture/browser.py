@@ -202,7 +202,8 @@ SERIALIZE = """() => {
   const html = document.documentElement;
   const attributes = Array.from(html.attributes, (a) =>
     ` ${a.name}="${a.value.replace(/&/g, "&amp;").replace(/"/g, "&quot;")}"`).join("");
-  const inner = html.getHTML({serializableShadowRoots: true, shadowRoots});
+  const inner = html.getHTML  // Chromium 125 and later; before, shadow roots are left out
+    ? html.getHTML({serializableShadowRoots: true, shadowRoots}) : html.innerHTML;
   const doctype = document.doctype ? `<!DOCTYPE ${document.doctype.name}>` : "";
   return `${doctype}<html${attributes}>${inner}</html>`;
 }"""

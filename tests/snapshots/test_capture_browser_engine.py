@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import threading
 import time
 
 import pytest
@@ -431,24 +432,38 @@ def test_chromium_is_found_on_path_or_where_configured(tmp_path):
 
 def test_the_second_wall_resolves_and_connects_nothing(chromium):
     """Launched as the engine launches it, Chromium without interception reaches no listener."""
-    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     from snapshots.capture.browser import CHROMIUM_ARGS
 
-    with TcpListener() as listener, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
-        try:
-            page = browser.new_page()
-            for target in (
-                f"http://127.0.0.1:{listener.port}/",
-                f"http://localhost:{listener.port}/",
-                f"http://{socket.gethostname()}:{listener.port}/",
-            ):
-                with pytest.raises(PlaywrightError):
-                    page.goto(target, timeout=5000)
-        finally:
-            browser.close()
+    outcomes: list[str] = []
+
+    def visit(targets: list[str]) -> None:
+        # In a thread of its own: this test process may already run a sync Playwright (fixtures).
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
+            try:
+                page = browser.new_page()
+                for target in targets:
+                    try:
+                        page.goto(target, timeout=5000)
+                        outcomes.append(f"loaded {target}")
+                    except Exception as error:  # noqa: BLE001 - the network error is the point
+                        outcomes.append(type(error).__name__)
+            finally:
+                browser.close()
+
+    with TcpListener() as listener:
+        targets = [
+            f"http://127.0.0.1:{listener.port}/",
+            f"http://localhost:{listener.port}/",
+            f"http://{socket.gethostname()}:{listener.port}/",
+        ]
+        thread = threading.Thread(target=visit, args=(targets,))
+        thread.start()
+        thread.join(timeout=60)
+        assert len(outcomes) == len(targets)
+        assert not [o for o in outcomes if o.startswith("loaded")]
         assert listener.connection_count == 0
 
 
