@@ -1,14 +1,24 @@
-"""Site-wide middleware: bodies refused by their declared size, NUL characters refused, first-account
-setup, JSON errors under /api/."""
+"""Site-wide middleware: bodies refused by their declared size, NUL characters refused, a request
+answered again when its database connection was cut off, first-account setup, JSON errors under
+/api/."""
 
 import json
+import logging
+import sys
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.core.signals import got_request_exception
+from django.db import connections
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+
+from kb.database import connection_was_lost
+
+logger = logging.getLogger(__name__)
 
 EXEMPT_PREFIXES = ("/setup/", "/static/", "/healthz", "/api/", "/i18n/", "/archive/", "/admin/")
 
@@ -140,3 +150,61 @@ class RejectNulCharacters:
             body = request.body
             return b"\x00" in body or b"\\u0000" in body or b"%00" in body
         return False
+
+
+class AnswerAgainWhenTheDatabaseConnectionIsLost:
+    """A request whose database connection was cut off while it ran — PostgreSQL restarted or failed
+    over, an administrator's ``pg_terminate_backend``, a proxy dropping idle connections — is answered
+    again, on a new connection, instead of with a 500.
+
+    Django already replaces a connection that died *between* requests (``conn_health_checks``); this
+    covers the ones that die *during* one. The server rolled back whatever the cut-off transaction
+    had not committed, so running the request again is safe for kb's writes, which are idempotent by
+    design (links and tags are got-or-created, edits set a state). Cut off on every attempt, it
+    answers 503 with ``Retry-After`` and a sentence: the client may simply send it again.
+
+    Django turns an exception into a 500 inside each middleware, so the error is learnt from the
+    ``got_request_exception`` signal it sends while handling it — and only then can the connection
+    be seen to be lost (by the end of the request, something may have opened a new one).
+    """
+
+    ATTEMPTS = 5
+    SENTENCE = _("The database connection was interrupted. Please try again in a moment.")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        for attempt in range(1, self.ATTEMPTS + 1):
+            request.database_connection_lost = False
+            response = self.get_response(request)
+            if not (request.database_connection_lost and response.status_code >= 500):
+                return response
+            logger.warning("database connection lost during %s %s (attempt %d)",
+                           request.method, request.path, attempt)  # fmt: skip
+            # Closed whatever state psycopg thinks it is in (a cut-off one may still say IDLE):
+            # the next query opens a new connection.
+            connections.close_all()
+            time.sleep(0.25 * attempt)  # past whatever cut it off (a restart takes a moment)
+            for _name, uploads in request.FILES.lists() if hasattr(request, "_files") else ():
+                for upload in uploads:
+                    upload.seek(0)  # read again from the start by the next attempt
+        return self.busy(request)
+
+    def busy(self, request):
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"error": str(self.SENTENCE)}, status=503)
+        else:
+            response = HttpResponse(
+                str(self.SENTENCE), status=503, content_type="text/plain; charset=utf-8"
+            )
+        response["Retry-After"] = "2"
+        return response
+
+
+def _note_lost_connections(sender, request=None, **kwargs):
+    if request is not None and connection_was_lost(sys.exc_info()[1]):
+        request.database_connection_lost = True
+
+
+got_request_exception.connect(_note_lost_connections, dispatch_uid="kb.lost_connections")

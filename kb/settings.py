@@ -70,6 +70,8 @@ MIDDLEWARE = [
     # before anything reads the body: a body is refused by its declared size, unread
     "kb.middleware.RefuseOversizedBodies",
     "kb.middleware.RejectNulCharacters",
+    # outside everything that queries the database (sessions, the user, CSRF, the views)
+    "kb.middleware.AnswerAgainWhenTheDatabaseConnectionIsLost",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

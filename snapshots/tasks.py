@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -51,6 +51,7 @@ from django_tasks import TaskResultStatus, task
 from django_tasks.backends.immediate import ImmediateBackend
 from django_tasks.exceptions import TaskResultDoesNotExist
 
+from kb.database import connection_was_lost
 from kb.heartbeat import live_workers
 from kb.messages import Text, gettext_noop, to_json
 from snapshots import search
@@ -105,6 +106,9 @@ WORKER_COMMANDS = frozenset({"db_worker", "rqworker", "rqworker-pool"})
 MAX_WAIT_IN_PLACE = 5.0
 INTERNAL_ERROR = gettext_noop("the capture failed because of an error in kb; it has been logged")
 STORAGE_ERROR = gettext_noop("the page was fetched but could not be stored; it has been logged")
+CONNECTION_LOST = gettext_noop(
+    "the connection to the database was interrupted; the capture will be tried again"
+)
 
 
 # --- asking for a capture -----------------------------------------------------------------------
@@ -168,7 +172,36 @@ def snapshot_enqueue(snapshot_id: int, *, delay: timedelta | None = None) -> boo
 def capture_snapshot(snapshot_id: int) -> str:
     """Capture the pending snapshot ``snapshot_id``; returns its status (or ``skipped``)."""
     can_defer = capture_snapshot.get_backend().supports_defer
-    return run_capture(snapshot_id, wait_for_retries=not can_defer)
+    try:
+        return run_capture(snapshot_id, wait_for_retries=not can_defer)
+    except DatabaseError as error:
+        if not connection_was_lost(error):
+            raise
+        return give_back_after_lost_connection(snapshot_id)
+
+
+def give_back_after_lost_connection(snapshot_id: int) -> str:
+    """The database connection was cut off in the middle of a capture (PostgreSQL restarted or
+    failed over): on a new connection the capture goes back to the queue at once, instead of
+    waiting until its lease runs out. If the database does not answer for a while, the lease
+    recovery (``recover_stuck_snapshots``) takes it up once it does."""
+    logger.warning("database connection lost during the capture of snapshot %s", snapshot_id)
+    for pause in (0.5, 1, 2, 4):
+        connections.close_all()
+        time.sleep(pause)
+        try:
+            snapshot = Snapshot.objects.filter(pk=snapshot_id).first()
+            if snapshot is None or snapshot.status != Snapshot.Status.RUNNING:
+                return "skipped"  # finished before the connection went, or deleted
+            release_for_retry(snapshot, CONNECTION_LOST)
+            break
+        except DatabaseError as error:
+            if not connection_was_lost(error):
+                raise
+    else:
+        return Snapshot.Status.RUNNING  # the lease recovery takes it up
+    snapshot_enqueue(snapshot_id, delay=timedelta(seconds=1))
+    return Snapshot.Status.PENDING
 
 
 def run_capture(snapshot_id: int, *, wait_for_retries: bool = True) -> str:

@@ -176,7 +176,8 @@ def site(tmp_path):
         "REDIS_URL": redis_server.url,
         "KB_DATA_DIR": str(tmp_path / "data"),
         "KB_STATIC_ROOT": str(tmp_path / "static"),
-        "KB_FETCH_ALLOW_HOSTS": f"127.0.0.1:{pages.port}",
+        # Two names for the fixture server: two sites, as far as the queue's fairness knows.
+        "KB_FETCH_ALLOW_HOSTS": f"127.0.0.1:{pages.port},localhost:{pages.port}",
         "KB_CAPTURE_RETRY_DELAYS": "3,3",
         "KB_CAPTURE_PER_HOST": str(WORKERS),
         "ALLOWED_HOSTS": "127.0.0.1",
@@ -192,6 +193,7 @@ def site(tmp_path):
     ]
     running = Site(f"http://127.0.0.1:{port}", token, pages, tmp_path)
     running.redis, running.workers = redis_server, services[1:]
+    running.database_url = database_url
     try:
         assert wait_for(lambda: _serving(running.base_url), 60), running.log_tails()
         yield running
@@ -266,3 +268,93 @@ def test_a_worker_killed_mid_capture_is_made_good_within_two_minutes(site):
     )
     print(f"\nworkers killed mid-capture: captured {time.monotonic() - killed:.0f} s later")
     assert [s for s in site.statuses if s >= 500] == []
+
+
+def terminate_connections(database_url: str) -> int:
+    """What an administrator's ``pg_terminate_backend`` (or a PostgreSQL failover) does to every
+    connection kb holds: each is cut off, in the middle of whatever it was doing."""
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url, dbname="postgres", autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        ).fetchall()
+    return len(rows)
+
+
+def test_postgresql_connections_cut_off_under_load_answer_no_5xx_and_lose_nothing(site):
+    """20 clients add links (new and existing, with a brand-new tag) and read the library while
+    every connection kb holds is cut off every 3 s: each answer is a success, each link
+    answered as saved is there, and every capture succeeds."""
+    paths = slow_pages(site, "cut", 30)
+    answered: dict[str, int] = {}
+    stop = threading.Event()
+
+    def client(number: int) -> None:
+        step = 0
+        while not stop.is_set():
+            path = paths[(number * 7 + step) % len(paths)]  # some new, some added already
+            status, answer = site.request(
+                "POST", "/api/links", {"url": site.pages.url(path), "tags": [f"cut-{step % 3}"]}
+            )
+            if status in (200, 201):
+                answered[path] = answer["id"]
+            site.request("GET", "/api/links?limit=20")
+            step += 1
+
+    clients = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(20)]
+    for thread in clients:
+        thread.start()
+    cut = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 20:
+        time.sleep(3)
+        cut += terminate_connections(site.database_url)
+    stop.set()
+    for thread in clients:
+        thread.join(timeout=60)
+
+    errors = sorted(s for s in site.statuses if s >= 500)
+    assert errors == [], (errors, site.log_tails())
+    assert set(answered) == set(paths)
+    link_ids = sorted(set(answered.values()))
+    assert len(link_ids) == len(paths)  # one link per address, however many clients added it
+    assert wait_for(lambda: site.all_succeeded(link_ids), 120, step=2), (
+        site.newest_statuses(link_ids),
+        site.log_tails(),
+    )
+    print(f"\n{cut} PostgreSQL connections cut off in 20 s under {len(site.statuses)} requests "
+          f"from 20 clients: 0 × 5xx, {len(link_ids)} links, every capture succeeded; "
+          f"worker restarts {[w.restarts for w in site.workers]}")  # fmt: skip
+
+
+def test_two_hanging_pages_hold_one_worker_and_the_other_captures_go_on(site):
+    """Two pages of one site that never answer, added first, and ten pages of another site: the
+    hanging site gets one of the two workers, so the other captures are not held up."""
+    for n in range(2):
+        site.pages.route(f"/hangs-{n}", body=page("never"), delay=600)
+    hanging = [site.add_link(f"/hangs-{n}") for n in range(2)]
+    time.sleep(1)  # both taken up first, the worst case
+    added = time.monotonic()
+    others = []
+    for n in range(10):
+        site.pages.route(
+            f"/fine-{n}", body=page(f"Fine {n}"), headers={"Content-Type": "text/html"}
+        )
+        status, answer = site.request(
+            "POST", "/api/links", {"url": site.pages.url(f"/fine-{n}", host="localhost")}
+        )
+        assert status == 201, status
+        others.append(answer["id"])
+
+    assert wait_for(lambda: site.all_succeeded(others), 60, step=0.5), (
+        site.newest_statuses(others),
+        site.log_tails(),
+    )
+    waited = time.monotonic() - added
+    assert site.newest_statuses(hanging) != ["succeeded"] * 2
+    print(f"\ntwo hanging pages and two workers: the other site's 10 captures all succeeded "
+          f"{waited:.1f} s after they were added")  # fmt: skip

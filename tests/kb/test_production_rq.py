@@ -111,12 +111,12 @@ class Site:
         self.base_url, self.token, self.pages, self.logs = base_url, token, pages, logs
         self.storage = "files"
         self.stored_objects = self.files_under_data_dir  # the blobs in the store kb uses
+        self.processes: dict[str, subprocess.Popen] = {}  # web, worker: README's command lines
+        self.start: Callable[[str], subprocess.Popen]  # (re)start one of them
 
     def files_under_data_dir(self) -> set[str]:
         blobs = self.logs / "data" / "blobs"
         return {str(path.relative_to(blobs)) for path in blobs.rglob("*") if path.is_file()}
-        self.processes: dict[str, subprocess.Popen] = {}  # web, worker: README's command lines
-        self.start: Callable[[str], subprocess.Popen]  # (re)start one of them
 
     def healthz(self) -> tuple[int, dict]:
         try:
