@@ -223,3 +223,15 @@ def test_backup_and_restore_carry_the_screenshot(ada, user, other_user, origin, 
     picture = client.get(reverse("snapshots:snapshot_screenshot", args=[restored.pk]))
     assert picture.content == CARD
     assert Link.objects.filter(owner=other_user).count() == 1
+
+
+@pytest.mark.browser
+def test_capture_command_takes_an_engine(user, origin, chromium, settings):
+    settings.KB_CAPTURE_ENGINE = "static"
+    user.is_superuser = True
+    user.save()
+    url = origin.url("/app.html")
+    call_command("capture", url, "--engine", "browser", stdout=io.StringIO())
+    snapshot = Snapshot.objects.get(link__url=url)
+    assert (snapshot.requested_engine, snapshot.engine) == ("browser", "browser")
+    assert "Built here" in snapshot.text
