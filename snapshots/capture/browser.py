@@ -70,6 +70,8 @@ MAX_REQUESTS = 600
 # A hung renderer's heap is capped; a page that wants more crashes its renderer, not the machine.
 RENDERER_HEAP_MB = 512
 FETCH_THREADS = 6
+# A long-lived browser grows; after this many renders the next capture gets a fresh one.
+RELAUNCH_EVERY = 200
 
 BROWSER_OFF = gettext_noop(
     "the browser engine is off: no Chromium was found (install chromium or set KB_CHROMIUM)"
@@ -320,6 +322,7 @@ class BrowserEngine:
         self._playwright = None
         self._browser = None
         self.launches = 0
+        self.renders = 0
 
     # ---- the loop thread --------------------------------------------------------------------
 
@@ -415,7 +418,10 @@ class BrowserEngine:
         return self._browser
 
     async def _run(self, job: _Render) -> Rendered:
+        if self.renders and self.renders % RELAUNCH_EVERY == 0:
+            await self._shutdown()
         browser = await self._ensure_browser()
+        self.renders += 1
         try:
             return await job.run(browser)
         except BrowserFailed:
