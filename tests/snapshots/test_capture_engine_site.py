@@ -235,3 +235,16 @@ def test_capture_command_takes_an_engine(user, origin, chromium, settings):
     snapshot = Snapshot.objects.get(link__url=url)
     assert (snapshot.requested_engine, snapshot.engine) == ("browser", "browser")
     assert "Built here" in snapshot.text
+
+
+@pytest.mark.browser
+def test_auto_renders_script_built_pages_and_keeps_others_static(
+    ada, user, origin, chromium, settings
+):
+    settings.KB_CAPTURE_ENGINE = "auto"
+    app = new_link(user, origin.url("/app.html"))
+    article = new_link(user, origin.url("/article.html"))
+    app_snapshot = capture_by_api(ada, app).json()
+    article_snapshot = capture_by_api(ada, article).json()
+    assert ada.get(f"/api/snapshots/{app_snapshot['id']}").json()["engine"] == "browser"
+    assert ada.get(f"/api/snapshots/{article_snapshot['id']}").json()["engine"] == "static"
