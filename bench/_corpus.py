@@ -7,6 +7,7 @@ The pipeline is the real one (``snapshots.capture.pipeline.capture_page``: fetch
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from snapshots.capture.browser import find_chromium  # noqa: E402
+from snapshots.capture.engines import capture as capture_with_engine  # noqa: E402
 from snapshots.capture.pipeline import Capture, capture_page, default_policy  # noqa: E402
 
 DEFAULT_INLINING = REPO.parent / "shared" / "corpora" / "inlining"
@@ -57,7 +60,12 @@ def serve(directory: Path) -> Iterator[str]:
         server.server_close()
 
 
-def capture(url: str, base_url: str) -> Capture:
-    """One capture of ``url`` through the real pipeline, allowed to reach only ``base_url``."""
+def capture(url: str, base_url: str, engine: str = "static") -> Capture:
+    """One capture of ``url`` through the real pipeline, allowed to reach only ``base_url``;
+    ``engine`` auto or browser renders it in Chromium (KB_CHROMIUM, else on PATH)."""
     host_port = base_url.split("://", 1)[1]
-    return capture_page(url, default_policy(allow_hosts=[host_port]))
+    policy = default_policy(allow_hosts=[host_port])
+    if engine == "static":
+        return capture_page(url, policy)
+    chromium = find_chromium(os.environ.get("KB_CHROMIUM", ""))
+    return capture_with_engine(url, policy, engine=engine, chromium=chromium)

@@ -20,10 +20,12 @@ import os
 import shutil
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from _corpus import DEFAULT_INLINING, capture, corpus_or_exit, inlining_pages, serve
+from capture_engines import SCRIPTED
 
 from snapshots.capture.errors import CaptureError
 from snapshots.capture.pipeline import single_file
@@ -93,6 +95,15 @@ def settle(page) -> None:
     page.evaluate("document.fonts.ready.then(() => true)")
 
 
+def with_scripted_pages(corpus: Path, folder: Path) -> Path:
+    """A folder holding the corpus and the script-built pages of ``capture_engines``."""
+    shutil.copytree(corpus, folder / "corpus")  # rglob does not follow a symlink
+    for name, text in SCRIPTED.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("corpus", nargs="?", default=str(DEFAULT_INLINING))
@@ -100,8 +111,20 @@ def main() -> None:
         "--threshold", type=int, default=24, help="colour difference that counts (0-255)"
     )
     parser.add_argument("--save-dir", help="write live/archive screenshots here")
+    parser.add_argument(
+        "--engine", choices=["static", "browser", "auto"], default="static", help="kb's engine"
+    )
+    parser.add_argument(
+        "--scripted",
+        action="store_true",
+        help="add a page its scripts build (capture_engines.SCRIPTED) to the corpus",
+    )
     args = parser.parse_args()
     root = corpus_or_exit(args.corpus, "capture fidelity")
+    scratch = None
+    if args.scripted:
+        scratch = tempfile.TemporaryDirectory()
+        root = with_scripted_pages(root, Path(scratch.name))
     chromium = os.environ.get("KB_CHROMIUM") or shutil.which("chromium")
     if chromium is None:
         print("capture fidelity: no Chromium found (apt-get install chromium); skipping.")
@@ -123,7 +146,7 @@ def main() -> None:
             name = path.relative_to(root).as_posix()
             url = f"{base}/{name}"
             try:
-                captured = capture(url, base)
+                captured = capture(url, base, args.engine)
             except CaptureError as error:  # a page that cannot be captured counts as all different
                 print(f"{name:55s} capture failed: {error}")
                 results.append((name, 1.0, 0, 0))
@@ -171,6 +194,7 @@ def main() -> None:
         return
     worst = max(results, key=lambda r: r[1])
     print()
+    print(f"engine: {args.engine}")
     print(f"pages: {len(shares)}   threshold: {args.threshold}/255   viewport: 1280x2000")
     print(f"mean pixel difference:  {statistics.mean(shares) * 100:.3f} %   (goal < 1 %)")
     print(f"worst pixel difference: {worst[1] * 100:.3f} %   ({worst[0]}; goal < 5 %)")

@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from kb.heartbeat import dead_after
 from kb.models import WorkerHeartbeat
 from snapshots.queries import oldest_waiting_capture
+from snapshots.tasks import capture_chromium
 
 # Backends whose tasks run only when a worker process takes them.
 BACKENDS_WITH_WORKERS = frozenset({"database", "rq"})
@@ -54,6 +55,7 @@ def check(now: datetime | None = None) -> Health:
     health = Health()
     database_ok = check_database(health)
     check_queue(health)
+    check_browser(health)
     if database_ok:
         try:
             oldest = check_waiting_captures(health, now)
@@ -106,6 +108,19 @@ def check_queue(health: Health) -> None:
             _("The task queue (Redis) does not answer: %(error)s. Captures cannot be queued.")
             % {"error": error}
         )
+
+
+def check_browser(health: Health) -> None:
+    """Says whether the browser engine is on; never a problem (without it captures are static)."""
+    chromium = capture_chromium()
+    health.details["browser"] = {
+        "engine": settings.KB_CAPTURE_ENGINE,
+        "available": chromium is not None,
+        "chromium": chromium,
+        "note": None
+        if chromium
+        else _("The browser engine is off: no Chromium was found; pages are captured statically."),
+    }
 
 
 def check_waiting_captures(health: Health, now: datetime) -> datetime | None:

@@ -302,6 +302,13 @@ except ValueError as exc:
 KB_CAPTURE_FETCH_OPTIONS: dict = {}
 # Limits fields (max_assets, max_total_bytes, max_media_bytes): what a capture inlines at most.
 KB_CAPTURE_LIMITS: dict = {}
+# The capture engine (snapshots/capture/engines.py): auto (static, then the browser for pages
+# their scripts build, when Chromium is there), static, or browser. KB_CHROMIUM names the browser
+# (default: chromium on PATH); without one, every capture is static.
+KB_CAPTURE_ENGINE = os.environ.get("KB_CAPTURE_ENGINE", "").strip().lower() or "auto"
+if KB_CAPTURE_ENGINE not in ("auto", "static", "browser"):
+    raise RuntimeError(f"KB_CAPTURE_ENGINE={KB_CAPTURE_ENGINE!r}: choose auto, static or browser")
+KB_CHROMIUM = os.environ.get("KB_CHROMIUM", "").strip()
 
 # Content Security Policy for the site's own pages (archived pages get a stricter one of their own).
 CONTENT_SECURITY_POLICY = {

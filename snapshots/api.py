@@ -8,6 +8,7 @@ link the caller may not see, or may not change, is a 404 like a missing one.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Literal
 
@@ -19,7 +20,7 @@ from ninja import Field, Query, Router, Schema, Status
 from kb.api_auth import WRITE_AUTH, ApiError, optional_user
 from kb.models import UserSettings
 from snapshots import access
-from snapshots.choices import CaptureState, Sort, Visibility
+from snapshots.choices import CaptureEngine, CaptureState, Sort, Visibility
 from snapshots.models import Link, SavedSearch, Snapshot
 from snapshots.normalize import LinkError, filter_tags, normalize_url
 from snapshots.queries import (
@@ -42,7 +43,7 @@ from snapshots.services.saved_searches import (
     saved_search_delete,
     saved_search_update,
 )
-from snapshots.tasks import snapshot_request
+from snapshots.tasks import capture_chromium, snapshot_request
 
 router = Router(tags=["library"])
 
@@ -86,10 +87,28 @@ class SnapshotOut(Schema):
         None, description="The self-contained page, served sandboxed; null until captured."
     )
     size: int
+    engine: Literal["static", "browser"] | None = Field(
+        None, description="How the page was captured; null until it is."
+    )
+    screenshot_url: str | None = Field(
+        None,
+        description="The first screen as the browser showed it (or, for a static capture, the "
+        "page's og:image), served like the archive; null when there is none.",
+    )
 
     @staticmethod
     def resolve_created(snapshot: Snapshot) -> datetime:
         return snapshot.requested
+
+    @staticmethod
+    def resolve_engine(snapshot: Snapshot) -> str | None:
+        return snapshot.engine or None
+
+    @staticmethod
+    def resolve_screenshot_url(snapshot: Snapshot) -> str | None:
+        if not snapshot.screenshot_sha256:
+            return None
+        return f"/snapshots/{snapshot.pk}/screenshot/"
 
     @staticmethod
     def resolve_archive_url(snapshot: Snapshot) -> str | None:
@@ -205,6 +224,14 @@ class LinkQuery(Schema):
     page: int = Field(1, json_schema_extra={"minimum": 1, "maximum": MAX_PAGE})
     per_page: int = Field(
         DEFAULT_PER_PAGE, json_schema_extra={"minimum": 1, "maximum": MAX_PER_PAGE}
+    )
+
+
+class CaptureIn(Schema):
+    engine: str = Field(
+        "",
+        description="auto, static or browser; empty: the server's KB_CAPTURE_ENGINE.",
+        json_schema_extra={"enum": ["", *CaptureEngine.values]},
     )
 
 
@@ -390,16 +417,54 @@ def delete_link(request: HttpRequest, link_id: int):
     return Status(204, None)
 
 
+def _capture_engine(request: HttpRequest) -> str:
+    """The JSON body's optional ``engine``: a capture may be asked for with no body at all."""
+    if request.content_type != "application/json" or not request.body.strip():
+        return ""
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, _("The body is not JSON.")) from None
+    if not isinstance(data, dict):
+        raise ApiError(422, _("The body must be a JSON object."))
+    engine = data.get("engine") or ""
+    if not isinstance(engine, str) or (engine and engine not in CaptureEngine.values):
+        raise ApiError(
+            422,
+            _("engine must be one of: %(engines)s.") % {"engines": ", ".join(CaptureEngine.values)},
+            field="engine",
+        )
+    return engine
+
+
+_CAPTURE_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": CaptureIn.model_json_schema()}},
+    }
+}
+
+
 @router.post(
     "/links/{link_id}/capture",
     auth=WRITE_AUTH,
-    **answers({202: SnapshotOut}, {**WRITE_ERRORS, **ONE}),
+    response=answers({202: SnapshotOut}, {**WRITE_ERRORS, **ONE})["response"],
+    openapi_extra={
+        **answers({202: SnapshotOut}, {**WRITE_ERRORS, **ONE})["openapi_extra"],
+        **_CAPTURE_BODY,
+    },
 )
 def capture_link(request: HttpRequest, link_id: int):
-    """Queue a new capture; answers the pending snapshot (poll GET /api/snapshots/{id})."""
+    """Queue a new capture; answers the pending snapshot (poll GET /api/snapshots/{id}).
+
+    `engine` chooses how: auto, static or browser (refused when the server has no Chromium).
+    """
     link = access.link_write(request, link_id)
+    engine = _capture_engine(request)
+    if engine == CaptureEngine.BROWSER and capture_chromium() is None:
+        raise ApiError(422, _("The browser engine is off on this server: no Chromium was found."))
     with access.link_kept(link.pk):
-        snapshot = snapshot_request(link=link)
+        snapshot = snapshot_request(link=link, engine=engine)
         return Status(202, Snapshot.objects.get(pk=snapshot.pk))
 
 

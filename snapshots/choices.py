@@ -38,6 +38,14 @@ class Visibility(models.TextChoices):
     PUBLIC = "public", _("Public")
 
 
+class CaptureEngine(models.TextChoices):
+    """How a capture is made (KB_CAPTURE_ENGINE, the capture form, the API's `engine`)."""
+
+    AUTO = "auto", _("Automatic")
+    STATIC = "static", _("Static (no scripts)")
+    BROWSER = "browser", _("Browser (runs scripts)")
+
+
 class BulkAction(models.TextChoices):
     """What the library's bulk edit does to the selected links."""
 

@@ -164,6 +164,12 @@ class Snapshot(models.Model):
     # The sha256 of the page's lead image (og:image) the capture kept (one of ``blobs``), or "":
     # the library's picture of the link.
     image_sha256 = models.CharField(_("lead image kept"), max_length=64, blank=True)
+    # How the page was captured (capture.engines): "static" or "browser"; "" until it is.
+    engine = models.CharField(_("capture engine"), max_length=16, blank=True)
+    # The engine asked for (auto, static, browser); "" follows KB_CAPTURE_ENGINE.
+    requested_engine = models.CharField(_("capture engine asked for"), max_length=16, blank=True)
+    # The first screen as the browser showed it, or the page's og:image (one of ``blobs``).
+    screenshot_sha256 = models.CharField(_("screenshot"), max_length=64, blank=True)
     text = models.TextField(_("main text"), blank=True)
     reader_html = models.TextField(_("reader HTML"), blank=True)
 
@@ -206,9 +212,9 @@ class Snapshot(models.Model):
 
     @property
     def thumbnail_sha256(self) -> str:
-        """The stored picture the library shows for this capture: its screenshot when captures
-        take one (a ``screenshot_sha256`` field), else the page's lead image; "" for none."""
-        return getattr(self, "screenshot_sha256", "") or self.image_sha256
+        """The stored picture the library shows for this capture: its screenshot, else the page's
+        lead image; "" for none."""
+        return self.screenshot_sha256 or self.image_sha256
 
     @property
     def is_finished(self) -> bool:

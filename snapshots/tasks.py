@@ -5,7 +5,7 @@ snapshot, the link's latest, and enqueues ``capture_snapshot`` once the transact
 
 ``capture_snapshot(snapshot_id)`` reads top to bottom: claim the snapshot (pending → running, by
 a conditional UPDATE, so a second run of the same task does nothing), run the pure steps
-(``capture_page``: fetch → decode → inline → extract), store the blobs, save the snapshot and
+(``engines.capture``: fetch → decode → [render] → inline → extract), store the blobs, save the snapshot and
 its link, update the search index.
 
 Transient failures (timeouts, broken connections, 429 and 5xx answers) are tried again, at most
@@ -55,13 +55,14 @@ from kb.database import connection_was_lost
 from kb.heartbeat import live_workers
 from kb.messages import Text, gettext_noop, to_json
 from snapshots import search
+from snapshots.capture.browser import find_chromium
 from snapshots.capture.collector import Limits
+from snapshots.capture.engines import capture as capture_with_engine
 from snapshots.capture.errors import TIMEOUT_SENTENCES, CaptureError
 from snapshots.capture.fetch import FetchPolicy
 from snapshots.capture.pipeline import (
     CAPTURE_SECONDS,
     Capture,
-    capture_page,
     default_policy,
     single_file,
 )
@@ -113,16 +114,19 @@ CONNECTION_LOST = gettext_noop(
 # --- asking for a capture -----------------------------------------------------------------------
 
 
-def snapshot_request(*, link: Link, enqueue: bool = True) -> Snapshot:
+def snapshot_request(*, link: Link, enqueue: bool = True, engine: str = "") -> Snapshot:
     """A new pending snapshot of ``link``, made its latest, queued once the transaction commits.
 
-    ``enqueue=False`` is for callers that run the capture themselves (``manage.py capture``).
+    ``enqueue=False`` is for callers that run the capture themselves (``manage.py capture``);
+    ``engine`` (auto, static, browser) overrides ``KB_CAPTURE_ENGINE`` for this capture.
     """
     with transaction.atomic():
         # The link's row held first: deleted meanwhile, this is Link.DoesNotExist, not an orphan.
         if not Link.objects.select_for_update().filter(pk=link.pk).exists():
             raise Link.DoesNotExist("the link was deleted")
-        snapshot = Snapshot.objects.create(link=link, status=Snapshot.Status.PENDING)
+        snapshot = Snapshot.objects.create(
+            link=link, status=Snapshot.Status.PENDING, requested_engine=engine
+        )
         link.latest_snapshot = snapshot
         Link.objects.filter(pk=link.pk).update(latest_snapshot=snapshot)
         if enqueue:
@@ -233,8 +237,12 @@ def attempt(snapshot: Snapshot, *, wait_for_retries: bool) -> str | None:
     """One attempt at a claimed snapshot: its outcome, or None to try again now (in place)."""
     snapshot_id = snapshot.pk
     try:
-        captured = capture_page(
-            snapshot.link.url, capture_policy(snapshot.attempts), capture_limits()
+        captured = capture_with_engine(
+            snapshot.link.url,
+            capture_policy(snapshot.attempts),
+            capture_limits(),
+            engine=snapshot.requested_engine or settings.KB_CAPTURE_ENGINE,
+            chromium=capture_chromium(),
         )
     except CaptureError as error:
         delay = retry_delay(snapshot.attempts) if error.transient else None
@@ -390,6 +398,11 @@ def wait_for_host(snapshot: Snapshot) -> None:
         snapshot_enqueue(snapshot.pk, delay=timedelta(seconds=delay))
 
 
+def capture_chromium() -> str | None:
+    """The Chromium the browser engine drives (KB_CHROMIUM, else on PATH); None: static only."""
+    return find_chromium(settings.KB_CHROMIUM)
+
+
 def capture_limits() -> Limits:
     return Limits(**settings.KB_CAPTURE_LIMITS)
 
@@ -436,6 +449,8 @@ def plan_blobs(captured: Capture) -> Planned:
     else:
         assets = [(a.body, a.content_type) for a in captured.archive.assets.values()]
         archive = (captured.archive.html.encode("utf-8"), captured.archive_type)
+    if captured.screenshot is not None:
+        assets.append((captured.screenshot.body, captured.screenshot.content_type))
     bodies: list[tuple[str, bytes]] = []
     blobs: dict[str, tuple[int, str]] = {}
     for body, content_type in [*assets, archive]:
@@ -471,6 +486,9 @@ def save_success(snapshot: Snapshot, captured: Capture, stored: Stored) -> str:
         "stored_bytes": stored.new_bytes,
         "icon_sha256": "",
         "image_sha256": "",
+        "engine": captured.engine,
+        # one of this snapshot's own blobs, like the icon: kept exactly as long as the snapshot
+        "screenshot_sha256": sha256_of(captured.screenshot.body) if captured.screenshot else "",
     }
     if captured.document is not None:
         document = captured.document

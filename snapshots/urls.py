@@ -44,6 +44,7 @@ urlpatterns = [
         archive.image,
         name="snapshot_image",
     ),
+    path("snapshots/<int:snapshot_id>/screenshot/", archive.screenshot, name="snapshot_screenshot"),
     # Atom feeds of public links (snapshots/feeds.py).
     path("feeds/links/", PublicLinksFeed(), name="feed_links"),
     path("feeds/tags/<str:slug>/", TagLinksFeed(), name="feed_tag"),

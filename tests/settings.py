@@ -14,3 +14,5 @@ STORAGES = {
     **STORAGES,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Existing capture tests check the static engine; the browser engine's tests ask for theirs.
+KB_CAPTURE_ENGINE = "static"

@@ -69,8 +69,11 @@ class AssetFetcher:
         limits: Limits | None = None,
         workers: int = WORKERS,
         per_host: int = PER_HOST,
+        remember: Callable[[str, Response], None] | None = None,
     ) -> None:
         self.policy = policy
+        # told each file downloaded (the browser engine's cache: nothing is downloaded twice)
+        self.remember = remember
         self.names = names or NameCache()
         self.limits = limits or Limits()
         self._cookies = cookies
@@ -196,6 +199,8 @@ class AssetFetcher:
         response, error = None, None
         try:
             response = fetch(job.url, self.policy, session=session, names=self.names)
+            if self.remember is not None:
+                self.remember(job.url, response)
             if job.then is not None:
                 self._then(job, response)
         except errors.CaptureError as exc:

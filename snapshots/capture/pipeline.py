@@ -8,11 +8,12 @@ saving the snapshot are the task's job (``snapshots.tasks``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from posixpath import basename
 from urllib.parse import unquote, urlsplit
 
-from snapshots.capture.archive import Archive, assemble, with_own_csp
+from snapshots.capture.archive import Archive, Asset, assemble, with_own_csp
 from snapshots.capture.assets import AssetFetcher
 from snapshots.capture.collector import Limits
 from snapshots.capture.decode import Decoded, decode
@@ -62,6 +63,8 @@ class Capture:
     archive: Archive | None = None
     article: Article | None = None
     document: Document | None = None
+    engine: str = "static"  # "browser" when Chromium rendered it (capture.engines)
+    screenshot: Asset | None = None  # the first screen, or the page's og:image
 
     @property
     def archive_type(self) -> str:
@@ -86,16 +89,28 @@ def is_html(response: Response) -> bool:
     return vague and bool(_HTML_START.match(response.body[:1024]))
 
 
-def capture_page(url: str, policy: FetchPolicy, limits: Limits | None = None) -> Capture:
+def capture_page(
+    url: str,
+    policy: FetchPolicy,
+    limits: Limits | None = None,
+    *,
+    fetcher: Callable[[str, FetchPolicy], Response] | None = None,
+    remember: Callable[[str, Response], None] | None = None,
+) -> Capture:
     """Fetch ``url`` and turn it into an archive and an article; raises ``CaptureError``.
 
     Every sub-resource goes through the same guarded ``fetch`` and the same deadline as the page,
     several at a time (``assets``); a failing asset is counted in the archive, never fatal.
+    ``fetcher`` (a guarded fetch that remembers its answers, ``engines``) fetches the page instead,
+    and ``remember`` is told every file downloaded, so that the browser reuses what was fetched.
     """
     limits = limits or Limits()
     names = NameCache()  # one DNS lookup per host for the whole capture
     with new_session() as session:
-        response = fetch(url, policy, session=session, names=names)
+        if fetcher is not None:
+            response = fetcher(url, policy)
+        else:
+            response = fetch(url, policy, session=session, names=names)
     if not is_html(response):
         return Capture(response=response, document=_document(response))
 
@@ -103,7 +118,9 @@ def capture_page(url: str, policy: FetchPolicy, limits: Limits | None = None) ->
     # Extraction reads the original page: its scripts (JSON-LD) carry metadata the archive drops.
     article = extract(decoded.text, response.final_url)
     asset_policy = replace(policy, accept="*/*")
-    with AssetFetcher(asset_policy, names=names, cookies=session.cookies, limits=limits) as assets:
+    with AssetFetcher(
+        asset_policy, names=names, cookies=session.cookies, limits=limits, remember=remember
+    ) as assets:
         archive = inline(
             decoded.text, response.final_url, assets, limits, lead_image_url=article.image
         )

@@ -177,6 +177,19 @@ def image(request: HttpRequest, snapshot_id: int, sha256: str) -> HttpResponse:
     return _stored_image(request, snapshot, sha256)
 
 
+@require_safe
+@csp_exempt()
+@_refuse_wrong_token
+@_store_unavailable_is_503
+def screenshot(request: HttpRequest, snapshot_id: int) -> HttpResponse:
+    """The capture's picture: the first screen as the browser showed it, or the page's og:image.
+
+    Served like the icon: to whoever may see the archive, private, sandboxed, never sniffed.
+    """
+    snapshot = access.snapshot_read(request, snapshot_id, viewer=access.archive_viewer)
+    return _stored_image(request, snapshot, snapshot.screenshot_sha256)
+
+
 def _stored_image(request: HttpRequest, snapshot: Snapshot, sha: str) -> HttpResponse:
     if not sha:
         raise Http404("no image")

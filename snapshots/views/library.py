@@ -118,9 +118,8 @@ def _newest_captures(links: list[Link]) -> dict[int, Snapshot]:
         .values("pk")[:1]
     )
     chosen = Link.objects.filter(pk__in=waiting).annotate(capture=Subquery(newest))
-    # (a screenshot field, once captures take them, belongs in this list: thumbnail_sha256 reads it)
     found = Snapshot.objects.filter(pk__in=chosen.values("capture")).only(
-        "pk", "link_id", "icon_sha256", "image_sha256"
+        "pk", "link_id", "icon_sha256", "image_sha256", "screenshot_sha256"
     )
     return {snapshot.link_id: snapshot for snapshot in found}
 

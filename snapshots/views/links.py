@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -18,13 +19,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from kb.markdown import render_markdown
 from snapshots import access
+from snapshots.choices import CaptureEngine
 from snapshots.forms import CompareForm, LinkEditForm, LinkForm
 from snapshots.models import Link, Snapshot
 from snapshots.normalize import LinkError
 from snapshots.queries import own_tag_names
 from snapshots.services.diff import diff_texts
 from snapshots.services.links import link_create, link_delete, link_update
-from snapshots.tasks import captures_ahead, snapshot_request
+from snapshots.tasks import capture_chromium, captures_ahead, snapshot_request
 
 
 @login_required
@@ -125,6 +127,14 @@ def link_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if captured and captured.icon_sha256
         else ""
     )
+    context["screenshot_url"] = (
+        reverse("snapshots:snapshot_screenshot", args=[captured.pk])
+        if captured and captured.screenshot_sha256
+        else ""
+    )
+    context["engines"] = CaptureEngine.choices
+    context["default_engine"] = settings.KB_CAPTURE_ENGINE
+    context["browser_available"] = capture_chromium() is not None
     context["notes_html"] = render_markdown(link.notes) if link.notes else ""
     context["tags"] = sorted(link.tags.names(), key=str.casefold)
     if context["can_compare"]:
@@ -148,8 +158,17 @@ def link_capture_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def link_capture(request: HttpRequest, pk: int) -> HttpResponse:
     link = access.link_write(request, pk)
+    engine = request.POST.get("engine", "")
+    if engine and engine not in CaptureEngine.values:
+        messages.error(request, _("Choose how to capture the page from the list."))
+        return redirect("snapshots:link_detail", pk=link.pk)
+    if engine == CaptureEngine.BROWSER and capture_chromium() is None:
+        messages.error(
+            request, _("The browser engine is off on this server: no Chromium was found.")
+        )
+        return redirect("snapshots:link_detail", pk=link.pk)
     with access.link_kept(link.pk):
-        snapshot_request(link=link)
+        snapshot_request(link=link, engine=engine)
     messages.success(request, _("A new capture was queued."))
     return redirect("snapshots:link_detail", pk=link.pk)
 

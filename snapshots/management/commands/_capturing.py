@@ -44,14 +44,24 @@ def describe(snapshot: Snapshot) -> str:
     return f"{snapshot.get_status_display()} {snapshot.link.url}"
 
 
+def add_engine_argument(parser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=["auto", "static", "browser"],
+        default="",
+        help="how to capture (default: KB_CAPTURE_ENGINE); browser needs Chromium",
+    )
+
+
 def capture_links(
-    command: BaseCommand, links: Iterable[Link], *, total: int, now: bool = True
+    command: BaseCommand, links: Iterable[Link], *, total: int, now: bool = True, engine: str = ""
 ) -> tuple[int, int]:
-    """Request a snapshot of each link; with ``now``, run it here. Returns (succeeded, failed)."""
+    """Request a snapshot of each link (with ``engine``, or KB_CAPTURE_ENGINE's); with ``now``,
+    run it here. Returns (succeeded, failed)."""
     succeeded = failed = 0
     with tqdm(total=total, unit="link", disable=total < 2, file=command.stderr._out) as bar:
         for link in links:
-            snapshot = snapshot_request(link=link, enqueue=not now)
+            snapshot = snapshot_request(link=link, enqueue=not now, engine=engine)
             if now:
                 run_capture(snapshot.pk, wait_for_retries=True)
                 snapshot.refresh_from_db()

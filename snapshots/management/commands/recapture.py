@@ -8,7 +8,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from django.utils import timezone
 
-from snapshots.management.commands._capturing import capture_links, resolve_user
+from snapshots.management.commands._capturing import (
+    add_engine_argument,
+    capture_links,
+    resolve_user,
+)
 from snapshots.models import Link, Snapshot
 from snapshots.tasks import recover_captures
 
@@ -21,6 +25,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
+        add_engine_argument(parser)
         parser.add_argument(
             "--tag",
             action="append",
@@ -52,7 +57,7 @@ class Command(BaseCommand):
             help="capture here, one after another, instead of queueing",
         )
 
-    def handle(self, *args, tag, failed, older_than, all, stuck, user, now, **options):
+    def handle(self, *args, engine, tag, failed, older_than, all, stuck, user, now, **options):
         if stuck:
             result = recover_captures()
             self.stdout.write(
@@ -81,7 +86,7 @@ class Command(BaseCommand):
         if not chosen:
             self.stdout.write("No link matches.")
             return
-        succeeded, failures = capture_links(self, chosen, total=len(chosen), now=now)
+        succeeded, failures = capture_links(self, chosen, total=len(chosen), now=now, engine=engine)
         if now:
             self.stdout.write(f"{succeeded} captured, {failures} failed.")
         else:
