@@ -471,7 +471,9 @@ class _Inliner:
         ):
             self.collector.fail(url, "it is not a web page")
             return None
-        text = decode(response.body, response.headers.get("Content-Type")).text
+        text = decode(
+            response.body, response.headers.get("Content-Type"), response.final_url or url
+        ).text
         return self._frame_document(text, response.final_url or url)
 
     def _frame_document(self, html: str, base_url: str) -> str:
