@@ -295,3 +295,18 @@ def test_single_byte_pages_are_not_taken_for_cjk(text, codec, expected_encoding,
 def test_lang_and_country_domain_hints_keep_cjk_pages_right(text, lang, url, codec):
     html = page(text, lang)
     assert decode(html.encode(codec), None, url).text == html
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "url", "codec"),
+    [
+        (CHINESE_TRADITIONAL, "zh-CN", None, "big5"),
+        (CHINESE_SIMPLIFIED, "", "https://example.com.tw/", "gbk"),
+        (KOREAN, "ja", None, "euc-kr"),
+    ],
+)
+def test_a_hint_never_beats_text_that_reads_better_otherwise(text, lang, url, codec):
+    """A hint only settles a tie: a Big5 page saying lang="zh-CN" is still read as Big5."""
+    for body in (page(text, lang).encode(codec), forum_page(text, codec)):
+        decoded = decode(body, None, url)
+        assert text in decoded.text
