@@ -4,7 +4,8 @@
 ``prefetch``: before the walk over the page asks for its files one by one, a first walk over a
 copy of the page (a ``Scout``) names every file the real walk will want, and they download
 meanwhile. Each stylesheet that arrives is read for the files it names (fonts, images,
-``@import``), which start too.
+``@import``), which start too; so is each frame of the page's own site that the capture will
+keep (``inline``), for the files it shows.
 
 - At most ``workers`` downloads run at once, at most ``per_host`` to one host, hosts served in
   turn, so a host that hangs holds two slots and the others keep going.
@@ -99,6 +100,10 @@ class AssetFetcher:
 
     def prefetch(self, url: str) -> None:
         self._submit(url)
+
+    def prefetch_then(self, url: str, then: Callable[[Response], None]) -> None:
+        """Start ``url`` and, once it is here, call ``then`` with it (in the downloading thread)."""
+        self._submit(url, then=then)
 
     def prefetch_stylesheet(self, url: str) -> None:
         """Start ``url`` and, once it is here, the files it names."""

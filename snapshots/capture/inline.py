@@ -15,6 +15,7 @@ This module is pure Python (no Django): it is handed a ``fetch(url) -> Response`
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from snapshots.capture.assets import AssetFetcher, Scout
 from snapshots.capture.collector import Collector, Fetcher, Limits
 from snapshots.capture.css import rewrite_css
 from snapshots.capture.decode import decode
+from snapshots.capture.fetch import Response
 from snapshots.capture.fonts import FontUse
 from snapshots.capture.references import absolute, clean, is_inert, join_url, may_fetch, scheme_of
 from snapshots.capture.sniff import SUPPORTED_IMAGE_SOURCE_TYPES, extension_type, looks_like_html
@@ -90,6 +92,17 @@ def inline(
         images=collector.image_shas(),
         lead_image=lead_ref[len(ASSET_SCHEME) :] if lead_ref else "",
     )
+
+
+def _is_web_page(response: Response) -> bool:
+    return response.content_type in ("text/html", "application/xhtml+xml") or (
+        looks_like_html(response.body)
+    )
+
+
+def _page_text(response: Response, url: str) -> str:
+    content_type = response.headers.get("Content-Type")
+    return decode(response.body, content_type, response.final_url or url).text
 
 
 def _words(text: str) -> frozenset[str]:
@@ -463,16 +476,31 @@ class _Inliner:
         return False
 
     def _fetched_frame(self, url: str) -> str | None:
+        if isinstance(self.collector, Scout):
+            # A first walk does not wait for the frame: once it arrives, its own files start
+            # beside the page's, instead of one at a time when the real walk reaches the frame.
+            fetcher = self.collector.fetcher
+            fetcher.prefetch_then(url, functools.partial(self._scout_frame, fetcher, url))
+            return None
         response = self.collector.get(url)
         if response is None:
             return None
-        if response.content_type not in ("text/html", "application/xhtml+xml") and not (
-            looks_like_html(response.body)
-        ):
+        if not _is_web_page(response):
             self.collector.fail(url, "it is not a web page")
             return None
-        text = decode(response.body, response.headers.get("Content-Type")).text
-        return self._frame_document(text, response.final_url or url)
+        return self._frame_document(_page_text(response, url), response.final_url or url)
+
+    def _scout_frame(self, fetcher: AssetFetcher, url: str, response: Response) -> None:
+        """Name the files of a frame that arrived during a first walk (in a download thread, with
+        a ``Scout`` of its own: a collector is not shared between threads)."""
+        if not _is_web_page(response):
+            return
+        text = _page_text(response, url)
+        root, _doctype = parse_page(text)
+        if ASSET_SCHEME in text:
+            neutralize_document(root)
+        frame = _Inliner(Scout(fetcher), root, origin=self.origin, depth=self.depth + 1)
+        frame.run(response.final_url or url)
 
     def _frame_document(self, html: str, base_url: str) -> str:
         root, doctype = parse_page(html)

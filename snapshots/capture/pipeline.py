@@ -114,7 +114,7 @@ def capture_page(
     if not is_html(response):
         return Capture(response=response, document=_document(response))
 
-    decoded = decode(response.body, response.headers.get("Content-Type"))
+    decoded = decode(response.body, response.headers.get("Content-Type"), response.final_url)
     # Extraction reads the original page: its scripts (JSON-LD) carry metadata the archive drops.
     article = extract(decoded.text, response.final_url)
     asset_policy = replace(policy, accept="*/*")

@@ -218,3 +218,95 @@ def test_decoded_is_immutable():
     decoded = decode(b"<p>hi</p>")
     with pytest.raises(dataclasses.FrozenInstanceError):
         decoded.text = "changed"  # type: ignore[misc]
+
+
+# --- no declaration, and a broken character: the detector must not fall back to a code page ------
+
+RUSSIAN = (
+    "База знаний сохраняет снимки веб-страниц вместе со стилями и изображениями, чтобы "
+    "содержимое не пропало, даже если сайт закроется. Перекрёстная энтропия измеряет разницу "
+    "между двумя распределениями вероятностей и широко используется в задачах классификации."
+)
+
+
+def forum_page(text: str, codec: str) -> bytes:
+    """An old forum's list page: much ASCII markup, short titles, one title cut inside a character.
+
+    The cut leaves a lone lead byte, the way 6dc2d508 of the Chinese extraction corpus has one;
+    charset-normalizer then rejects every CJK encoding and used to answer ptcp154 (Cyrillic).
+    """
+    rows = "".join(
+        f'<tr><td class="t"><a href="/thread-{n}.html" target="_blank">{text[n % 40 : n % 40 + 14]}'
+        f'</a></td><td><font color="#999">2005-08-{n % 28 + 1:02d}</font></td></tr>\n'
+        for n in range(60)
+    )
+    head = "<html><head><title>forum</title><style>.t{font-size:12px;color:#296ABA}</style></head>"
+    html = f"{head}<body><table>{rows}</table><p>{text}</p></body></html>"
+    body = html.encode(codec)
+    cut = text[3:9].encode(codec)
+    broken = body.replace(cut, cut[:-1] + b"...", 1)
+    assert broken != body
+    return broken
+
+
+@pytest.mark.parametrize(
+    ("text", "codec", "expected_encoding"),
+    [
+        (CHINESE_SIMPLIFIED, "gbk", "gb18030"),
+        (CHINESE_TRADITIONAL, "big5", "big5hkscs"),
+        (JAPANESE, "shift_jis", "cp932"),
+        (KOREAN, "euc-kr", "cp949"),
+    ],
+    ids=["gbk", "big5", "shift_jis", "euc-kr"],
+)
+def test_cjk_page_with_a_broken_character_is_not_read_as_a_code_page(
+    text, codec, expected_encoding
+):
+    decoded = decode(forum_page(text, codec))
+    assert decoded.encoding == expected_encoding
+    assert text in decoded.text
+    assert decoded.text.count("\ufffd") <= 1
+
+
+@pytest.mark.parametrize(
+    ("text", "codec", "expected_encoding"),
+    [(RUSSIAN, "windows-1251", "cp1251"), (FRENCH, "windows-1252", "cp1252")],
+    ids=["windows-1251", "windows-1252"],
+)
+@pytest.mark.parametrize("lang", ["", "ru", "fr"])
+def test_single_byte_pages_are_not_taken_for_cjk(text, codec, expected_encoding, lang):
+    html = page(text, lang)
+    decoded = decode(html.encode(codec), None, "https://example.cn/article.html")
+    assert decoded.encoding == expected_encoding
+    assert decoded.text == html
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "url", "codec"),
+    [
+        (CHINESE_SIMPLIFIED, "", "https://news.example.com.cn/a.shtml", "gbk"),
+        (CHINESE_SIMPLIFIED, "zh-CN", None, "gbk"),
+        (CHINESE_TRADITIONAL, "zh-Hant-TW", None, "big5"),
+        (CHINESE_TRADITIONAL, "", "https://example.com.tw/a.html", "big5"),
+        (JAPANESE, "", "https://example.co.jp/", "shift_jis"),
+        (KOREAN, "", "https://example.co.kr/", "euc-kr"),
+    ],
+)
+def test_lang_and_country_domain_hints_keep_cjk_pages_right(text, lang, url, codec):
+    html = page(text, lang)
+    assert decode(html.encode(codec), None, url).text == html
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "url", "codec"),
+    [
+        (CHINESE_TRADITIONAL, "zh-CN", None, "big5"),
+        (CHINESE_SIMPLIFIED, "", "https://example.com.tw/", "gbk"),
+        (KOREAN, "ja", None, "euc-kr"),
+    ],
+)
+def test_a_hint_never_beats_text_that_reads_better_otherwise(text, lang, url, codec):
+    """A hint only settles a tie: a Big5 page saying lang="zh-CN" is still read as Big5."""
+    for body in (page(text, lang).encode(codec), forum_page(text, codec)):
+        decoded = decode(body, None, url)
+        assert text in decoded.text

@@ -234,3 +234,45 @@ def test_a_failure_reading_a_stylesheet_never_costs_the_stylesheet(server, monke
 
     assert any(b"Good Sans" in body for body in kept_bodies(captured))
     assert FONT in kept_bodies(captured)
+
+
+def test_files_of_a_frame_of_the_same_site_download_side_by_side(server):
+    """The first walk names the files of a frame it will keep, as it does the page's own: the
+    frame's four images on a slow host do not wait for each other."""
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_image(handler, owner):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        owner.stopping.wait(0.3)
+        with lock:
+            running -= 1
+        body = gif()
+        handler.wfile.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: image/gif\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+
+    with LocalHTTPServer() as slow_host:
+        for i in range(4):
+            slow_host.route(f"/{i}.gif", handler=slow_image)
+        images = "".join(f'<img src="{slow_host.url(f"/{i}.gif")}" alt="">' for i in range(4))
+        frame = f"<!doctype html><html><body><p>In the frame</p>{images}</body></html>"
+        server.route(
+            "/frame.html", body=frame.encode(), headers={"Content-Type": "text/html; charset=utf-8"}
+        )
+        url = serve_page(server, "", '<p>Page</p><iframe src="/frame.html"></iframe>')
+        policy = default_policy(
+            allow_hosts=[f"127.0.0.1:{server.port}", f"127.0.0.1:{slow_host.port}"]
+        )
+
+        captured = capture_page(url, policy)
+
+    assert captured.archive.failed == 0
+    assert "In the frame" in captured.archive.html
+    assert captured.archive.inlined == 4  # the frame's four images
+    assert most == 2  # as many as one host may serve at once, not one after another
