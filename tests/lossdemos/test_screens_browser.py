@@ -52,6 +52,13 @@ def test_each_view_fits_the_screen(browser, live_server, user, screen, language)
                     .map((svg) => svg.getAttribute("class"))"""
             )
             assert too_wide == [], (name, too_wide)
+            # and every word in a chart is drawn at least 8 px tall, however much the chart shrinks
+            tiny = view.evaluate(
+                """(view) => [...view.querySelectorAll("svg text")]
+                    .filter((t) => t.textContent.trim() && t.getBoundingClientRect().height < 8)
+                    .map((t) => t.textContent)"""
+            )
+            assert tiny == [], (name, tiny)
             if shots:
                 Path(shots).mkdir(parents=True, exist_ok=True)
                 path = str(Path(shots) / f"{name}-{screen}-{language}.png")
@@ -68,5 +75,17 @@ def test_each_view_fits_the_screen(browser, live_server, user, screen, language)
                     page.screenshot(path=path, full_page=True, clip=clip)
                 else:
                     view.screenshot(path=path)
+        # the gradient's formula is written out (no elided "Σ ⋯") and fits: a phone wraps it
+        page.goto(VIEWS["gradient"][0])
+        formula = page.locator(".gradient__formula")
+        assert "⋯" not in formula.inner_text()
+        assert formula.evaluate("(f) => f.scrollWidth <= f.clientWidth + 1")
+        # the logits field is a field like p and q: its label above it, the input the column's width
+        page.goto(VIEWS["drag"][0])
+        label = page.locator('label[for="id_logits"]').bounding_box()
+        field = page.locator("#id_logits").bounding_box()
+        column = page.locator(".field--logits").bounding_box()
+        assert label["y"] + label["height"] <= field["y"] + 1
+        assert field["width"] >= column["width"] - 2
     finally:
         context.close()
