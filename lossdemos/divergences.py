@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Divergences", "divergences"]
+__all__ = ["Divergences", "divergences", "tempered_softmax"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,10 @@ def divergences(p: Sequence[float], q: Sequence[float], *, base: str = "2") -> D
         js=(_kl(tp, m) + _kl(tq, m)) / 2,
     )
     return Divergences(**{name: value / unit for name, value in vars(nats).items()})
+
+
+@torch.no_grad()
+def tempered_softmax(logits: Sequence[float], temperature: float) -> list[float]:
+    """q = softmax(z / T): T > 1 flattens q towards uniform, T < 1 sharpens it towards the argmax."""
+    z = torch.tensor(list(logits), dtype=torch.float64)
+    return torch.softmax(z / temperature, dim=0).tolist()

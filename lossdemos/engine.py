@@ -37,6 +37,7 @@ __all__ = [
     "page_gradient",
     "page_results",
     "page_training",
+    "tempered_softmax",
 ]
 
 
@@ -103,6 +104,13 @@ def divergences(p: list[float], q: list[float], *, base: str = "2") -> Any:
     from lossdemos import divergences
 
     return divergences.divergences(p, q, base=base)
+
+
+def tempered_softmax(logits: list[float], temperature: float) -> list[float]:
+    """softmax(logits / T) in float64 (:mod:`lossdemos.divergences`)."""
+    from lossdemos import divergences
+
+    return divergences.tempered_softmax(logits, temperature)
 
 
 def load() -> None:

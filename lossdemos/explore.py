@@ -66,8 +66,8 @@ def format_number(value: float, places: int = 4) -> str:
     return text[1:] if text.startswith("-") and not text.strip("-0.") else text
 
 
-def parse_distribution(text: str) -> list[float]:
-    """Numbers ≥ 0 (probabilities, or weights divided by their sum); raises ValidationError."""
+def _parse_numbers(text: str, *, at_least_zero: bool) -> list[float]:
+    """2 to 8 finite numbers (≥ 0 when ``at_least_zero``); raises ValidationError."""
     words = [w for w in _SEPARATORS.split(text.strip()) if w]
     if not words:
         raise forms.ValidationError(_("Enter between 2 and 8 numbers."))
@@ -86,25 +86,49 @@ def parse_distribution(text: str) -> list[float]:
             raise forms.ValidationError(
                 _("“%(word)s” is not a number."), params={"word": word[:20]}
             ) from None
-        if not math.isfinite(value) or value < 0:
-            raise forms.ValidationError(
-                _("“%(word)s”: every value must be a finite number ≥ 0."),
-                params={"word": word[:20]},
+        if not math.isfinite(value) or (at_least_zero and value < 0):
+            message = (
+                _("“%(word)s”: every value must be a finite number ≥ 0.")
+                if at_least_zero
+                else _("“%(word)s”: every logit must be a finite number.")
             )
+            raise forms.ValidationError(message, params={"word": word[:20]})
         values.append(value)
     if not MIN_SYMBOLS <= len(values) <= MAX_SYMBOLS:
         raise forms.ValidationError(
             _("Enter between 2 and 8 numbers (you entered %(count)s)."),
             params={"count": len(values)},
         )
+    return values
+
+
+def parse_distribution(text: str) -> list[float]:
+    """Numbers ≥ 0 (probabilities, or weights divided by their sum); raises ValidationError."""
+    values = _parse_numbers(text, at_least_zero=True)
     if sum(values) <= 0:
         raise forms.ValidationError(_("At least one value must be above 0."))
     return values
 
 
+def parse_logits(text: str) -> list[float]:
+    """Logits: any finite numbers, one per symbol; raises ValidationError."""
+    return _parse_numbers(text, at_least_zero=False)
+
+
 def normalise(values: list[float]) -> list[float]:
     total = sum(values)
     return [v / total for v in values]
+
+
+# The temperature slider's range: from nearly the argmax (0.05) to nearly uniform (5).
+MIN_TEMPERATURE = 0.05
+MAX_TEMPERATURE = 5.0
+
+
+class RangeInput(forms.NumberInput):
+    """A slider: it submits with the form like any field, so the page needs no JavaScript for it."""
+
+    input_type = "range"
 
 
 class ExploreForm(forms.Form):
@@ -116,8 +140,25 @@ class ExploreForm(forms.Form):
     )
     q = forms.CharField(
         max_length=500,
+        required=False,  # the logits may make q instead
         label=_("q (the model, or the code you use)"),
         widget=forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+    )
+    logits = forms.CharField(
+        max_length=500,
+        required=False,
+        label=_("Or q from logits z (one per symbol)"),
+        help_text=_("When given, q = softmax(z / T) and the q above is not used."),
+        widget=forms.TextInput(
+            attrs={"spellcheck": "false", "autocomplete": "off", "placeholder": "2 1 0.1 -1"}
+        ),
+    )
+    temperature = forms.FloatField(
+        required=False,
+        min_value=MIN_TEMPERATURE,
+        max_value=MAX_TEMPERATURE,
+        label=_("Temperature T"),
+        widget=RangeInput(attrs={"step": "0.05"}),
     )
     base = forms.ChoiceField(
         label=_("Unit"),
@@ -129,16 +170,36 @@ class ExploreForm(forms.Form):
     def clean_p(self) -> list[float]:
         return parse_distribution(self.cleaned_data["p"])
 
-    def clean_q(self) -> list[float]:
-        return parse_distribution(self.cleaned_data["q"])
+    def clean_q(self) -> list[float] | None:
+        text = self.cleaned_data["q"]
+        return parse_distribution(text) if text.strip() else None
+
+    def clean_logits(self) -> list[float] | None:
+        text = self.cleaned_data["logits"]
+        return parse_logits(text) if text.strip() else None
+
+    def clean_temperature(self) -> float:
+        value = self.cleaned_data["temperature"]
+        return 1.0 if value is None else value
 
     def clean_base(self) -> str:
         return self.cleaned_data["base"] or "2"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        logits = data.get("logits")
+        if logits is not None and "temperature" in data:
+            data["q"] = engine.tempered_softmax(logits, data["temperature"])
+        elif data.get("q") is None and "q" not in self.errors and not self.errors.get("logits"):
+            self.add_error("q", forms.ValidationError(_("This field is required.")))
         p, q = data.get("p"), data.get("q")
-        if p is not None and q is not None and len(p) != len(q):
+        if p is not None and logits is not None and len(p) != len(logits):
+            self.add_error(
+                "logits",
+                _("There are %(z)s logits and p has %(p)s values: give one logit per symbol.")
+                % {"z": len(logits), "p": len(p)},
+            )
+        elif p is not None and q is not None and logits is None and len(p) != len(q):
             self.add_error(
                 "q",
                 _("q has %(q)s values and p has %(p)s: they must have one value per symbol.")
@@ -243,6 +304,17 @@ def formulas(p: list[float], q: list[float], numbers: Any, base: str) -> list[di
     ]
 
 
+def softmax_terms(logits: list[float], temperature: float, q: list[float]) -> str:
+    """``softmax([z₀, z₁, …] / T) = [q₀, q₁, …]`` with the reader's numbers (as explore.js)."""
+    z = ", ".join(_short(v) for v in logits)
+    return f"softmax([{z}] / {temperature:.2f}) = [{', '.join(format_number(v) for v in q)}]"
+
+
+def _short(value: float) -> str:
+    """A typed logit as JavaScript's String(Number(...)) prints it, for the usual sizes."""
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
 def coding_view(p: list[float], q: list[float]) -> dict[str, Any]:
     """The Huffman codes of p and of q, their average lengths under p, against H(p) and H(p, q)."""
     code_p = coding.huffman_code(p)
@@ -337,6 +409,14 @@ def explore_page(request: HttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         context["explore"] = explore_context(data["p"], data["q"], data["base"])
+        if data["logits"] is not None:
+            # the q field shows the q the logits made, as explore.js writes it while T moves
+            form.data = form.data.copy()
+            form.data["q"] = " ".join(format_number(v) for v in data["q"])
+            context["softmax_terms"] = softmax_terms(data["logits"], data["temperature"], data["q"])
     else:
         status = 400 if submitted else 200
+    temperature = form.cleaned_data.get("temperature")
+    context["temperature"] = f"{temperature if temperature is not None else 1.0:.2f}"
+    context["temperature_range"] = {"min": MIN_TEMPERATURE, "max": MAX_TEMPERATURE}
     return render(request, "lossdemos/explore.html", context, status=status)

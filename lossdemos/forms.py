@@ -53,12 +53,32 @@ def _grad_field():
     )
 
 
+def _steps_field(help_text: str) -> forms.IntegerField:
+    return forms.IntegerField(
+        label=_("Training steps"), required=False, min_value=0, max_value=500, help_text=help_text
+    )
+
+
+def _learning_rate_field() -> forms.FloatField:
+    return forms.FloatField(
+        label=_("Learning rate"),
+        required=False,
+        min_value=1e-6,
+        max_value=1000,
+        initial=1.0,
+        widget=forms.NumberInput(attrs={"step": "any"}),
+    )
+
+
 class DemoForm(forms.Form):
     """Base: subclasses declare fields named like the API's and the op they run."""
 
     op: str = ""
-    # The form also runs a training run when it has a number of steps (cross-entropy).
+    # The form also runs a training run when it has a number of steps (cross-entropy, NLL).
     trains: bool = False
+    # The train op's name for a field of this form, where they differ (NLL's input is its logits).
+    training_names: dict[str, str] = {}
+    training_note: str = ""  # said above the run when it trains something else than the input
     # Fields that an .npy file may replace on the upload form.
     tensor_fields: tuple[str, ...] = ()
     # API field name → form field that shows its errors.
@@ -118,12 +138,19 @@ class DemoForm(forms.Form):
                 tensors = self._uploaded_tensors() if self.upload else {}
                 self.computation = engine.compute(self.op, self.values(), tensors=tensors)
                 if self.trains and self.cleaned_data.get("steps"):
-                    self.training = engine.compute("train", self.values(), tensors=tensors)
+                    self.training = engine.compute(
+                        "train",
+                        self._for_training(self.values()),
+                        tensors=self._for_training(tensors),
+                    )
         except admission.Busy as busy:
             self.busy = busy
         except (InputError, LossInputError) as exc:
             self._add_located_error(exc.location.get("field"), translated(exc.message))
         return cleaned
+
+    def _for_training(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {self.training_names.get(name, name): value for name, value in values.items()}
 
     def _add_located_error(self, field: str | None, message: str) -> None:
         field = self.error_fields.get(field, field)
@@ -217,10 +244,39 @@ class _ClassificationOptions(forms.Form):
 
 class NllForm(DemoForm, _ClassificationOptions):
     op = "nll"
+    # The run trains the input as logits through log_softmax and nll: cross-entropy. For
+    # log-probabilities log_softmax changes nothing at the start; raw logits (source article C) get
+    # the loss they should have had.
+    trains = True
+    training_names = {"input": "logits"}
+    training_note = _(
+        "The run takes the input as logits and trains them through log_softmax and nll, which is "
+        "cross-entropy. For log-probabilities log_softmax changes nothing, so the first loss is "
+        "this page's; for raw logits it is the loss they should have had."
+    )
+    error_fields = {"logits": "input"}
     tensor_fields = ("input",)
     input = _tensor_field(_("Log-probabilities (input)"), rows=4)
     target = _tensor_field(_("Targets (class indices)"), help_text=_("One class index per row."))
-    field_order = ["input", "target", "weight", "ignore_index", "reduction", "base", "grad"]
+    steps = _steps_field(
+        _(
+            "Train the input as logits through log_softmax and nll (that is, cross-entropy) for "
+            "this many gradient-descent steps (up to 500; empty or 0 for none) and watch the loss "
+            "fall."
+        )
+    )
+    learning_rate = _learning_rate_field()
+    field_order = [
+        "input",
+        "target",
+        "weight",
+        "ignore_index",
+        "reduction",
+        "base",
+        "grad",
+        "steps",
+        "learning_rate",
+    ]
 
 
 class CrossEntropyForm(DemoForm, _ClassificationOptions):
@@ -240,24 +296,13 @@ class CrossEntropyForm(DemoForm, _ClassificationOptions):
         initial=0,
         widget=forms.NumberInput(attrs={"step": "0.05"}),
     )
-    steps = forms.IntegerField(
-        label=_("Training steps"),
-        required=False,
-        min_value=0,
-        max_value=500,
-        help_text=_(
+    steps = _steps_field(
+        _(
             "Run gradient descent on these logits for this many steps (up to 500; empty or 0 for "
             "none) and watch the loss fall."
-        ),
+        )
     )
-    learning_rate = forms.FloatField(
-        label=_("Learning rate"),
-        required=False,
-        min_value=1e-6,
-        max_value=1000,
-        initial=1.0,
-        widget=forms.NumberInput(attrs={"step": "any"}),
-    )
+    learning_rate = _learning_rate_field()
     field_order = [
         "logits",
         "target",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 from lossdemos.presenters import (
@@ -167,6 +168,13 @@ def gradient_explanation(computation: Any) -> list[str]:
     return []
 
 
+def formula_lines(latex: str) -> SafeString:
+    """The formula's equations (``a, \\quad b``) as separate MathML pieces a phone can wrap between."""
+    parts = latex.split(r", \quad ")
+    pieces = [f'<span class="gradient__equation">{formula_mathml(p)}</span>' for p in parts]
+    return mark_safe(",&#32; ".join(pieces))  # noqa: S308 — each piece sanitized by formula_mathml
+
+
 def page_gradient(computation: Any) -> dict[str, Any] | None:
     """The gradient section of the results: autograd beside the closed form, a chart, the why."""
     gradient = getattr(computation, "gradient", None)
@@ -186,7 +194,7 @@ def page_gradient(computation: Any) -> dict[str, Any] | None:
         "of": gradient.of,
         "autograd": table(gradient.value),
         "closed_form": table(gradient.closed_form),
-        "formula": formula_mathml(gradient.formula),
+        "formula": formula_lines(gradient.formula),
         "latex": gradient.formula,
         "note": translated(gradient.note),
         "chart": diverging_chart(

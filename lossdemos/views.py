@@ -212,6 +212,7 @@ def _results(form: demo_forms.DemoForm) -> dict[str, Any]:
     results["gradient"] = engine.page_gradient(form.computation)
     if form.training is not None:
         results["training"] = engine.page_training(form.training)
+        results["training"]["note"] = form.training_note
     return {"results": results, "errors": []}
 
 

@@ -138,7 +138,11 @@ def cross_entropy_gradient(
             else r"\frac{\partial \ell_n}{\partial z_{n,c}} = p_{n,c} \sum_k q_{n,k} - q_{n,c}"
         )
         if reduction == "mean":
-            formula += r", \quad \frac{\partial L}{\partial z} = \frac{1}{N} \sum_n \cdots"
+            # L = (1/N) Σₙ ℓₙ: each row's gradient is its own, divided by N (not an elided sum)
+            formula += (
+                r", \quad \frac{\partial L}{\partial z_{n,c}} = "
+                r"\frac{1}{N} \frac{\partial \ell_n}{\partial z_{n,c}}"
+            )
         note = gettext_noop(
             "q is the target distribution (smoothed when ε > 0); the mean divides by the number "
             "of examples"
@@ -157,7 +161,8 @@ def cross_entropy_gradient(
             )
         if reduction == "mean":
             formula += (
-                r", \quad \frac{\partial L}{\partial z} = \frac{1}{\sum_n w_{y_n}} \sum_n \cdots"
+                r", \quad \frac{\partial L}{\partial z_{n,c}} = "
+                r"\frac{1}{\sum_m w_{y_m}} \frac{\partial \ell_n}{\partial z_{n,c}}"
             )
         note = gettext_noop(
             "softmax minus one-hot: negative at the target class, positive elsewhere; 0 for an "

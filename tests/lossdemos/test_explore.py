@@ -129,3 +129,61 @@ def test_bad_input_is_a_message_not_a_500(client, p, q, message):
 
 def test_only_three_concepts_have_an_explorer(client):
     assert client.get("/losses/softmax/explore/").status_code == 404
+
+
+# --- q from logits and a temperature ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("temperature", ["0.25", "1", "3.5"])
+def test_logits_and_a_temperature_make_q_as_pytorch_does(client, temperature):
+    logits = [2.0, 1.0, 0.1, -1.0]
+    response = client.get(
+        "/losses/kl/explore/",
+        {
+            "p": "0.4 0.3 0.2 0.1",
+            "q": "1 1 1 1",
+            "logits": "2 1 0.1 -1",
+            "temperature": temperature,
+            "base": "e",
+        },
+    )
+    assert response.status_code == 200
+    q = torch.softmax(torch.tensor(logits, dtype=torch.float64) / float(temperature), dim=0)
+    p = torch.tensor([0.4, 0.3, 0.2, 0.1], dtype=torch.float64)
+    shown = numbers_on(response.content.decode())
+    assert shown["kl_pq"] == format_number(F.kl_div(q.log(), p, reduction="sum").item())
+    assert shown["entropy_q"] == format_number(torch.special.entr(q).sum().item())
+    page = text_of(response)
+    assert (
+        f"/ {float(temperature):.2f}) = [{', '.join(format_number(v) for v in q.tolist())}]" in page
+    )
+    # the q field shows the q the logits made, not the 1 1 1 1 typed before
+    assert f'value="{" ".join(format_number(v) for v in q.tolist())}"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("logits", "temperature", "message"),
+    [
+        ("1 x 3", "1", "“x” is not a number."),
+        ("1 inf 3", "1", "every logit must be a finite number"),
+        ("1 2", "1", "There are 2 logits and p has 3 values"),
+        ("1 2 3", "0", "Ensure this value is greater than or equal to 0.05."),
+        ("1 2 3", "hot", "Enter a number."),
+    ],
+)
+def test_bad_logits_or_temperature_are_a_message_not_a_500(client, logits, temperature, message):
+    response = client.get(
+        "/losses/kl/explore/",
+        {"p": "1 1 1", "q": "1 1 1", "logits": logits, "temperature": temperature},
+    )
+    assert response.status_code == 400
+    assert message in text_of(response)
+
+
+def test_without_logits_q_is_required_and_the_slider_starts_at_one(client):
+    response = client.get("/losses/kl/explore/", {"p": "1 1", "q": ""})
+    assert response.status_code == 400
+    assert "This field is required." in text_of(response)
+    page = client.get("/losses/kl/explore/").content.decode()
+    assert 'type="range" name="temperature"' in page
+    assert 'value="1.00"' in page

@@ -194,3 +194,38 @@ def test_without_javascript_the_exercise_and_the_explorer_still_answer(browser, 
         expect(page.locator('[data-number="kl_qp"]')).to_have_text("0.5310")
     finally:
         context.close()
+
+
+def test_the_temperature_slider_moves_q_and_the_numbers_follow_the_server(tab):
+    """q = softmax(z / T) in the page's JavaScript, digit for digit what PyTorch gives the server."""
+    language, page = tab
+    logits_label, slider_label = (
+        ("Or q from logits z", "Temperature T")
+        if language == "en"
+        else ("或者由 logits z 得到 q", "温度 T")
+    )
+    page.goto("/losses/kl/explore/?p=0.4+0.3+0.2+0.1&q=1+1+1+1&base=2")
+    expect(page.locator("#explorer[data-ready=true]")).to_be_attached()
+    page.get_by_label(logits_label).fill("2 1 0.1 -1")
+    expect(page.locator("#id_q")).to_have_value("0.6381 0.2347 0.0954 0.0318")  # T = 1
+    before = shown(page)
+
+    slider = page.get_by_label(slider_label)
+    for temperature in ("0.25", "3.5"):
+        slider.fill(temperature)
+        expect(page.locator("#temperature-value")).to_have_text(f"{float(temperature):.2f}")
+        expect(page).to_have_url(re.compile(rf"temperature={temperature}"))
+        assert served(page, page.url) == shown(page), temperature
+    assert shown(page)["entropy_q"] > before["entropy_q"]  # hotter: q flatter, more uncertain
+    slider.focus()
+    page.keyboard.press("ArrowLeft")  # one step of 0.05
+    expect(page.locator("#temperature-value")).to_have_text("3.45")
+    assert served(page, page.url) == shown(page)
+    expect(page.locator("#explore-softmax")).to_contain_text("/ 3.45) = [")
+
+    # dragging a bar of q makes q the reader's own again: the logits let go
+    page.get_by_role("slider", name="q(0)").focus()
+    page.keyboard.press("ArrowUp")
+    expect(page.get_by_label(logits_label)).to_have_value("")
+    expect(page.locator("#explore-softmax")).to_be_hidden()
+    assert served(page, page.url) == shown(page)

@@ -78,3 +78,24 @@ def test_the_train_api_refuses_more_than_500_steps(client):
     response = post(client, "train", {"logits": [1, 2], "target": 0, "steps": 501})
 
     assert response.status_code == 422
+
+
+def test_the_nll_page_trains_its_input_as_logits_through_log_softmax(site):
+    # the example's log-probabilities: log_softmax changes nothing, the run starts at the page's loss
+    page = visible_text(site.get("/losses/nll/?steps=20"))
+    assert "20 steps of gradient descent on the logits with learning rate 1" in page
+    assert "the loss went from 0.3617 to" in page
+    assert "trains them through log_softmax and nll, which is cross-entropy" in page
+
+    # raw logits given to NLL (source article C): the run trains what cross-entropy would have seen
+    raw = "/losses/nll/?input=2+1+0.1%0D%0A1+2.5+0.5&target=0+1&reduction=mean&steps=20"
+    page = visible_text(site.get(raw))
+    assert "the loss went from 0.3617 to 0.0594" in page  # the cross-entropy page's own run
+
+
+def test_the_nll_training_run_in_chinese_and_its_bad_input(site):
+    response = site.get("/losses/nll/?steps=5", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "它们经过 log_softmax 和 nll" in visible_text(response)
+    page = visible_text(site.get("/losses/nll/?steps=501"))
+    assert "Ensure this value is less than or equal to 500." in page  # beside the field, no 500
+    assert "steps of gradient descent" not in page

@@ -14,12 +14,13 @@ LABELS = {
 }
 
 
+@pytest.mark.parametrize("slug", ["cross-entropy", "nll"])  # NLL trains its input as logits
 @pytest.mark.parametrize("locale", ["en-US", "zh-CN"])
-def test_twenty_training_steps_make_the_loss_fall(browser, live_server, user, locale):
+def test_twenty_training_steps_make_the_loss_fall(browser, live_server, user, locale, slug):
     context = browser.new_context(base_url=live_server.url, locale=locale)
     page = context.new_page()
     try:
-        page.goto("/losses/cross-entropy/")
+        page.goto(f"/losses/{slug}/")
         form = page.locator("form.demo-form").first
 
         form.get_by_label(LABELS[locale]["steps"], exact=True).fill("20")

@@ -21,8 +21,32 @@
     return values.reduce((a, b) => a + b, 0) > 0 ? values : null;
   }
 
-  const state = { p: parse(form.elements.p.value), q: parse(form.elements.q.value) };
+  // Logits: any finite numbers, 2 to 8 of them (lossdemos/explore.py's parse_logits).
+  function parseLogits(text) {
+    const words = text.trim().split(SEPARATORS).filter(Boolean);
+    const values = words.map(Number);
+    if (values.length < 2 || values.length > 8 || values.some((v) => !Number.isFinite(v))) return null;
+    return values;
+  }
+  // q = softmax(z / T), as torch.softmax in float64: shift by the largest so no exp overflows.
+  function temperedSoftmax(z, t) {
+    const scaled = z.map((v) => v / t);
+    const top = Math.max(...scaled);
+    const e = scaled.map((v) => Math.exp(v - top));
+    const total = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / total);
+  }
+
+  const slider = form.elements.temperature;
+  const state = {
+    p: parse(form.elements.p.value),
+    q: parse(form.elements.q.value),
+    logits: parseLogits(form.elements.logits.value),
+    t: Number(slider.value),
+  };
   if (!state.p || !state.q || state.p.length !== state.q.length) return;
+  // The server made q from the logits; the q field only shows it rounded to 4 places.
+  if (state.logits && state.logits.length === state.p.length) state.q = temperedSoftmax(state.logits, state.t);
 
   // --- numbers (as lossdemos/divergences.py: entr, xlogy, F.kl_div) ---
   function normalise(values) {
@@ -201,6 +225,42 @@
     });
   }
 
+  function shareAddress() {
+    const params = new URLSearchParams(new FormData(form));
+    history.replaceState(null, "", `${location.pathname}?${params}`);
+  }
+
+  // The temperature slider: q follows softmax(z / T) while T or the logits move.
+  const softmaxLine = document.getElementById("explore-softmax");
+  const temperatureText = document.getElementById("temperature-value");
+  function fromLogits() {
+    temperatureText.textContent = state.t.toFixed(2);
+    if (!state.logits || state.logits.length !== state.p.length) return;
+    const q = temperedSoftmax(state.logits, state.t);
+    state.q = q;
+    form.elements.q.value = q.map((x) => fmt(x)).join(" ");
+    softmaxLine.querySelector('[data-part="softmax"]').textContent =
+      `softmax([${state.logits.map(String).join(", ")}] / ${state.t.toFixed(2)}) = [${q.map((x) => fmt(x)).join(", ")}]`;
+    softmaxLine.hidden = false;
+    render();
+    shareAddress();
+  }
+  // Dragging or typing q by hand lets go of the logits: q is the reader's again.
+  function dropLogits() {
+    if (!state.logits && !form.elements.logits.value) return;
+    state.logits = null;
+    form.elements.logits.value = "";
+    softmaxLine.hidden = true;
+  }
+  slider.addEventListener("input", () => {
+    state.t = Number(slider.value);
+    fromLogits();
+  });
+  form.elements.logits.addEventListener("input", () => {
+    state.logits = parseLogits(form.elements.logits.value);
+    fromLogits();
+  });
+
   // Move symbol i of p or q to probability v; the others keep their proportions and share the rest.
   // The values are kept as the 4-decimal text the form shows, so the server reads the same numbers.
   function setValue(name, i, v) {
@@ -211,11 +271,11 @@
     const text = moved.map((x) => x.toFixed(4)).join(" ");
     const parsed = parse(text);
     if (!parsed) return;
+    if (name === "q") dropLogits();
     state[name] = parsed;
     form.elements[name].value = text;
     render();
-    const params = new URLSearchParams(new FormData(form));
-    history.replaceState(null, "", `${location.pathname}?${params}`);
+    shareAddress();
   }
 
   function valueAt(svg, clientY) {
@@ -261,8 +321,10 @@
     form.elements[name].addEventListener("input", () => {
       const parsed = parse(form.elements[name].value);
       if (!parsed || parsed.length !== state[name === "p" ? "q" : "p"].length) return;
+      if (name === "q") dropLogits();
       state[name] = parsed;
       render();
+      if (name === "p" && state.logits) fromLogits();
     });
   }
   form.elements.base.addEventListener("change", () => form.requestSubmit());
