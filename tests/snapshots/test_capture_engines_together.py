@@ -1,0 +1,163 @@
+"""The static pass, the browser and the inline step of one capture, together: a frame its script
+fills is archived as the browser showed it, and no file of the page is downloaded twice.
+
+Pages are served on 127.0.0.1 by a test server that counts every request. Chromium is Debian's;
+without it these tests skip (and fail in CI).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections import Counter
+
+import lxml.html
+import pytest
+
+from snapshots.capture.browser import find_chromium
+from snapshots.capture.engines import capture
+from snapshots.capture.pipeline import default_policy, single_file
+from tests.support.images import png
+from tests.support.servers import LocalHTTPServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.network]
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+LOGO = png(4, 4, (200, 30, 30))
+BUILT = png(5, 5, (30, 200, 30))
+BACKDROP = png(6, 6, (30, 30, 200))
+INSIDE = png(7, 7, (200, 200, 30))
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = find_chromium(os.environ.get("KB_CHROMIUM", ""))
+    if path is None:
+        message = "no Chromium found (apt-get install -y chromium, or set KB_CHROMIUM)"
+        if os.environ.get("CI"):
+            pytest.fail(f"the browser engine's tests must run in CI: {message}")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def site():
+    with LocalHTTPServer() as server:
+        yield server
+
+
+def data_uri(body: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(body).decode("ascii")
+
+
+def archived(server, path: str, chromium: str, engine: str):
+    policy = default_policy(allow_hosts=[f"127.0.0.1:{server.port}"], seconds=40.0)
+    captured = capture(server.url(path), policy, engine=engine, chromium=chromium)
+    return captured, single_file(captured.archive)
+
+
+def stored(captured) -> list[bytes]:
+    """The files the archive keeps (a stylesheet's pictures are inside its own data: URI)."""
+    return [asset.body for asset in captured.archive.assets.values()]
+
+
+def requested(server) -> Counter[str]:
+    return Counter(request.path for request in server.requests)
+
+
+# The shell is built by its script (an empty app root), so ``auto`` renders it after its static
+# pass; the frame of the same site writes its own words and shows its picture only once its
+# script ran.
+SHELL = """<!DOCTYPE html><html><head><title>Shell</title></head><body>
+<div id="root"></div>
+<iframe src="/frame.html" width="320" height="140" title="Inside"></iframe>
+<script>document.getElementById("root").innerHTML = "<h1>The shell, built by its script</h1>";</script>
+</body></html>"""
+
+FRAME = """<!DOCTYPE html><html><head><link rel="stylesheet" href="/frame.css"></head><body>
+<p id="words"></p><img id="picture" alt="inside">
+<script>
+document.getElementById("words").textContent = "Written inside the frame by its script";
+document.getElementById("picture").src = "/inside.png";
+</script></body></html>"""
+
+
+def serve_shell(server) -> None:
+    server.route("/shell.html", body=SHELL.encode(), headers=HTML)
+    server.route("/frame.html", body=FRAME.encode(), headers=HTML)
+    server.route(
+        "/frame.css", body=b"p { color: rgb(11, 12, 13); }", headers={"Content-Type": "text/css"}
+    )
+    server.route("/inside.png", body=INSIDE, headers={"Content-Type": "image/png"})
+
+
+@pytest.mark.parametrize("engine", ["browser", "auto"])
+def test_a_frame_its_script_fills_is_kept_as_the_browser_showed_it(site, chromium, engine):
+    serve_shell(site)
+    captured, page = archived(site, "/shell.html", chromium, engine)
+
+    assert captured.engine == "browser"
+    root = lxml.html.fromstring(page)
+    frames = root.xpath("//iframe")
+    assert len(frames) == 1, "the frame stays a frame, not a link"
+    assert not root.xpath("//a[contains(@class, 'kb-embedded')]")
+    frame = frames[0]
+    assert frame.get("sandbox") == ""  # nothing in it runs
+    assert frame.get("src") is None
+    assert (frame.get("width"), frame.get("height")) == ("320", "140")
+    inside = frame.get("srcdoc")
+    assert "Written inside the frame by its script" in inside  # the rendered frame, not its source
+    assert data_uri(INSIDE) in inside
+    assert any(b"rgb(11, 12, 13)" in body for body in stored(captured))  # the frame's stylesheet
+    # no script anywhere: not in the page, not in the frame's document
+    assert "<script" not in page.lower()
+    assert "&lt;script" not in page.lower()
+    assert not lxml.html.fromstring(inside).xpath("//script")
+    # the frame and its files were fetched once, by the browser (or the static pass before it)
+    counts = requested(site)
+    for path in ("/shell.html", "/frame.html", "/frame.css", "/inside.png"):
+        assert counts[path] == 1, (path, counts)
+
+
+APP = """<!DOCTYPE html><html><head><title>App</title>
+<link rel="stylesheet" href="/app.css"></head><body>
+<div id="root"></div><img src="/logo.png" alt="logo">
+<script>
+fetch("/data.json").then((r) => r.json()).then((data) => {
+  document.getElementById("root").innerHTML =
+    "<h1>" + data.title + "</h1><img src='/built.png' alt='built'>";
+});
+</script></body></html>"""
+
+
+def test_auto_renders_with_what_its_static_pass_downloaded(site, chromium):
+    site.route("/app.html", body=APP.encode(), headers=HTML)
+    site.route(
+        "/app.css",
+        body=b"body { background: url(/backdrop.png); } h1 { color: rgb(21, 22, 23); }",
+        headers={"Content-Type": "text/css"},
+    )
+    site.route("/logo.png", body=LOGO, headers={"Content-Type": "image/png"})
+    site.route("/backdrop.png", body=BACKDROP, headers={"Content-Type": "image/png"})
+    site.route("/built.png", body=BUILT, headers={"Content-Type": "image/png"})
+    site.route(
+        "/data.json",
+        body=b'{"title": "Built from JSON"}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    captured, page = archived(site, "/app.html", chromium, "auto")
+
+    assert captured.engine == "browser"
+    assert "Built from JSON" in page
+    for picture in (LOGO, BUILT):
+        assert data_uri(picture) in page
+    assert BACKDROP in stored(captured)  # through the stylesheet
+    assert any(b"rgb(21, 22, 23)" in body for body in stored(captured))
+    assert "<script" not in page.lower()
+    counts = requested(site)
+    # the static pass fetched the page, its stylesheet and both pictures; the browser and the
+    # inline step after it took them from the capture's cache and fetched only what scripts asked
+    for path in ("/app.html", "/app.css", "/logo.png", "/backdrop.png", "/data.json", "/built.png"):
+        assert counts[path] == 1, (path, counts)
+    assert max(counts.values()) == 1, counts
