@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 from collections import Counter
 
 import lxml.html
@@ -160,4 +161,55 @@ def test_auto_renders_with_what_its_static_pass_downloaded(site, chromium):
     # inline step after it took them from the capture's cache and fetched only what scripts asked
     for path in ("/app.html", "/app.css", "/logo.png", "/backdrop.png", "/data.json", "/built.png"):
         assert counts[path] == 1, (path, counts)
+    assert max(counts.values()) == 1, counts
+
+
+class InFlight:
+    """Pictures served slowly, counting how many were being answered at once."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def picture(self, body: bytes):
+        def answer(request, server) -> None:
+            with self._lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+            server.stopping.wait(0.5)
+            with self._lock:
+                self.now -= 1
+            request.send_response(200)
+            request.send_header("Content-Type", "image/png")
+            request.send_header("Content-Length", str(len(body)))
+            request.end_headers()
+            request.wfile.write(body)
+
+        return answer
+
+
+def test_files_the_browser_did_not_load_download_side_by_side_after_the_render(site, chromium):
+    # A hover picture and rules no element matches: the browser never asks for their files, the
+    # archive keeps them all (they are the stylesheet's), so the inline step downloads them.
+    rules = "".join(f".unused-{n} {{ background: url(/unused-{n}.png); }}" for n in range(6))
+    site.route("/page.css", body=rules.encode(), headers={"Content-Type": "text/css"})
+    slow = InFlight()
+    pictures = {n: png(8 + n, 8, (10 * n, 90, 90)) for n in range(6)}
+    for n, body in pictures.items():
+        site.route(f"/unused-{n}.png", handler=slow.picture(body))
+    site.route(
+        "/page.html",
+        body=b'<!DOCTYPE html><html><head><title>Styled</title><link rel="stylesheet"'
+        b' href="/page.css"></head><body><h1>A page with rules for later</h1></body></html>',
+        headers=HTML,
+    )
+
+    captured, _page = archived(site, "/page.html", chromium, "browser")
+
+    assert captured.engine == "browser"
+    kept = stored(captured)
+    assert all(body in kept for body in pictures.values())
+    assert slow.most >= 2, "the files were fetched one at a time"
+    counts = requested(site)
     assert max(counts.values()) == 1, counts
