@@ -120,6 +120,21 @@ def test_a_frame_its_script_fills_is_kept_as_the_browser_showed_it(site, chromiu
         assert counts[path] == 1, (path, counts)
 
 
+def test_a_frame_behind_a_redirect_is_the_rendered_one_too(site, chromium):
+    # The browser is handed the answer at the address the page named; the archive finds the
+    # rendered frame under that address, not the source the redirect led to.
+    serve_shell(site)
+    site.route(
+        "/shell.html", body=SHELL.replace('"/frame.html"', '"/moved"').encode(), headers=HTML
+    )
+    site.redirect("/moved", "/frame.html")
+    _captured, page = archived(site, "/shell.html", chromium, "browser")
+    (frame,) = lxml.html.fromstring(page).xpath("//iframe")
+    assert "Written inside the frame by its script" in frame.get("srcdoc")
+    assert "&lt;script" not in page.lower()
+    assert requested(site)["/frame.html"] == 1
+
+
 APP = """<!DOCTYPE html><html><head><title>App</title>
 <link rel="stylesheet" href="/app.css"></head><body>
 <div id="root"></div><img src="/logo.png" alt="logo">
