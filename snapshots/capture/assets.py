@@ -14,8 +14,9 @@ keep (``inline``), for the files it shows.
   tracking pixels on a dead host cost one timeout, not thirteen.
 - DNS answers are looked up once per capture (``guard.NameCache``).
 - Every download is ``fetch.fetch`` under the capture's policy: the same guard, pinning and
-  deadline as the page. Sessions are not thread-safe: each running download takes its own, and
-  gives it back for the next one (with the page's cookies).
+  deadline as the page (or, after a render, the capture's ``ResponseCache``, which answers what
+  the browser loaded and fetches the rest the same way). Sessions are not thread-safe: each
+  running download takes its own, and gives it back for the next one (with the page's cookies).
 
 No Django import here.
 """
@@ -71,10 +72,14 @@ class AssetFetcher:
         workers: int = WORKERS,
         per_host: int = PER_HOST,
         remember: Callable[[str, Response], None] | None = None,
+        download: Callable[[str], Response] | None = None,
     ) -> None:
         self.policy = policy
         # told each file downloaded (the browser engine's cache: nothing is downloaded twice)
         self.remember = remember
+        # what a download is, instead of ``fetch`` under ``policy``: after a render, the capture's
+        # cache, which holds what the browser loaded and fetches the rest through the same guard
+        self._download = download
         self.names = names or NameCache()
         self.limits = limits or Limits()
         self._cookies = cookies
@@ -203,7 +208,10 @@ class AssetFetcher:
         session = self._session()
         response, error = None, None
         try:
-            response = fetch(job.url, self.policy, session=session, names=self.names)
+            if self._download is not None:
+                response = self._download(job.url)
+            else:
+                response = fetch(job.url, self.policy, session=session, names=self.names)
             if self.remember is not None:
                 self.remember(job.url, response)
             if job.then is not None:
@@ -231,7 +239,11 @@ class AssetFetcher:
                 self._answered.add(job.host)
                 self._kept += 1
                 self._bytes += len(response.body)
-            elif _host_is_dead(error, answered=job.host in self._answered):
+            elif self._download is None and _host_is_dead(
+                error, answered=job.host in self._answered
+            ):
+                # (an error out of the cache may be the browser's, from before: the host's other
+                # files may be there all the same, so only a download of its own condemns a host)
                 self._dead_hosts.setdefault(job.host, str(error))
             ready = [] if self._closed else self._start_ready()
         if error is not None:

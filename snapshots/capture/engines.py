@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from snapshots.capture import errors
 from snapshots.capture.archive import Asset
+from snapshots.capture.assets import AssetFetcher
 from snapshots.capture.browser import (
     BROWSER_OFF,
     BrowserFailed,
@@ -125,7 +126,10 @@ def _rendered_capture(
         headers = {"Content-Type": "text/html;charset=utf-8"}
         cache.put(address, Response(address, address, 200, headers, "text/html", "utf-8", body))
     decoded = decode(response.body, response.headers.get("Content-Type"))
-    archive = inline(rendered.html, rendered.final_url, cache.get, limits)
+    # The files the browser did not load (a rule no element matched, an icon) download side by
+    # side, like a static capture's; the others come out of the cache.
+    with AssetFetcher(replace(policy, accept="*/*"), limits=limits, download=cache.get) as assets:
+        archive = inline(rendered.html, rendered.final_url, assets, limits)
     article = extract(rendered.html, rendered.final_url)
     screenshot = Asset("image/jpeg", rendered.screenshot) if rendered.screenshot else None
     return Capture(
