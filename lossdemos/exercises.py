@@ -146,20 +146,26 @@ def _cross_entropy(rng: random.Random) -> tuple[str, list, float, str, list[Step
 
 def _nll(rng: random.Random) -> tuple[str, list, float, str, list[Step]]:
     p = [_one_decimal(rng, 1, 9) for _ in range(3)]
-    nlls = [-math.log(x) for x in p]
-    answer = sum(nlls) / 3
+    answer, steps = _mean_nll(
+        p,
+        _("Each example's loss is −ln of the probability of its right class."),
+        _("Average them."),
+    )
     question = _(
         "A model gives the right class of three examples the probabilities %(p)s. What is the "
         "mean negative log-likelihood (F.nll_loss with reduction='mean') in nats?"
     ) % {"p": vector(p)}
-    steps = [
-        Step(
-            _("Each example's loss is −ln of the probability of its right class."),
-            ", ".join(f"−ln {x:.1f} = {n(v)}" for x, v in zip(p, nlls, strict=True)),
-        ),
-        Step(_("Average them."), f"({' + '.join(n(v) for v in nlls)}) / 3 = {n(answer)}"),
-    ]
     return question, [("p", vector(p))], answer, _("nats"), steps
+
+
+def _mean_nll(p: list[float], each: str, average: str) -> tuple[float, list[Step]]:
+    """The mean of −ln pᵢ, and its two worked steps (each term, then their average)."""
+    nlls = [-math.log(x) for x in p]
+    mean = sum(nlls) / len(p)
+    return mean, [
+        Step(each, ", ".join(f"−ln {x:.1f} = {n(v)}" for x, v in zip(p, nlls, strict=True))),
+        Step(average, f"({' + '.join(n(v) for v in nlls)}) / {len(p)} = {n(mean)}"),
+    ]
 
 
 def _kl(rng: random.Random) -> tuple[str, list, float, str, list[Step]]:
@@ -184,19 +190,13 @@ def _kl(rng: random.Random) -> tuple[str, list, float, str, list[Step]]:
 
 def _perplexity(rng: random.Random) -> tuple[str, list, float, str, list[Step]]:
     p = [_one_decimal(rng, 1, 9) for _ in range(4)]
-    nlls = [-math.log(x) for x in p]
-    mean = sum(nlls) / 4
+    mean, steps = _mean_nll(p, _("Each token's NLL is −ln of its probability."), _("The mean NLL."))
     answer = math.exp(mean)
     question = _(
         "A language model gives the four tokens of a sentence the probabilities %(p)s. What is "
         "the sentence's perplexity?"
     ) % {"p": vector(p)}
-    steps = [
-        Step(
-            _("Each token's NLL is −ln of its probability."),
-            ", ".join(f"−ln {x:.1f} = {n(v)}" for x, v in zip(p, nlls, strict=True)),
-        ),
-        Step(_("The mean NLL."), f"({' + '.join(n(v) for v in nlls)}) / 4 = {n(mean)}"),
+    steps += [
         Step(
             _(
                 "Perplexity is e to the mean NLL: as unsure as a fair choice among this many tokens."

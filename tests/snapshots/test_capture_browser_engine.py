@@ -10,7 +10,6 @@ it these tests skip (and fail in CI).
 from __future__ import annotations
 
 import base64
-import os
 import socket
 import threading
 import time
@@ -30,17 +29,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.network]
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 PICTURE = png(4, 4, (200, 30, 30))
 LAZY_PICTURE = png(5, 5, (30, 200, 30))
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    path = find_chromium(os.environ.get("KB_CHROMIUM", ""))
-    if path is None:
-        message = "no Chromium found (apt-get install -y chromium, or set KB_CHROMIUM)"
-        if os.environ.get("CI"):
-            pytest.fail(f"the browser engine's tests must run in CI: {message}")
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture

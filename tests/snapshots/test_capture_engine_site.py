@@ -14,7 +14,6 @@ from django.test import Client
 from django.urls import reverse
 
 from kb.models import ApiToken
-from snapshots.capture.browser import find_chromium
 from snapshots.models import Blob, Link, Snapshot
 from snapshots.services.archives import blob_store, snapshot_delete, snapshots_scrub
 from snapshots.services.links import link_create
@@ -29,17 +28,6 @@ CARD = png(6, 6, (10, 120, 200))
 APP = b"""<!DOCTYPE html><html><head><title>App page</title></head><body><div id="root"></div>
 <script>document.getElementById("root").innerHTML = "<h1>Built here</h1><p>By the script.</p>";
 </script></body></html>"""
-
-
-@pytest.fixture
-def chromium():
-    path = find_chromium(os.environ.get("KB_CHROMIUM", ""))
-    if path is None:
-        message = "no Chromium found (apt-get install -y chromium, or set KB_CHROMIUM)"
-        if os.environ.get("CI"):
-            pytest.fail(f"the browser engine's tests must run in CI: {message}")
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture

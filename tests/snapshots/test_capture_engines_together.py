@@ -8,14 +8,12 @@ without it these tests skip (and fail in CI).
 from __future__ import annotations
 
 import base64
-import os
 import threading
 from collections import Counter
 
 import lxml.html
 import pytest
 
-from snapshots.capture.browser import find_chromium
 from snapshots.capture.engines import capture
 from snapshots.capture.pipeline import default_policy, single_file
 from tests.support.images import png
@@ -28,17 +26,6 @@ LOGO = png(4, 4, (200, 30, 30))
 BUILT = png(5, 5, (30, 200, 30))
 BACKDROP = png(6, 6, (30, 30, 200))
 INSIDE = png(7, 7, (200, 200, 30))
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    path = find_chromium(os.environ.get("KB_CHROMIUM", ""))
-    if path is None:
-        message = "no Chromium found (apt-get install -y chromium, or set KB_CHROMIUM)"
-        if os.environ.get("CI"):
-            pytest.fail(f"the browser engine's tests must run in CI: {message}")
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture
