@@ -132,9 +132,20 @@ def cross_entropy_gradient(
         closed = p.mul_(wq.sum(dim, keepdim=True)).sub_(wq)
         if reduction == "mean":
             closed /= z.numel() // classes
+    else:
+        closed = _index_closed_form(p, target, weight, ignore_index, eps, reduction)
+    formula, note = _cross_entropy_formula(probability_target, weight is not None, eps, reduction)
+    return Gradient("logits", value, closed.mul_(scale) if scale != 1.0 else closed, formula, note)
+
+
+def _cross_entropy_formula(
+    probability_target: bool, weighted: bool, eps: float, reduction: str
+) -> tuple[str, str]:
+    """The closed form cross-entropy's gradient is shown beside, in LaTeX, and its note."""
+    if probability_target:
         formula = (
             r"\frac{\partial \ell_n}{\partial z_{n,c}} = p_{n,c} \sum_k w_k q_{n,k} - w_c q_{n,c}"
-            if weight is not None
+            if weighted
             else r"\frac{\partial \ell_n}{\partial z_{n,c}} = p_{n,c} \sum_k q_{n,k} - q_{n,c}"
         )
         if reduction == "mean":
@@ -147,28 +158,29 @@ def cross_entropy_gradient(
             "q is the target distribution (smoothed when ε > 0); the mean divides by the number "
             "of examples"
         )
-    else:
-        closed = _index_closed_form(p, target, weight, ignore_index, eps, reduction)
-        if weight is None and eps == 0:
-            formula = r"\frac{\partial \ell_n}{\partial z_{n,c}} = p_{n,c} - \mathbb{1}[c = y_n]"
-        elif eps == 0:
-            formula = r"\frac{\partial \ell_n}{\partial z_{n,c}} = w_{y_n} (p_{n,c} - \mathbb{1}[c = y_n])"
-        else:
-            formula = (
-                r"\frac{\partial \ell_n}{\partial z_{n,c}} = (1-\varepsilon) w_{y_n} "
-                r"(p_{n,c} - \mathbb{1}[c = y_n]) + \frac{\varepsilon}{C} "
-                r"\left(p_{n,c} \sum_k w_k - w_c\right)"
-            )
-        if reduction == "mean":
-            formula += (
-                r", \quad \frac{\partial L}{\partial z_{n,c}} = "
-                r"\frac{1}{\sum_m w_{y_m}} \frac{\partial \ell_n}{\partial z_{n,c}}"
-            )
-        note = gettext_noop(
-            "softmax minus one-hot: negative at the target class, positive elsewhere; 0 for an "
-            "ignored target; the mean divides by the total weight of the counted targets"
+        return formula, note
+    if not weighted and eps == 0:
+        formula = r"\frac{\partial \ell_n}{\partial z_{n,c}} = p_{n,c} - \mathbb{1}[c = y_n]"
+    elif eps == 0:
+        formula = (
+            r"\frac{\partial \ell_n}{\partial z_{n,c}} = w_{y_n} (p_{n,c} - \mathbb{1}[c = y_n])"
         )
-    return Gradient("logits", value, closed.mul_(scale) if scale != 1.0 else closed, formula, note)
+    else:
+        formula = (
+            r"\frac{\partial \ell_n}{\partial z_{n,c}} = (1-\varepsilon) w_{y_n} "
+            r"(p_{n,c} - \mathbb{1}[c = y_n]) + \frac{\varepsilon}{C} "
+            r"\left(p_{n,c} \sum_k w_k - w_c\right)"
+        )
+    if reduction == "mean":
+        formula += (
+            r", \quad \frac{\partial L}{\partial z_{n,c}} = "
+            r"\frac{1}{\sum_m w_{y_m}} \frac{\partial \ell_n}{\partial z_{n,c}}"
+        )
+    note = gettext_noop(
+        "softmax minus one-hot: negative at the target class, positive elsewhere; 0 for an "
+        "ignored target; the mean divides by the total weight of the counted targets"
+    )
+    return formula, note
 
 
 def _index_closed_form(
