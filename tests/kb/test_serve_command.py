@@ -104,7 +104,10 @@ def test_kill_9_of_serve_takes_gunicorn_and_the_worker_with_it(serving):
     assert any("gunicorn" in cmd for cmd in children.values()), children
     os.kill(serving.pid, signal.SIGKILL)
     serving.wait(timeout=5)
-    assert wait_for(lambda: gone(children), 15), still_running(children)
+    # The worker stops as on any SIGTERM: a statement it is in finishes first, and on SQLite a write
+    # may wait out the busy timeout (20 s) while the machine is loaded (seen in CI beside the
+    # browser tests); what matters is that nothing is left running.
+    assert wait_for(lambda: gone(children), 45), still_running(children)
 
 
 @linux_only
