@@ -43,6 +43,19 @@ def test_saving_from_the_library_lists_it_beside_the_library(client, user, links
     assert saved.feed_url in page
 
 
+def test_the_library_keeps_its_first_screen_for_links_until_there_is_a_search_to_save(
+    client, user, links
+):
+    client.force_login(user)
+    page = client.get(reverse("snapshots:library")).content.decode()
+    assert "Saved searches" not in page
+    assert "Gradient notes" in page
+
+    page = client.get(reverse("snapshots:library"), {"q": "pasta"}).content.decode()
+    assert "Saved searches" in page
+    assert "Save search" in page
+
+
 def test_saving_without_a_name_or_with_a_bad_date_says_why(client, user, links):
     client.force_login(user)
     response = client.post(
