@@ -246,6 +246,31 @@ def test_library_and_link_pages_fit_a_phone_screen(
     context.close()
 
 
+def test_on_a_phone_the_bulk_bar_appears_once_a_link_is_selected(
+    browser, live_server, user, captures_stay_queued
+):
+    for number in range(12):
+        save(user, f"https://example.com/{number}", title=f"Article {number}")
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 375, "height": 740}, locale="en-US"
+    )
+    phone = context.new_page()
+    phone.goto("/accounts/login/")
+    phone.fill("input[name=username]", "ada")
+    phone.fill("input[name=password]", "correct horse 42")
+    phone.click("form.form button[type=submit]")
+    phone.wait_for_url(lambda url: "/accounts/login/" not in url)
+    phone.goto("/links/")
+    expect(phone.get_by_role("button", name="Apply to selected")).to_be_hidden()
+    expect(phone.locator(".link-row").first).to_be_in_viewport()
+
+    phone.get_by_label("Select “Article 0”").check()
+    expect(phone.get_by_role("button", name="Apply to selected")).to_be_visible()
+    phone.locator(".link-row", has_text="Article 11").scroll_into_view_if_needed()
+    expect(phone.get_by_role("button", name="Apply to selected")).to_be_in_viewport()
+    context.close()
+
+
 def test_tag_field_suggests_the_users_tags_for_the_last_word(
     signed_in_page, user, captures_stay_queued
 ):
