@@ -72,6 +72,8 @@ def pending_ids() -> set[int]:
     return set(Snapshot.objects.filter(status=Snapshot.Status.PENDING).values_list("pk", flat=True))
 
 
+# A worker closes its connections after a task: the test's own data must be committed.
+@pytest.mark.django_db(transaction=True)
 def test_a_link_added_by_hand_is_captured_before_the_rest_of_an_import(
     server, user, django_capture_on_commit_callbacks
 ):
@@ -116,6 +118,8 @@ def test_the_link_page_of_an_imported_link_counts_the_link_added_by_hand(
     assert f"{IMPORTED} captures ahead of this one." in page_of(bulk[-1]).content.decode()
 
 
+# A worker closes its connections after a task: the test's own data must be committed.
+@pytest.mark.django_db(transaction=True)
 def test_a_retry_keeps_its_place_ahead_of_the_import(
     server, user, settings, django_capture_on_commit_callbacks
 ):
