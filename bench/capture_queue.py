@@ -6,9 +6,13 @@ and two images) is served on 127.0.0.1 by a separate process (``python -m http.s
 worker count the bench waits until every worker has registered, asks for ``--pages`` captures
 (``link_create``, as the API does), and times until none is pending or running.
 
-    .venv/bin/python bench/capture_queue.py [--pages 40] [--workers 1 2]
+    .venv/bin/python bench/capture_queue.py [--pages 40] [--workers 1 2] [--fairness]
         [--database-url postgres://postgres@127.0.0.1:5432/kb_bench_queue]
         [--redis-url redis://127.0.0.1:6379/14]
+
+``--fairness`` instead times one link added by hand right after a ``--pages`` import (bulk) with
+one worker: how long until it is captured, when it waits its turn (first come, first served:
+before the fair queue) and when it is asked for by a person (``Snapshot.Priority.ASKED``: now).
 
 The database is created afresh and dropped at the end; the Redis database is emptied (FLUSHDB)
 before and after: give it one nothing else uses.
@@ -62,6 +66,7 @@ def parse_args() -> argparse.Namespace:
         "--database-url", default="postgres://postgres@127.0.0.1:5432/kb_bench_queue"
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--fairness", action="store_true", help="time a hand add behind an import")
     return parser.parse_args()
 
 
@@ -109,6 +114,70 @@ def recreate_database(url: str, *, create: bool = True) -> None:
             admin.execute(f'CREATE DATABASE "{name}"')
 
 
+def start_workers(count: int, queue_store: redis.Redis) -> list[subprocess.Popen]:
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", *RQ_WORKER, "-v0"],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(count)
+    ]
+    while live_workers(queue_store) < count:
+        time.sleep(0.2)
+    return workers
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def fairness(owner, queue_store: redis.Redis, pages: int) -> None:
+    """Seconds a link added by hand waits behind a ``pages``-link import, without and with priority."""
+    print("hand-added link behind an import, 1 worker   seconds until captured  import left")
+    for round_number, (label, priority) in enumerate(
+        [("first come, first served (before)", Snapshot.Priority.BULK),
+         ("asked for by a person (now)", Snapshot.Priority.ASKED)]
+    ):  # fmt: skip
+        queue_store.flushdb()
+        workers = start_workers(1, queue_store)
+        try:
+            for number in range(pages):  # an import: bulk, queued first
+                link_create(
+                    owner=owner,
+                    url=f"http://127.0.0.1:{PORT}/page-{number}.html?import={round_number}",
+                    priority=Snapshot.Priority.BULK,
+                )
+            started = time.monotonic()
+            link, _ = link_create(
+                owner=owner, url=f"http://127.0.0.1:{PORT}/page-0.html?hand={round_number}",
+                priority=priority,
+            )  # fmt: skip
+            mine = Snapshot.objects.filter(link=link)
+            deadline = started + 30 + 10 * pages
+            while (
+                mine.filter(status__in=[Snapshot.Status.PENDING, Snapshot.Status.RUNNING]).exists()
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.1)
+            seconds = time.monotonic() - started
+            left = Snapshot.objects.filter(
+                link__url__endswith=f"?import={round_number}", status=Snapshot.Status.PENDING
+            ).count()
+            status = mine.get().status
+        finally:
+            stop_workers(workers)
+        print(f"{label:44s} {seconds:23.1f}  {left:11d}  ({status})")
+
+
 def main() -> None:
     args = ARGS
     try:
@@ -130,6 +199,16 @@ def main() -> None:
     )
     call_command("migrate", "--noinput", verbosity=0)
     owner = get_user_model().objects.create_user("bench", password="bench bench 42")
+    if args.fairness:
+        try:
+            fairness(owner, queue_store, args.pages)
+        finally:
+            server.terminate()
+            server.wait()
+            connections.close_all()
+            queue_store.flushdb()
+            recreate_database(args.database_url, create=False)
+        return
     print(f"{args.pages} pages (stylesheet + 2 images each) from 127.0.0.1:{PORT}")
     print("workers  captures  seconds  captures/min  succeeded  failed  lost")
     try:

@@ -247,7 +247,7 @@ KB_TASK_BACKEND = os.environ.get("KB_TASK_BACKEND", "database")
 _TASK_BACKENDS = {
     "database": {"BACKEND": "django_tasks_db.DatabaseBackend"},
     "immediate": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"},
-    "rq": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]},
+    "rq": {"BACKEND": "kb.task_backends.RQBackend", "QUEUES": ["default"]},
     "dummy": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"},
 }
 if KB_TASK_BACKEND not in _TASK_BACKENDS:

@@ -464,7 +464,7 @@ def capture_link(request: HttpRequest, link_id: int):
     if engine == CaptureEngine.BROWSER and capture_chromium() is None:
         raise ApiError(422, _("The browser engine is off on this server: no Chromium was found."))
     with access.link_kept(link.pk):
-        snapshot = snapshot_request(link=link, engine=engine)
+        snapshot = snapshot_request(link=link, engine=engine, priority=Snapshot.Priority.ASKED)
         return Status(202, Snapshot.objects.get(pk=snapshot.pk))
 
 

@@ -127,6 +127,12 @@ class Snapshot(models.Model):
         SUCCEEDED = "succeeded", _("captured")
         FAILED = "failed", _("failed")
 
+    class Priority(models.IntegerChoices):
+        """Who waits for a capture: a person's goes ahead of bulk work (snapshots.tasks)."""
+
+        BULK = 0, _("bulk (imports, scheduled re-captures)")
+        ASKED = 100, _("asked for by a person")
+
     link = models.ForeignKey(
         Link, on_delete=models.CASCADE, related_name="snapshots", verbose_name=_("link")
     )
@@ -144,6 +150,10 @@ class Snapshot(models.Model):
     # a running capture that stopped saying so lost its worker and is taken up again.
     alive_at = models.DateTimeField(_("last sign of its worker"), null=True, blank=True)
     finished = models.DateTimeField(_("finished"), null=True, blank=True)
+    # The queue's order: higher first, then first asked (the task backend's priority too).
+    priority = models.SmallIntegerField(
+        _("queue priority"), choices=Priority.choices, default=Priority.BULK
+    )
     task_id = models.CharField(_("task id"), max_length=64, blank=True)
 
     final_url = models.URLField(_("final URL"), max_length=2048, blank=True)
@@ -199,6 +209,8 @@ class Snapshot(models.Model):
             # The health check's oldest waiting capture: one index step per status, on SQLite too
             # (a partial index would not do there: SQLite cannot match it to a query's parameters).
             models.Index(fields=["status", "requested"], name="snapshot_status_requested"),
+            # A waiting capture's place in the queue (tasks.captures_ahead): who goes first.
+            models.Index(fields=["status", "priority", "requested"], name="snapshot_queue_order"),
         ]
 
     def __str__(self) -> str:

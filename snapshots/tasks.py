@@ -3,6 +3,13 @@
 The one place the pure pipeline meets the models. ``snapshot_request(link=...)`` makes a pending
 snapshot, the link's latest, and enqueues ``capture_snapshot`` once the transaction commits.
 
+Who goes first: a capture a person asked for (adding a link in a page, the API, the extension or
+a share; "Capture again") has ``Snapshot.Priority.ASKED``; imports, ``manage.py recapture``,
+``scrub --requeue`` and the library's bulk "Capture again" have ``BULK``. The snapshot keeps it and
+every enqueue passes it on as the task's priority (retries and recovered captures too): the
+database queue claims the highest priority first, the rq queue puts it at the front
+(kb.task_backends). ``captures_ahead`` counts in the same order.
+
 ``capture_snapshot(snapshot_id)`` reads top to bottom: claim the snapshot (pending → running, by
 a conditional UPDATE, so a second run of the same task does nothing), run the pure steps
 (``engines.capture``: fetch → decode → [render] → inline → extract), store the blobs, save the snapshot and
@@ -114,35 +121,44 @@ CONNECTION_LOST = gettext_noop(
 # --- asking for a capture -----------------------------------------------------------------------
 
 
-def snapshot_request(*, link: Link, enqueue: bool = True, engine: str = "") -> Snapshot:
+def snapshot_request(
+    *,
+    link: Link,
+    enqueue: bool = True,
+    engine: str = "",
+    priority: int = Snapshot.Priority.BULK,
+) -> Snapshot:
     """A new pending snapshot of ``link``, made its latest, queued once the transaction commits.
 
     ``enqueue=False`` is for callers that run the capture themselves (``manage.py capture``);
-    ``engine`` (auto, static, browser) overrides ``KB_CAPTURE_ENGINE`` for this capture.
+    ``engine`` (auto, static, browser) overrides ``KB_CAPTURE_ENGINE`` for this capture;
+    ``priority`` is ``Snapshot.Priority.ASKED`` when a person is waiting for it (they go ahead of
+    imports and scheduled re-captures), else bulk.
     """
     with transaction.atomic():
         # The link's row held first: deleted meanwhile, this is Link.DoesNotExist, not an orphan.
         if not Link.objects.select_for_update().filter(pk=link.pk).exists():
             raise Link.DoesNotExist("the link was deleted")
         snapshot = Snapshot.objects.create(
-            link=link, status=Snapshot.Status.PENDING, requested_engine=engine
+            link=link, status=Snapshot.Status.PENDING, requested_engine=engine, priority=priority
         )
         link.latest_snapshot = snapshot
         Link.objects.filter(pk=link.pk).update(latest_snapshot=snapshot)
         if enqueue:
-            transaction.on_commit(lambda: snapshot_enqueue(snapshot.pk))
+            transaction.on_commit(lambda: snapshot_enqueue(snapshot.pk, priority=priority))
     return snapshot
 
 
 def captures_ahead(snapshot: Snapshot) -> int:
-    """How many queued captures were asked for before ``snapshot`` (everyone's: they share the
-    workers). First come, first served, so this is the number its page shows as waiting ahead;
-    one index range (status, requested)."""
+    """How many queued captures the workers take before ``snapshot`` (everyone's: they share the
+    workers): those of a higher priority, then those of its own asked for earlier. The number its
+    page shows as waiting ahead; index ranges of (status, priority, requested)."""
     return (
         Snapshot.objects.filter(status=Snapshot.Status.PENDING)
         .filter(
-            Q(requested__lt=snapshot.requested)
-            | Q(requested=snapshot.requested, pk__lt=snapshot.pk)
+            Q(priority__gt=snapshot.priority)
+            | Q(priority=snapshot.priority, requested__lt=snapshot.requested)
+            | Q(priority=snapshot.priority, requested=snapshot.requested, pk__lt=snapshot.pk)
         )
         .count()
     )
@@ -153,14 +169,25 @@ def captures_run_in_place() -> bool:
     return isinstance(capture_snapshot.get_backend(), ImmediateBackend)
 
 
-def snapshot_enqueue(snapshot_id: int, *, delay: timedelta | None = None) -> bool:
+def snapshot_enqueue(
+    snapshot_id: int, *, delay: timedelta | None = None, priority: int | None = None
+) -> bool:
     """Queue the capture task for ``snapshot_id`` (after ``delay`` where the backend can wait).
+
+    The task goes into the backend's queue with the snapshot's own ``priority`` (read from its row
+    unless given), so a retry or a recovered capture keeps its place ahead of bulk work.
 
     False when the queue refused it (Redis down, any broker error): that is logged, never raised,
     because the snapshot is already saved, pending, and ``requeue_lost_captures`` queues it again
     once the queue is back. The database, not the broker, is the truth about what is to capture.
     """
+    if priority is None:
+        priority = (
+            Snapshot.objects.filter(pk=snapshot_id).values_list("priority", flat=True).first()
+        )
     task = capture_snapshot
+    if priority and task.get_backend().supports_priority:
+        task = task.using(priority=priority)
     if delay is not None and delay > timedelta(0) and task.get_backend().supports_defer:
         task = task.using(run_after=timezone.now() + delay)
     try:

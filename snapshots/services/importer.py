@@ -407,7 +407,10 @@ def import_bookmarks(
 
         snapshot_ids: list[int] = []
         if capture and new_links:
-            snapshots = [Snapshot(link_id=link.pk, requested=now) for link in new_links]
+            snapshots = [
+                Snapshot(link_id=link.pk, requested=now, priority=Snapshot.Priority.BULK)
+                for link in new_links
+            ]
             Snapshot.objects.bulk_create(snapshots, batch_size=500)
             snapshot_ids = [snapshot.pk for snapshot in snapshots]
             newest = Snapshot.objects.filter(link=OuterRef("pk")).order_by("-id").values("id")[:1]
@@ -437,7 +440,8 @@ def enqueue_captures(snapshot_ids: list[int]) -> None:
     # One transaction for all of them: with the database queue that is one commit, not thousands.
     with transaction.atomic():
         for snapshot_id in snapshot_ids:
-            snapshot_enqueue(snapshot_id)
+            # Bulk: a link someone adds by hand meanwhile is captured before the rest of these.
+            snapshot_enqueue(snapshot_id, priority=Snapshot.Priority.BULK)
 
 
 @task()

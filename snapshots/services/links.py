@@ -197,12 +197,14 @@ def link_create(
     notes: str = "",
     private: bool = True,
     capture: bool = True,
+    priority: int = Snapshot.Priority.ASKED,
 ) -> tuple[Link, bool]:
     """Save a link for `owner`, or find the one already saved under the same normalized URL.
 
     Returns (link, created). For an existing link the new tags are added (nothing else changes) and,
     if `capture`, a new capture is queued — "saving again" means "capture again". New links are
-    queued for capture too (the task is enqueued when the transaction commits).
+    queued for capture too (the task is enqueued when the transaction commits), ahead of bulk
+    work: a person saving a link waits for it (``priority``).
     """
     normalized = normalize_url(url)
     names = link_tags(tags)
@@ -243,7 +245,7 @@ def link_create(
                     add_tags_to_links([link.pk], names)
             search.reindex_link(link.pk)
         if capture:
-            snapshot_request(link=link)
+            snapshot_request(link=link, priority=priority)
         return link, created
 
     link, created = atomic_retrying(write)
@@ -343,8 +345,9 @@ def links_bulk_edit(
         elif action in (BulkAction.MAKE_PRIVATE, BulkAction.MAKE_PUBLIC):
             links.update(private=action == BulkAction.MAKE_PRIVATE)
         elif action == BulkAction.CAPTURE:
+            # Many links at once: they wait behind the captures people asked for one by one.
             for link in links:
-                snapshot_request(link=link)
+                snapshot_request(link=link, priority=Snapshot.Priority.BULK)
         elif action == BulkAction.DELETE:
             for link in list(links):
                 link_delete(link=link)

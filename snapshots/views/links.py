@@ -168,7 +168,7 @@ def link_capture(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return redirect("snapshots:link_detail", pk=link.pk)
     with access.link_kept(link.pk):
-        snapshot_request(link=link, engine=engine)
+        snapshot_request(link=link, engine=engine, priority=Snapshot.Priority.ASKED)
     messages.success(request, _("A new capture was queued."))
     return redirect("snapshots:link_detail", pk=link.pk)
 

@@ -112,6 +112,7 @@ class Site:
         self.storage = "files"
         self.stored_objects = self.files_under_data_dir  # the blobs in the store kb uses
         self.processes: dict[str, subprocess.Popen] = {}  # web, worker: README's command lines
+        self.env: dict[str, str] = {}  # what they run with (README's variables, for here)
         self.start: Callable[[str], subprocess.Popen]  # (re)start one of them
 
     def files_under_data_dir(self) -> set[str]:
@@ -270,6 +271,7 @@ def site(request, tmp_path_factory, services_to_ourselves):
     if s3 is not None:
         running.stored_objects = lambda: s3.keys(bucket)
     running.processes, running.start = processes, start
+    running.env = env
     try:
         deadline = time.monotonic() + 60
         while True:

@@ -39,7 +39,7 @@ def closed_port() -> int:
 @pytest.fixture
 def redis_down(settings):
     """kb on the rq backend, its Redis a port nobody listens on."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    settings.TASKS = {"default": {"BACKEND": "kb.task_backends.RQBackend", "QUEUES": ["default"]}}
     settings.RQ_QUEUES = {"default": {"URL": f"redis://127.0.0.1:{closed_port()}/11"}}
 
 

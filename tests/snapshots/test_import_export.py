@@ -296,7 +296,7 @@ def test_a_queue_without_a_worker_captures_only_the_first_few_in_the_request(
     settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
     ran = []
     monkeypatch.setattr(importer, "IN_PLACE_LIMIT", 2)
-    monkeypatch.setattr(importer, "snapshot_enqueue", ran.append)
+    monkeypatch.setattr(importer, "snapshot_enqueue", lambda pk, **options: ran.append(pk))
     with django_capture_on_commit_callbacks(execute=True):
         result = importer.import_bookmarks(owner=user, data=fixture("pocket.html"))
     assert result.created == 3

@@ -61,7 +61,10 @@ def capture_links(
     succeeded = failed = 0
     with tqdm(total=total, unit="link", disable=total < 2, file=command.stderr._out) as bar:
         for link in links:
-            snapshot = snapshot_request(link=link, enqueue=not now, engine=engine)
+            # Queued ones wait behind the captures people ask for in the meantime.
+            snapshot = snapshot_request(
+                link=link, enqueue=not now, engine=engine, priority=Snapshot.Priority.BULK
+            )
             if now:
                 run_capture(snapshot.pk, wait_for_retries=True)
                 snapshot.refresh_from_db()

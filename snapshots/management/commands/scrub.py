@@ -61,6 +61,6 @@ class Command(BaseCommand):
                 status__in=(Snapshot.Status.PENDING, Snapshot.Status.RUNNING)
             ).exists():
                 continue  # a capture is already on its way
-            snapshot_request(link=link)
+            snapshot_request(link=link, priority=Snapshot.Priority.BULK)
             queued += 1
         self.stdout.write(f"captures queued again: {queued}")
