@@ -147,6 +147,7 @@ def run_single_file(
     if done.returncode != 0:
         last = (done.stderr or done.stdout).decode("utf-8", "replace").strip().splitlines()
         return elapsed, f"exit {done.returncode}: {last[-1][:100] if last else ''}"
-    if not output.is_file():
-        return elapsed, "no file written"
+    if not output.is_file():  # it exits 0 all the same, saying why on its output
+        said = (done.stdout + done.stderr).decode("utf-8", "replace").strip().splitlines()
+        return elapsed, f"no file written ({said[-1][:100] if said else 'nothing said'})"
     return elapsed, ""

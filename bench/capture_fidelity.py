@@ -301,6 +301,13 @@ def report(results: list[Result], tools: list[str], threshold: int) -> None:
             f"{worst.share * 100:8.3f} {statistics.mean(r.seconds for r in mine):7.2f} "
             f"{sum(bool(r.failed) for r in mine):7d} {sum(r.empty for r in mine):6d}  {worst.page}"
         )
+    for tool in tools:
+        written = [r.share for r in results if r.tool == tool and not r.failed]
+        if written and len(written) < len([r for r in results if r.tool == tool]):
+            print(
+                f"{TOOLS[tool]} over the {len(written)} archives it wrote: mean "
+                f"{statistics.mean(written) * 100:.3f} %, worst {max(written) * 100:.3f} %"
+            )
     print()
     print("mean / worst pixel difference (%) per page group:")
     print(f"{'group':20} {'pages':>5} " + " ".join(f"{TOOLS[t]:>16}" for t in tools))
@@ -315,6 +322,7 @@ def report(results: list[Result], tools: list[str], threshold: int) -> None:
     for r in failures:
         print(f"failed: {TOOLS[r.tool]} {r.page}: {r.failed}")
     print(f"network requests from archives: {sum(r.blocked for r in results)}")
+    print(f"load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
