@@ -1,36 +1,62 @@
 """Capture fidelity: how much does an archive, opened with the network off, differ from the live page?
 
-For each page of the inlining corpus (served on 127.0.0.1): capture it with the real pipeline,
-screenshot the live page and the assembled archive in headless Chromium at 1280×2000, and count
-the pixels whose colour differs by more than a small threshold. The archive is served to the
-browser exactly as kb serves it (the archive CSP included) from a route that also blocks — and
-counts — every other request, so anything the archive still needs from the network shows.
+Every page of the inlining corpus plus the pages in ``bench/pages/`` that need their scripts and
+frames (served together on 127.0.0.1) is archived, in one run, by each tool:
+
+- ``kb static`` and ``kb browser``: the real pipeline (``snapshots.capture.engines``), allowed to
+  reach only the local server; the browser engine in one warm worker (one browser, reused);
+- ``SingleFile``: single-file-cli (npm) driving the same Debian Chromium, headless, one CLI run per
+  page, at 1280×800 with the network off but for 127.0.0.1 (skipped, with a word, when absent).
+
+Then the live page (scrolled through first, so its lazy images load; only 127.0.0.1 reachable) and
+each archive are screenshotted in headless Chromium with a 1280×800 viewport, whole page, and the
+pixels whose colour differs by more than a small threshold are counted. Each archive is served to
+the browser exactly as kb serves its own (the archive CSP included) from a route that blocks — and
+counts — every other request. Reported per tool and per page group: mean and worst difference,
+seconds per page (of this run; ``capture_speed.py`` times them properly), and archives that failed
+or came out empty (no text and no picture).
 
     .venv/bin/python bench/capture_fidelity.py [../shared/corpora/inlining] [--threshold 24]
-        [--save-dir DIR]   # keep both screenshots of each page
+        [--single-file PATH]   # default: $SINGLE_FILE, on PATH, or /tmp/sf/node_modules/.bin/single-file
+        [--tools static,browser,singlefile] [--save-dir DIR]   # keep every screenshot
 
-Goals (issue 3): mean < 1 %, worst < 5 %.
+Goals (issue 11): the browser engine's mean ≤ SingleFile's and its worst < 5 %; kb never writes
+an empty archive.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import shutil
 import statistics
 import sys
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from _corpus import DEFAULT_INLINING, capture, corpus_or_exit, inlining_pages, serve
+from _corpus import (
+    DEFAULT_INLINING,
+    OFFLINE_ARGS,
+    capture,
+    corpus_or_exit,
+    find_single_file,
+    group_of,
+    run_single_file,
+    serve,
+    site_with_pages,
+)
 from capture_engines import SCRIPTED
 
 from snapshots.capture.errors import CaptureError
 from snapshots.capture.pipeline import single_file
 
-VIEWPORT = {"width": 1280, "height": 2000}
+VIEWPORT = {"width": 1280, "height": 800}
+TOOLS = {"static": "kb static", "browser": "kb browser", "singlefile": "SingleFile"}
 ARCHIVE_URL = "http://archive.kb.invalid/archive/"
 ARCHIVE_CSP = (
     "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline' data:; font-src data:"
@@ -90,18 +116,75 @@ def offline_route(html: str, blocked: list[str]):
     return handle
 
 
+SCROLL_THROUGH = """async () => {
+  for (let y = 0; y < document.documentElement.scrollHeight; y += 700) {
+    window.scrollTo(0, y);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  window.scrollTo(0, 0);
+}"""
+# A page that shows nothing: no text and no picture of any kind. An archive that shows nothing
+# of a live page that shows something is an empty archive (a few corpus pages are blank live).
+IS_EMPTY = """() => !document.body || (document.body.innerText.trim() === "" &&
+  !document.querySelector("img, svg, canvas, video, picture, iframe, object, embed"))"""
+
+
 def settle(page) -> None:
-    page.wait_for_load_state("networkidle")
+    from playwright.sync_api import TimeoutError as Timeout
+
+    # a page that keeps the network busy is screenshotted as it is
+    with contextlib.suppress(Timeout):
+        page.wait_for_load_state("networkidle", timeout=15000)
     page.evaluate("document.fonts.ready.then(() => true)")
 
 
-def with_scripted_pages(corpus: Path, folder: Path) -> Path:
-    """A folder holding the corpus and the script-built pages of ``capture_engines``."""
-    shutil.copytree(corpus, folder / "corpus")  # rglob does not follow a symlink
-    for name, text in SCRIPTED.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text)
-    return folder
+def live_route(base: str, blocked: list[str]):
+    """The live page may reach the local server only."""
+
+    def handle(route) -> None:
+        if route.request.url.startswith(base + "/"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    return handle
+
+
+@dataclass
+class Result:
+    page: str
+    tool: str
+    share: float = 1.0  # a failed archive counts as all different
+    seconds: float = 0.0
+    failed: str = ""  # why no archive was written
+    empty: bool = False
+    blocked: int = 0
+
+
+def kb_archive(url: str, base: str, engine: str) -> tuple[str | None, str]:
+    """kb's single-file archive of ``url`` (or None) and why there is none."""
+    try:
+        captured = capture(url, base, engine)
+    except CaptureError as error:
+        return None, str(error)
+    if captured.archive is None:
+        return None, f"not HTML ({captured.document.content_type})"
+    return single_file(captured.archive), ""
+
+
+def screenshot_archive(browser, html: str) -> tuple[bytes, bool, int]:
+    """The archive's screenshot, whether it is empty, and how many requests it tried."""
+    blocked: list[str] = []
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    context.route("**/*", offline_route(html, blocked))
+    page = context.new_page()
+    page.goto(ARCHIVE_URL)
+    settle(page)
+    empty = page.evaluate(IS_EMPTY)
+    png = page.screenshot(full_page=True, animations="disabled")
+    context.close()
+    return png, empty, len(blocked)
 
 
 def main() -> None:
@@ -111,94 +194,135 @@ def main() -> None:
         "--threshold", type=int, default=24, help="colour difference that counts (0-255)"
     )
     parser.add_argument("--save-dir", help="write live/archive screenshots here")
-    parser.add_argument(
-        "--engine", choices=["static", "browser", "auto"], default="static", help="kb's engine"
-    )
-    parser.add_argument(
-        "--scripted",
-        action="store_true",
-        help="add a page its scripts build (capture_engines.SCRIPTED) to the corpus",
-    )
+    parser.add_argument("--single-file", default="", help="single-file-cli's command (npm)")
+    parser.add_argument("--tools", default="static,browser,singlefile", help="which to compare")
     args = parser.parse_args()
     root = corpus_or_exit(args.corpus, "capture fidelity")
-    scratch = None
-    if args.scripted:
-        scratch = tempfile.TemporaryDirectory()
-        root = with_scripted_pages(root, Path(scratch.name))
     chromium = os.environ.get("KB_CHROMIUM") or shutil.which("chromium")
     if chromium is None:
         print("capture fidelity: no Chromium found (apt-get install chromium); skipping.")
         return
+    tools = [tool for tool in args.tools.split(",") if tool in TOOLS]
+    single_file_command = find_single_file(args.single_file)
+    if "singlefile" in tools and single_file_command is None:
+        print(
+            "capture fidelity: single-file-cli not found (npm install single-file-cli); "
+            "SingleFile skipped."
+        )
+        tools.remove("singlefile")
     save = Path(args.save_dir) if args.save_dir else None
     if save:
         save.mkdir(parents=True, exist_ok=True)
 
     from playwright.sync_api import sync_playwright
 
-    results: list[tuple[str, float, int, int]] = []
-    with serve(root) as base, sync_playwright() as playwright:
+    results: list[Result] = []
+    scratch = tempfile.TemporaryDirectory()
+    site = Path(scratch.name) / "site"
+    site.mkdir()
+    outputs = Path(scratch.name) / "singlefile"
+    outputs.mkdir()
+    pages = site_with_pages(root, site, SCRIPTED)
+    with serve(site) as base, sync_playwright() as playwright:
+        for engine in ("static", "browser"):  # warm: imports, the worker's browser
+            if engine in tools:
+                kb_archive(f"{base}/{pages[-1]}", base, engine)
         browser = playwright.chromium.launch(
             executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--font-render-hinting=none"],
+            args=[*OFFLINE_ARGS, "--disable-gpu", "--font-render-hinting=none"],
         )
         decoder = browser.new_page()
-        for path in inlining_pages(root):
-            name = path.relative_to(root).as_posix()
+        for number, name in enumerate(pages):
             url = f"{base}/{name}"
-            try:
-                captured = capture(url, base, args.engine)
-            except CaptureError as error:  # a page that cannot be captured counts as all different
-                print(f"{name:55s} capture failed: {error}")
-                results.append((name, 1.0, 0, 0))
-                continue
-            if captured.archive is None:
-                print(f"{name:55s} not HTML ({captured.document.content_type}); skipped")
-                continue
-            archive_html = single_file(captured.archive)
-
             live_context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+            live_blocked: list[str] = []
+            live_context.route("**/*", live_route(base, live_blocked))
             live = live_context.new_page()
             live.goto(url)
             settle(live)
-            live_png = live.screenshot()
+            live.evaluate(SCROLL_THROUGH)
+            settle(live)
+            live_blank = live.evaluate(IS_EMPTY)
+            live_png = live.screenshot(full_page=True, animations="disabled")
             live_context.close()
-
-            blocked: list[str] = []
-            archive_context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
-
-            archive_context.route("**/*", offline_route(archive_html, blocked))
-            archived = archive_context.new_page()
-            archived.goto(ARCHIVE_URL)
-            settle(archived)
-            archive_png = archived.screenshot()
-            archive_context.close()
-
-            share = difference(
-                pixels(decoder, live_png), pixels(decoder, archive_png), args.threshold
-            )
-            results.append((name, share, len(blocked), captured.archive.failed))
-            flag = "" if share < 0.05 else "  <-- over 5 %"
-            print(
-                f"{name:55s} {share * 100:6.2f} %  assets {captured.archive.inlined:3d} inlined, "
-                f"{captured.archive.failed} failed, {len(blocked)} network requests blocked{flag}"
-            )
+            live_pixels = pixels(decoder, live_png)
+            stem = name.replace("/", "__").removesuffix(".html")
             if save:
-                stem = name.replace("/", "__").removesuffix(".html")
                 (save / f"{stem}.live.png").write_bytes(live_png)
-                (save / f"{stem}.archive.png").write_bytes(archive_png)
-        browser.close()
 
-    shares = [share for _, share, _, _ in results]
-    if not shares:
+            line = []
+            for tool in tools:
+                result = Result(name, tool)
+                started = time.perf_counter()
+                if tool == "singlefile":
+                    output = outputs / f"{number}.html"
+                    result.seconds, result.failed = run_single_file(
+                        single_file_command, chromium, url, output
+                    )
+                    html = output.read_text("utf-8", "replace") if not result.failed else None
+                else:
+                    html, result.failed = kb_archive(url, base, tool)
+                    result.seconds = time.perf_counter() - started
+                if html is not None and not html.strip():
+                    result.empty = True
+                elif html is not None:
+                    png, blank, result.blocked = screenshot_archive(browser, html)
+                    result.empty = blank and not live_blank
+                    result.share = difference(live_pixels, pixels(decoder, png), args.threshold)
+                    if save:
+                        (save / f"{stem}.{tool}.png").write_bytes(png)
+                results.append(result)
+                note = " FAILED" if result.failed else " EMPTY" if result.empty else ""
+                line.append(
+                    f"{TOOLS[tool]} {result.share * 100:6.2f} % {result.seconds:5.1f} s{note}"
+                )
+            print(f"{name[-50:]:50s} " + " | ".join(line), flush=True)
+        browser.close()
+    scratch.cleanup()
+    report(results, tools, args.threshold)
+
+
+def report(results: list[Result], tools: list[str], threshold: int) -> None:
+    if not results:
         print("no pages")
         return
-    worst = max(results, key=lambda r: r[1])
+    groups = sorted({group_of(r.page) for r in results})
+    pages = len({r.page for r in results})
     print()
-    print(f"engine: {args.engine}")
-    print(f"pages: {len(shares)}   threshold: {args.threshold}/255   viewport: 1280x2000")
-    print(f"mean pixel difference:  {statistics.mean(shares) * 100:.3f} %   (goal < 1 %)")
-    print(f"worst pixel difference: {worst[1] * 100:.3f} %   ({worst[0]}; goal < 5 %)")
-    print(f"network requests from archives: {sum(r[2] for r in results)}")
+    print(f"pages: {pages}   threshold: {threshold}/255   viewport 1280x800, whole page")
+    print(
+        f"{'tool':11} {'mean %':>7} {'worst %':>8} {'s/page':>7} {'failed':>7} {'empty':>6}  worst page"
+    )
+    for tool in tools:
+        mine = [r for r in results if r.tool == tool]
+        worst = max(mine, key=lambda r: r.share)
+        print(
+            f"{TOOLS[tool]:11} {statistics.mean(r.share for r in mine) * 100:7.3f} "
+            f"{worst.share * 100:8.3f} {statistics.mean(r.seconds for r in mine):7.2f} "
+            f"{sum(bool(r.failed) for r in mine):7d} {sum(r.empty for r in mine):6d}  {worst.page}"
+        )
+    for tool in tools:
+        written = [r.share for r in results if r.tool == tool and not r.failed]
+        if written and len(written) < len([r for r in results if r.tool == tool]):
+            print(
+                f"{TOOLS[tool]} over the {len(written)} archives it wrote: mean "
+                f"{statistics.mean(written) * 100:.3f} %, worst {max(written) * 100:.3f} %"
+            )
+    print()
+    print("mean / worst pixel difference (%) per page group:")
+    print(f"{'group':20} {'pages':>5} " + " ".join(f"{TOOLS[t]:>16}" for t in tools))
+    for group in groups:
+        cells = []
+        for tool in tools:
+            mine = [r.share for r in results if r.tool == tool and group_of(r.page) == group]
+            cells.append(f"{statistics.mean(mine) * 100:7.3f} / {max(mine) * 100:6.3f}")
+        count = len({r.page for r in results if group_of(r.page) == group})
+        print(f"{group:20} {count:5d} " + " ".join(f"{c:>16}" for c in cells))
+    failures = [r for r in results if r.failed]
+    for r in failures:
+        print(f"failed: {TOOLS[r.tool]} {r.page}: {r.failed}")
+    print(f"network requests from archives: {sum(r.blocked for r in results)}")
+    print(f"load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@ keep (``inline``), for the files it shows.
   deadline as the page (or, after a render, the capture's ``ResponseCache``, which answers what
   the browser loaded and fetches the rest the same way). Sessions are not thread-safe: each
   running download takes its own, and gives it back for the next one (with the page's cookies).
+- Nothing is downloaded twice in a capture: one download per address (its ``#fragment`` is never
+  sent, so ``a.svg#x`` and ``a.svg#y`` are one file), and with ``shared`` (the capture's
+  ``ResponseCache`` in ``engines``) each download is announced when it starts and handed over when
+  it ends, so a render that follows ``close()`` waits for a download still under way instead of
+  starting its own.
 
 No Django import here.
 """
@@ -29,7 +34,8 @@ from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Protocol
+from urllib.parse import urldefrag, urlsplit
 
 import requests
 
@@ -41,7 +47,7 @@ from snapshots.capture.css import decode_css, rewrite_css
 from snapshots.capture.fetch import FetchPolicy, Response, fetch, new_session
 from snapshots.capture.guard import NameCache
 
-__all__ = ["AssetFetcher", "Scout"]
+__all__ = ["AssetFetcher", "Scout", "SharedAnswers"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +55,19 @@ WORKERS = 6
 PER_HOST = 2
 # What a scouting walk answers for every file: the real walk decides with the real answers.
 _SOMEWHERE = ASSET_SCHEME + "0" * 64
+
+
+class SharedAnswers(Protocol):
+    """Where one capture's answers are kept for its other passes (``browser.ResponseCache``)."""
+
+    def expect(self, url: str) -> None:
+        """A download of ``url`` started: whoever asks for it waits for ``put`` or ``release``."""
+
+    def put(self, url: str, response: Response) -> None:
+        """The answer for ``url``."""
+
+    def release(self, url: str) -> None:
+        """The download of ``url`` failed: whoever asks for it next fetches it."""
 
 
 @dataclass
@@ -71,12 +90,12 @@ class AssetFetcher:
         limits: Limits | None = None,
         workers: int = WORKERS,
         per_host: int = PER_HOST,
-        remember: Callable[[str, Response], None] | None = None,
+        shared: SharedAnswers | None = None,
         download: Callable[[str], Response] | None = None,
     ) -> None:
         self.policy = policy
-        # told each file downloaded (the browser engine's cache: nothing is downloaded twice)
-        self.remember = remember
+        # told each download as it starts and ends (the browser engine's cache: nothing twice)
+        self.shared = shared
         # what a download is, instead of ``fetch`` under ``policy``: after a render, the capture's
         # cache, which holds what the browser loaded and fetches the rest through the same guard
         self._download = download
@@ -138,6 +157,7 @@ class AssetFetcher:
     def _submit(
         self, url: str, *, urgent: bool = False, then: Callable[[Response], None] | None = None
     ) -> Future[Response]:
+        url = urldefrag(url)[0]  # never sent: one file, whatever the fragment
         with self._lock:
             future = self._futures.get(url)
             if future is None:
@@ -207,13 +227,15 @@ class AssetFetcher:
     def _run(self, job: _Job) -> None:
         session = self._session()
         response, error = None, None
+        if self.shared is not None:
+            self.shared.expect(job.url)
         try:
             if self._download is not None:
                 response = self._download(job.url)
             else:
                 response = fetch(job.url, self.policy, session=session, names=self.names)
-            if self.remember is not None:
-                self.remember(job.url, response)
+            if self.shared is not None:
+                self.shared.put(job.url, response)
             if job.then is not None:
                 self._then(job, response)
         except errors.CaptureError as exc:
@@ -222,6 +244,8 @@ class AssetFetcher:
             logger.warning("asset download failed", exc_info=True)
             error = exc
         finally:
+            if self.shared is not None and response is None:
+                self.shared.release(job.url)
             self._give_back(session)
             self._done(job, response, error)
 

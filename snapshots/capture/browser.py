@@ -260,8 +260,28 @@ class ResponseCache:
         self.bytes = 0
 
     def put(self, url: str, response: Response) -> None:
+        key = urldefrag(url)[0]
         with self._lock:
-            self._answers[urldefrag(url)[0]] = response
+            self._answers[key] = response
+            waiting = self._pending.pop(key, None)
+        if waiting is not None:
+            waiting.set()
+
+    def expect(self, url: str) -> None:
+        """Another pass (the static one's ``AssetFetcher``) is downloading ``url``: ``get`` waits
+        for its ``put`` (or ``release``) instead of downloading it a second time."""
+        key = urldefrag(url)[0]
+        with self._lock:
+            if key not in self._answers and key not in self._pending:
+                self._pending[key] = threading.Event()
+                self.fetches += 1
+
+    def release(self, url: str) -> None:
+        """That download failed: the next ``get`` fetches ``url`` itself."""
+        with self._lock:
+            waiting = self._pending.pop(urldefrag(url)[0], None)
+        if waiting is not None:
+            waiting.set()
 
     def get(self, url: str) -> Response:
         """The answer for ``url``; raises the ``CaptureError`` it failed with (also the first time)."""
@@ -289,7 +309,9 @@ class ResponseCache:
                 self._answers[key] = answer
                 if isinstance(answer, Response):
                     self.bytes += len(answer.body)
-                self._pending.pop(key).set()
+                waiting = self._pending.pop(key, None)
+            if waiting is not None:
+                waiting.set()
             break
         if isinstance(answer, errors.CaptureError):
             raise answer

@@ -91,10 +91,10 @@ def capture(
                 raise BrowserFailed(BROWSER_OFF)
             response = fetcher(url, policy)
             if not is_html(response):
-                return capture_page(url, policy, limits, fetcher=fetcher, remember=cache.put)
+                return capture_page(url, policy, limits, fetcher=fetcher, shared=cache)
             return _rendered_capture(response, cache, policy, limits, chromium)
 
-        static = capture_page(url, policy, limits, fetcher=fetcher, remember=cache.put)
+        static = capture_page(url, policy, limits, fetcher=fetcher, shared=cache)
         if (
             engine == "auto"
             and chromium is not None

@@ -676,10 +676,15 @@ def _promote_lazy(el: etree._Element) -> None:
         del attrib["srcset"]  # a placeholder srcset would win over the promoted src
     for name in _LAZY_SRC + _LAZY_SRCSET:
         attrib.pop(name, None)
+    # The class a loader hides its pending images by becomes the one it gives a loaded image
+    # (lazysizes: lazyload → lazyloaded). A bare "lazy" is often the page's own class, styled
+    # like any other (display, size): it stays, with the "loaded" vanilla-lazyload would add.
     classes = (attrib.get("class") or "").split()
-    if any(c in ("lazyload", "lazy", "lazyloading") for c in classes):
-        kept = [c for c in classes if c not in ("lazyload", "lazy", "lazyloading")]
+    if any(c in ("lazyload", "lazyloading") for c in classes):
+        kept = [c for c in classes if c not in ("lazyload", "lazyloading")]
         attrib["class"] = " ".join([*kept, "lazyloaded"])
+    elif "lazy" in classes and "loaded" not in classes:
+        attrib["class"] = " ".join([*classes, "loaded"])
 
 
 def _origin(url: str) -> str:

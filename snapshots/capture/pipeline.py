@@ -14,7 +14,7 @@ from posixpath import basename
 from urllib.parse import unquote, urlsplit
 
 from snapshots.capture.archive import Archive, Asset, assemble, with_own_csp
-from snapshots.capture.assets import AssetFetcher
+from snapshots.capture.assets import AssetFetcher, SharedAnswers
 from snapshots.capture.collector import Limits
 from snapshots.capture.decode import Decoded, decode
 from snapshots.capture.extract import Article, extract
@@ -95,14 +95,15 @@ def capture_page(
     limits: Limits | None = None,
     *,
     fetcher: Callable[[str, FetchPolicy], Response] | None = None,
-    remember: Callable[[str, Response], None] | None = None,
+    shared: SharedAnswers | None = None,
 ) -> Capture:
     """Fetch ``url`` and turn it into an archive and an article; raises ``CaptureError``.
 
     Every sub-resource goes through the same guarded ``fetch`` and the same deadline as the page,
     several at a time (``assets``); a failing asset is counted in the archive, never fatal.
     ``fetcher`` (a guarded fetch that remembers its answers, ``engines``) fetches the page instead,
-    and ``remember`` is told every file downloaded, so that the browser reuses what was fetched.
+    and ``shared`` is told every file downloaded (and each under way), so that the browser reuses
+    what was fetched.
     """
     limits = limits or Limits()
     names = NameCache()  # one DNS lookup per host for the whole capture
@@ -119,7 +120,7 @@ def capture_page(
     article = extract(decoded.text, response.final_url)
     asset_policy = replace(policy, accept="*/*")
     with AssetFetcher(
-        asset_policy, names=names, cookies=session.cookies, limits=limits, remember=remember
+        asset_policy, names=names, cookies=session.cookies, limits=limits, shared=shared
     ) as assets:
         archive = inline(
             decoded.text, response.final_url, assets, limits, lead_image_url=article.image

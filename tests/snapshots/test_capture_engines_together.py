@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections import Counter
+from dataclasses import replace
 
 import lxml.html
 import pytest
 
+from snapshots.capture.assets import AssetFetcher
+from snapshots.capture.browser import ResponseCache
 from snapshots.capture.engines import capture
+from snapshots.capture.errors import CaptureError
+from snapshots.capture.fetch import fetch
 from snapshots.capture.pipeline import default_policy, single_file
 from tests.support.images import png
 from tests.support.servers import LocalHTTPServer
@@ -215,3 +221,47 @@ def test_files_the_browser_did_not_load_download_side_by_side_after_the_render(s
     assert slow.most >= 2, "the files were fetched one at a time"
     counts = requested(site)
     assert max(counts.values()) == 1, counts
+
+
+def test_a_download_still_under_way_when_the_static_pass_ends_is_not_started_again(site):
+    # The static pass closes its fetcher without waiting for what it only prefetched; the render
+    # and the inline step after it ask the capture's cache for that file while it is still
+    # arriving. They wait for it: the file is downloaded once.
+    site.route("/slow.png", delay=1.0, body=LOGO, headers={"Content-Type": "image/png"})
+    policy = replace(default_policy(allow_hosts=[f"127.0.0.1:{site.port}"]), accept="*/*")
+    cache = ResponseCache(lambda address: fetch(address, policy))
+    with AssetFetcher(policy, shared=cache) as assets:
+        assets.prefetch(site.url("/slow.png"))
+        deadline = time.monotonic() + 5
+        while not site.requests and time.monotonic() < deadline:
+            time.sleep(0.01)  # under way, not merely waiting its turn
+    assert cache.get(site.url("/slow.png")).body == LOGO
+    assert cache.get(site.url("/slow.png#again")).body == LOGO
+    assert requested(site)["/slow.png"] == 1
+
+
+def test_a_failed_download_of_the_static_pass_is_tried_again_by_the_render(site):
+    site.route("/gone.png", status=404, body=b"no")
+    policy = replace(default_policy(allow_hosts=[f"127.0.0.1:{site.port}"]), accept="*/*")
+    cache = ResponseCache(lambda address: fetch(address, policy))
+    with AssetFetcher(policy, shared=cache) as assets, pytest.raises(CaptureError):
+        assets(site.url("/gone.png"))
+    with pytest.raises(CaptureError):  # released, not left waiting forever
+        cache.get(site.url("/gone.png"))
+
+
+def test_one_file_named_with_two_fragments_is_downloaded_once(site):
+    site.route(
+        "/page.html",
+        body=b'<html><body><img src="/icons.svg#a" alt="a"><img src="/icons.svg#b" alt="b">'
+        b"<p>Two views of one file.</p></body></html>",
+        headers=HTML,
+    )
+    site.route(
+        "/icons.svg",
+        body=b'<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"></svg>',
+        headers={"Content-Type": "image/svg+xml"},
+    )
+    captured, _page = archived(site, "/page.html", None, "static")
+    assert requested(site)["/icons.svg"] == 1
+    assert captured.archive.failed == 0

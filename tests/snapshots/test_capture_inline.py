@@ -297,6 +297,16 @@ def test_lazy_data_src_replaces_a_placeholder():
     assert web.requested == ["http://a.test/real.png"]
 
 
+def test_a_pages_own_lazy_class_keeps_its_style():
+    # `.lazy { display: block; width: 400px }` in the page's stylesheet: renaming the class would
+    # put the pictures side by side, unsized (bench/pages/lazy-images.html lost 12.7 % so).
+    web = FakeWeb(files={"http://a.test/real.png": ("image/png", png())})
+    archive = inline('<img class="lazy wide" data-src="real.png">', "http://a.test/", web)
+    img = tree(archive.html).find(".//img")
+    assert img.get("src").startswith("kb-asset:")
+    assert img.get("class").split() == ["lazy", "wide", "loaded"]
+
+
 def test_svg_image_table_background_and_image_input_are_inlined(home):
     archive, web = home
     assert {"img/logo.svg", "img/cell.gif", "img/go.png"} <= fetched(web)
