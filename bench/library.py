@@ -5,6 +5,7 @@
     .venv/bin/python bench/library.py --data-dir /tmp/kb-bench --reuse   # keep and reuse a seeded DB
     .venv/bin/python bench/library.py --data-dir /tmp/kb-bench --reuse --skip-import --searches-only
                                         # only the search language's typical queries (goal p95 < 100 ms)
+    ... --searches-only --linkding      # and each beside linkding's query shape (goal >= 6x)
 
 Seeding is deterministic (--seed): English and Chinese texts of ~1-2 KB made from fixed word lists,
 written with bulk_create, then the search index built in bulk (search.reindex_all). Timings are
@@ -346,6 +347,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--searches-only", action="store_true", help="measure only the search language queries"
     )
+    parser.add_argument(
+        "--linkding",
+        action="store_true",
+        help="also time linkding's query shape for each search-language query (side_by_side)",
+    )
     return parser.parse_args()
 
 
@@ -570,6 +576,116 @@ def measure_function(label: str, action, repeat: int, goal_ms: float) -> None:
     print(f"  {label:<34} p50 {p50:7.1f} ms   p95 {p95:7.1f} ms   {verdict}")
 
 
+def linkding_shape(owner, q: str):
+    """The links linkding's search would read for `q`, over kb's own tables.
+
+    linkding (bookmarks/queries.py, _convert_ast_to_q_object) turns every term, quoted phrases
+    included, into `icontains` on title, description, notes and url, OR-ed, and combines terms
+    with AND / OR / NOT as typed; `#tag` is an EXISTS over the tagged items with `iexact`,
+    `!unread` is `unread = true`; the owner's bookmarks, newest first. Django writes `icontains`
+    as `LIKE '%term%'` on SQLite and `UPPER(col) LIKE UPPER('%term%')` on PostgreSQL. kb's
+    operators linkding lacks are given their nearest linkding spelling: `site:host` the host as
+    a term (what a linkding user types), `after:`/`before:` its added_since date filter, the
+    `is:` states the matching field. kb's parser reads the query, so both sides search the same
+    clauses. linkding does not search page text, so it matches fewer links: its count is not
+    slower for finding more.
+    """
+    from django.db.models import Exists, OuterRef, Q
+
+    from snapshots import search_language as language
+    from snapshots.models import Snapshot
+
+    def term(value: str) -> Q:
+        return (
+            Q(title__icontains=value)
+            | Q(description__icontains=value)
+            | Q(notes__icontains=value)
+            | Q(url__icontains=value)
+        )
+
+    def clause_q(clause) -> Q:
+        if isinstance(clause, language.Text):
+            return term(clause.value)
+        if isinstance(clause, language.Tag):
+            tagged = Link.objects.filter(id=OuterRef("id"), tags__name__iexact=clause.name)
+            return Q(Exists(tagged))
+        if isinstance(clause, language.Site):
+            return term(clause.host)
+        if isinstance(clause, language.Is):
+            return {
+                "unread": Q(unread=True),
+                "read": Q(unread=False),
+                "private": Q(private=True),
+                "public": Q(private=False),
+                "failed": Q(latest_snapshot__status=Snapshot.Status.FAILED),
+            }[clause.state]
+        if isinstance(clause, language.Saved):
+            start = datetime.combine(clause.day, datetime.min.time(), tzinfo=UTC)
+            return Q(created__gte=start) if clause.bound == "after" else Q(created__lt=start)
+        if isinstance(clause, language.Not):
+            return ~clause_q(clause.operand)
+        either = Q()
+        for operand in clause.operands:
+            either |= clause_q(operand)
+        return either
+
+    condition = Q()
+    for clause in language.parse(q).clauses:
+        condition &= clause_q(clause)
+    return Link.objects.filter(owner=owner).filter(condition).order_by("-created")
+
+
+def linkding_page(owner, q: str, per_page: int) -> None:
+    """What linkding's bookmark list asks the database for: the count, a page, its tags."""
+    from django.core.paginator import Paginator
+
+    page = Paginator(linkding_shape(owner, q), per_page).get_page(1)
+    rows = list(page.object_list.prefetch_related("tags"))
+    assert page.paginator.count >= len(rows)
+
+
+def timings(action, repeat: int) -> tuple[float, float]:
+    action()  # warm-up
+    values = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        values.append((time.perf_counter() - started) * 1000)
+    return statistics.median(values), percentile(values, 0.95)
+
+
+def side_by_side(owner, client: Client, library_url: str, repeat: int) -> None:
+    """kb against linkding's query shape on the same links, query by query, in this run.
+
+    kb: the whole library page (the test Client: view, queries, template) and, separately, its
+    database work for the page (library_count_and_page with the rows' details). linkding: its
+    queries for the page only (count, page, tags; no template, no tag cloud), which flatters it.
+    The ratio is linkding's database work over kb's whole page.
+    """
+    from snapshots.forms import LINKS_PER_PAGE
+    from snapshots.queries import library_count_and_page
+
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nkb against linkding's query shape (p95 ms over {repeat}; load {load}):")
+    print(f"  {'query':<34} {'kb page':>8} {'kb db':>8} {'linkding':>9} {'ratio':>6}")
+    worst = None
+    queries = [(label, q) for label, q in SEARCH_LANGUAGE_QUERIES]
+    for label, q in queries:
+        path = f"{library_url}?{urlencode({'q': q})}"
+        _p50, kb_page = timings(lambda path=path: client.get(path), repeat)
+        _p50, kb_db = timings(
+            lambda q=q: library_count_and_page(owner, LibraryFilters(q=q), 0, LINKS_PER_PAGE),
+            repeat,
+        )
+        _p50, theirs = timings(lambda q=q: linkding_page(owner, q, LINKS_PER_PAGE), repeat)
+        ratio = theirs / kb_page
+        worst = ratio if worst is None else min(worst, ratio)
+        flag = "" if ratio >= 6 else "  < 6x"
+        print(f"  {label:<34} {kb_page:8.1f} {kb_db:8.1f} {theirs:9.1f} {ratio:5.1f}x{flag}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"  lowest ratio {worst:.1f}x (goal >= 6x); load now {load}")
+
+
 def bookmarks_file(count: int, rng: random.Random) -> bytes:
     lines = [
         "<!DOCTYPE NETSCAPE-Bookmark-file-1>",
@@ -701,6 +817,8 @@ def main() -> None:
             repeat,
             100,
         )
+        if ARGS.linkding:
+            side_by_side(owner, client, library_url, repeat)
         if ARGS.searches_only:
             return
         print("\nfirst view after a change (exact counts computed afresh):")

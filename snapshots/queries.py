@@ -265,8 +265,9 @@ IS_FILTERS = {
     "public": Q(private=False),
     "failed": Q(latest_snapshot__status=Snapshot.Status.FAILED),
 }
-# `is:` states that read link fields saved without a new revision token (see _count_token).
-UNTRACKED_STATES = {"unread", "read", "failed"}
+# `is:` states that read fields saved without a new revision token (see _count_token): a
+# capture's outcome. `unread` is tracked (revision.COUNTED_LINK_FIELDS).
+UNTRACKED_STATES = {"failed"}
 
 
 def _start_of(day) -> datetime:
@@ -304,13 +305,21 @@ def search_filter(query: language.SearchQuery, *, pk: str = "pk", within=None) -
     (the library page's walk, snapshots.search.text_ids_sql).
     """
     lookups = [search.lookup_for(c) for c in query.clauses if isinstance(c, language.Text)]
+    # Negated terms checked inside the same lookup (search.excluded_in_match), not on their own.
+    negated = {
+        clause: search.lookup_for(clause.operand)
+        for clause in query.clauses
+        if isinstance(clause, language.Not) and isinstance(clause.operand, language.Text)
+    }
+    excluded = search.excluded_in_match(lookups, list(negated.values()))
     condition = Q()
     if lookups:
-        sql, params = search.text_ids_sql(lookups, within)
+        sql, params = search.text_ids_sql(lookups, within, excluded)
         condition &= Q(**{f"{pk}__in": RawSQL(sql, params)})  # noqa: S611 — values are parameters
     for clause in query.clauses:
-        if not isinstance(clause, language.Text):
-            condition &= _clause_filter(clause, pk, within)
+        if isinstance(clause, language.Text) or negated.get(clause) in excluded:
+            continue
+        condition &= _clause_filter(clause, pk, within)
     return condition
 
 
@@ -513,11 +522,11 @@ LIBRARY_COUNT_CACHE_SECONDS = 24 * 3600
 def _count_token(links: QuerySet[Link], filters: LibraryFilters) -> str | None:
     """The revision token(s) a count under these filters depends on, or None if not tracked.
 
-    The library token covers links, tags and visibility; the search index has its own token. A
-    capture state, `unread` and the domain depend on link fields saved without a new token, so
-    their counts are always computed afresh.
+    The library token covers links, tags, visibility, read state and addresses; the search
+    index has its own token. A capture state depends on snapshots saved without a new token, so
+    its counts are always computed afresh.
     """
-    if filters.domain or filters.state or filters.unread is not None:
+    if filters.state:
         return None
     if filters.q and _reads_untracked_fields(filters.search):
         return None
@@ -582,10 +591,10 @@ def _index_scans(filters: LibraryFilters, using: str = "default"):
         return
     with transaction.atomic(using=using), connections[using].cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        try:
-            yield
-        finally:
-            cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+        # Not in a `finally`: after a database error the transaction accepts no statement (the
+        # reset would hide the error), and rolling back to the savepoint undoes the SET anyway.
+        yield
+        cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
 
 
 def library_count_and_page(

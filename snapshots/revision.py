@@ -1,8 +1,8 @@
 """The revision tokens: a new one is written whenever what it stands for changes.
 
 Two tokens, two rows of one table (snapshots_library_revision, made by migrations 0004 and 0006):
-- LIBRARY (row 1): links, tags and visibility. Tag counts over 100,000 links and the library's
-  link counts are cached under it.
+- LIBRARY (row 1): links, tags, visibility and read state. Tag counts over 100,000 links and
+  the library's link counts are cached under it.
 - SEARCH_INDEX (row 2): the search documents (snapshots.search writes a new one with every index
   change). A search's link count is cached under both. It is a row of its own so that captures,
   which rewrite search documents, do not discard the tag counts cached under LIBRARY.
@@ -43,6 +43,8 @@ from snapshots.models import Link
 TABLE = "snapshots_library_revision"
 LIBRARY = 1
 SEARCH_INDEX = 2
+# Link fields that library counts filter on: saving any of them writes a new LIBRARY token.
+COUNTED_LINK_FIELDS = frozenset({"private", "owner", "owner_id", "unread", "url", "domain"})
 _table_present: dict[str, bool] = {}
 _held_back = threading.local()
 
@@ -100,8 +102,9 @@ def _on_row_change(sender, instance=None, using=None, update_fields=None, **kwar
         return
     if getattr(_held_back, "depth", 0):
         return  # bump_at_end bumps once the service has written everything
-    # A capture saving its link's description or latest snapshot changes no tag or visibility.
-    if sender is Link and update_fields and not {"private", "owner"} & set(update_fields):
+    # A capture saving its link's description or latest snapshot changes nothing a cached count
+    # reads (tags, visibility, owner, unread, its address).
+    if sender is Link and update_fields and not COUNTED_LINK_FIELDS & set(update_fields):
         return
     bump(using or router.db_for_write(sender))
 

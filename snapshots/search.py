@@ -164,10 +164,36 @@ def lookup_for(text: Text) -> Lookup:
     return Lookup("scan", value)
 
 
+# The SQLite FTS5 table answering each kind of lookup.
+_FTS_TABLES = {"words": WORDS_TABLE, "trigram": TABLE, "grams": GRAMS_TABLE}
+
+
+def excluded_in_match(lookups: Sequence[Lookup], excluded: Sequence[Lookup]) -> list[Lookup]:
+    """Which negated terms (`-word`) text_ids_sql can leave out of its own matches.
+
+    A negated term is then checked on the very index row that matched the wanted terms, rather
+    than by a second lookup of every document holding it (a common word: half the library,
+    listed and compared per link; 'entropy -gradient' 38 ms on SQLite, 4 ms inside one MATCH).
+    SQLite: a term of an FTS5 table the wanted terms already MATCH (its `NOT` operator).
+    PostgreSQL: any term, when some term is wanted (a condition on the same row).
+    """
+    if not lookups:
+        return []
+    if _vendor() != "sqlite":
+        return list(excluded)
+    wanted = {lookup.index for lookup in lookups}
+    return [lookup for lookup in excluded if lookup.index in _FTS_TABLES and lookup.index in wanted]
+
+
 def text_ids_sql(
-    lookups: Sequence[Lookup], within: Sequence[int] | None = None
+    lookups: Sequence[Lookup],
+    within: Sequence[int] | None = None,
+    excluded: Sequence[Lookup] = (),
 ) -> tuple[str, list]:
     """SQL selecting the ids of links whose document answers every lookup.
+
+    ``excluded``: negated terms none of the documents may answer, as chosen by
+    `excluded_in_match` (the caller checks any others itself).
 
     ``within``: only these links, each document read by its key. PostgreSQL's planner guesses a
     LIKE matches a handful of rows and would still start from the trigram index and recheck
@@ -177,17 +203,23 @@ def text_ids_sql(
     by_index: dict[str, list[str]] = {}
     for lookup in lookups:
         by_index.setdefault(lookup.index, []).append(lookup.value)
+    unwanted: dict[str, list[str]] = {}
+    for lookup in excluded_in_match(lookups, excluded):
+        unwanted.setdefault(lookup.index, []).append(lookup.value)
     if _vendor() == "sqlite":
-        return _sqlite_ids_sql(by_index, within)
-    return _postgres_ids_sql(by_index, within)
+        return _sqlite_ids_sql(by_index, within, unwanted)
+    return _postgres_ids_sql(by_index, within, unwanted)
 
 
-def _sqlite_ids_sql(by_index: dict[str, list[str]], within) -> tuple[str, list]:
-    # One MATCH per FTS5 table: its query language ANDs the phrases itself.
+def _sqlite_ids_sql(by_index: dict[str, list[str]], within, unwanted) -> tuple[str, list]:
+    # One MATCH per FTS5 table: its query language ANDs the phrases itself, and leaves out the
+    # negated ones ("a NOT b"; parenthesised, as FTS5's NOT binds tighter than AND).
     selects: list[tuple[str, list]] = []
-    for index, table in (("words", WORDS_TABLE), ("trigram", TABLE), ("grams", GRAMS_TABLE)):
+    for index, table in _FTS_TABLES.items():
         if index in by_index:
             phrases = " AND ".join(_fts_phrase(value) for value in by_index[index])
+            for value in unwanted.get(index, []):
+                phrases = f"({phrases}) NOT {_fts_phrase(value)}"
             selects.append((f"SELECT rowid FROM {table} WHERE {table} MATCH %s", [phrases]))
     if "scan" in by_index or not selects:
         likes = " AND ".join(["document LIKE %s ESCAPE '\\'"] * len(by_index.get("scan", [])))
@@ -207,23 +239,28 @@ def _sqlite_ids_sql(by_index: dict[str, list[str]], within) -> tuple[str, list]:
     return sql, params
 
 
-def _postgres_ids_sql(by_index: dict[str, list[str]], within) -> tuple[str, list]:
+def _postgres_ids_sql(by_index: dict[str, list[str]], within, unwanted) -> tuple[str, list]:
     document = "document" if within is None else "(document || '')"
     conditions: list[str] = []
     params: list = []
-    if "words" in by_index:
-        conditions.append(
-            "words @@ ("
-            + " && ".join(["phraseto_tsquery('simple', %s)"] * len(by_index["words"]))
-            + ")"
-        )
-        params.extend(by_index["words"])
+    if "words" in by_index or "words" in unwanted:
+        # Wanted and unwanted words in one tsquery: the GIN index answers both at once.
+        phrases = ["phraseto_tsquery('simple', %s)"] * len(by_index.get("words", []))
+        phrases += ["!! phraseto_tsquery('simple', %s)"] * len(unwanted.get("words", []))
+        conditions.append("words @@ (" + " && ".join(phrases) + ")")
+        params.extend(by_index.get("words", []) + unwanted.get("words", []))
     for value in by_index.get("trigram", []) + by_index.get("scan", []):
         conditions.append(f"{document} LIKE %s")
+        params.append(_like_pattern(value))
+    for value in unwanted.get("trigram", []) + unwanted.get("scan", []):
+        conditions.append(f"{document} NOT LIKE %s")
         params.append(_like_pattern(value))
     if "grams" in by_index:
         conditions.append("grams @> %s::text[]")
         params.append(by_index["grams"])
+    for value in unwanted.get("grams", []):
+        conditions.append("NOT grams @> %s::text[]")
+        params.append([value])
     if within is not None:
         conditions.append("link_id = ANY(%s)")
         params.append(list(within))

@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from snapshots.access import visible_links
+from snapshots.choices import BulkAction
 from snapshots.models import Snapshot
 from snapshots.queries import (
     LibraryFilters,
@@ -16,7 +17,7 @@ from snapshots.queries import (
     tag_counts,
 )
 from snapshots.search import reindex_links
-from snapshots.services.links import link_create
+from snapshots.services.links import link_create, link_update, links_bulk_edit
 
 pytestmark = pytest.mark.django_db
 
@@ -135,14 +136,34 @@ def test_search_count_is_remembered_until_the_search_index_changes(user):
     assert library_count(library_links(user, filters), filters) == 1
 
 
-def test_unread_counts_are_always_counted_afresh(user):
-    # `unread` is saved without a new revision token, so its count is never remembered.
-    add_links(user, 2)
-    filters = LibraryFilters(unread=True)
-    assert library_count(library_links(user, filters), filters) == 2
+@pytest.mark.parametrize(
+    ("unread", "read"),
+    [
+        (LibraryFilters(unread=True), LibraryFilters(unread=False)),
+        (LibraryFilters(q="is:unread"), LibraryFilters(q="is:read")),
+        (LibraryFilters(q="entropy is:unread"), LibraryFilters(q="-is:unread entropy")),
+    ],
+)
+def test_unread_counts_are_remembered_and_follow_every_change_of_read_state(user, unread, read):
+    # `unread` writes a new revision token however it is saved, so its counts can be remembered.
+    add_links(user, 3)
+
+    def counts():
+        return [library_count(library_links(user, f), f) for f in (unread, read)]
+
+    assert counts() == [3, 0]
     with CaptureQueriesContext(connection) as captured:
-        assert library_count(library_links(user, filters), filters) == 2
-    assert any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)
+        assert counts() == [3, 0]
+    assert not any("COUNT(" in q["sql"].upper() for q in captured.captured_queries)
+
+    first, second, third = visible_links(user).order_by("pk")
+    link_update(link=first, unread=False)
+    assert counts() == [2, 1]
+    links_bulk_edit(owner=user, link_ids=[second.pk], action=BulkAction.MARK_READ)
+    assert counts() == [1, 2]
+    third.unread = False
+    third.save(update_fields=["unread"])
+    assert counts() == [0, 3]
 
 
 def test_library_page_shows_the_same_total_on_every_page(client, user):

@@ -110,10 +110,36 @@ def found(user, q):
         ("Gone", ["gone.example.net"]),
         ("损失", ["zh.example.com"]),
         ("熵 -损失", []),
+        # a negated term of the same index as a wanted one, of another index, of several
+        ("gradient -cross -mountain", []),
+        ("gradient -交叉熵", ["blog.example.org", "ml.example.org"]),
+        ("gradient -熵", ["blog.example.org", "ml.example.org"]),
+        ('"交叉熵" -"分布的"', []),
+        ('"交叉熵" -"山"', ["zh.example.com"]),
+        ("损失 -熵", []),
+        ("损失 -山", ["zh.example.com"]),
+        ("交叉熵 -slope", ["zh.example.com"]),
+        ('"gradient descent" -entropy', []),
+        ('"gradient descent" -mountain', ["ml.example.org"]),
+        ("descent -#travel -obama", ["ml.example.org"]),
     ],
 )
 def test_each_operator(user, library, q, hosts):
     assert found(user, q) == hosts
+
+
+@pytest.mark.parametrize(
+    "q", ["descent -mountain", "gradient -交叉熵", '"gradient descent" -mountain', "损失 -山"]
+)
+def test_negated_terms_on_pages_and_in_the_api(client, user, library, q):
+    # The library page walks links newest first (each checked by key), the API asks the indexes:
+    # the same links either way.
+    client.force_login(user)
+    page = client.get(reverse("snapshots:library"), {"q": q})
+    shown = sorted(row["domain"] for row in page.context["rows"])
+    answer = client.get("/api/links", {"q": q}).json()
+    assert sorted(item["domain"] for item in answer["items"]) == shown == found(user, q)
+    assert answer["count"] == len(shown)
 
 
 def test_is_unread_and_read(user, library):
