@@ -5,6 +5,8 @@ import shutil
 
 import pytest
 
+from tests.support.pages import sign_in
+
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
 # between browser steps are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -114,9 +116,4 @@ def api_token(user):
 @pytest.fixture
 def signed_in_page(page, user, live_server):
     """A browser tab already signed in as `user` (password `correct horse 42`)."""
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", user.username)
-    page.fill("input[name=password]", "correct horse 42")
-    page.click("form.form button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-    return page
+    return sign_in(page, user.username)

@@ -10,6 +10,7 @@ from snapshots.models import Link, Snapshot
 from snapshots.search import reindex_link
 from snapshots.services.links import link_create
 from tests.support.capture import run_queued_tasks
+from tests.support.pages import sign_in
 from tests.support.servers import LocalHTTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -234,11 +235,7 @@ def test_library_and_link_pages_fit_a_phone_screen(
         base_url=live_server.url, viewport={"width": 375, "height": 740}, locale="en-US"
     )
     phone = context.new_page()
-    phone.goto("/accounts/login/")
-    phone.fill("input[name=username]", "ada")
-    phone.fill("input[name=password]", "correct horse 42")
-    phone.click("form.form button[type=submit]")
-    phone.wait_for_url(lambda url: "/accounts/login/" not in url)
+    sign_in(phone, "ada")
     for path in ("/links/", f"/links/{link.pk}/", "/tags/", "/links/add/", "/links/import/"):
         phone.goto(path)
         width = phone.evaluate("document.documentElement.scrollWidth")
@@ -255,11 +252,7 @@ def test_on_a_phone_the_bulk_bar_appears_once_a_link_is_selected(
         base_url=live_server.url, viewport={"width": 375, "height": 740}, locale="en-US"
     )
     phone = context.new_page()
-    phone.goto("/accounts/login/")
-    phone.fill("input[name=username]", "ada")
-    phone.fill("input[name=password]", "correct horse 42")
-    phone.click("form.form button[type=submit]")
-    phone.wait_for_url(lambda url: "/accounts/login/" not in url)
+    sign_in(phone, "ada")
     phone.goto("/links/")
     expect(phone.get_by_role("button", name="Apply to selected")).to_be_hidden()
     expect(phone.locator(".link-row").first).to_be_in_viewport()

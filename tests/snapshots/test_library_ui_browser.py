@@ -19,6 +19,7 @@ from snapshots.services.links import link_create
 from snapshots.tasks import run_capture, snapshot_request
 from tests.support.capture import capture_from, run_queued_tasks
 from tests.support.images import gif, png
+from tests.support.pages import sign_in
 from tests.support.servers import LocalHTTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -246,11 +247,7 @@ def test_the_header_is_one_line_at_1280_and_short_on_a_phone(
             [{"name": "django_language", "value": language, "url": live_server.url}]
         )
         tab = context.new_page()
-        tab.goto("/accounts/login/")
-        tab.fill("input[name=username]", "administrator")
-        tab.fill("input[name=password]", "correct horse 42")
-        tab.click("form.form button[type=submit]")
-        tab.wait_for_url(lambda url: "/accounts/login/" not in url)
+        sign_in(tab, "administrator")
         tab.goto("/links/")
         if shots:
             tab.wait_for_function(

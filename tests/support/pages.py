@@ -17,3 +17,13 @@ def post_loss(client, op: str, body: dict, **extra):
     return client.post(
         f"/api/losses/{op}", data=json.dumps(body), content_type="application/json", **extra
     )
+
+
+def sign_in(tab, username: str, password: str = "correct horse 42"):
+    """Sign ``tab`` in through the login page, as a person would; returns it."""
+    tab.goto("/accounts/login/")
+    tab.fill("input[name=username]", username)
+    tab.fill("input[name=password]", password)
+    tab.click("form.form button[type=submit]")
+    tab.wait_for_url(lambda url: "/accounts/login/" not in url)
+    return tab
