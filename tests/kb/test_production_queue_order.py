@@ -36,15 +36,8 @@ services_to_ourselves = production.services_to_ourselves
 
 IMPORTED = 40
 
-pytestmark = [
-    pytest.mark.production,
-    pytest.mark.network,
-    pytest.mark.skipif(
-        not (DATABASE_URL and REDIS_URL),
-        reason="set KB_PRODUCTION_TEST_DATABASE_URL and KB_PRODUCTION_TEST_REDIS_URL "
-        "(make pytest-production does where PostgreSQL and Redis answer)",
-    ),
-]
+# The same marks and the same "set these variables" skip as the production path's own tests.
+pytestmark = production.pytestmark
 
 
 def bookmarks_file(urls: list[str]) -> bytes:
