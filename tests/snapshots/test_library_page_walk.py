@@ -70,6 +70,12 @@ FILTERS = [
     LibraryFilters(tags=["half"], sort="title"),
     LibraryFilters(tags=["common"], sort="created"),
     LibraryFilters(q="text", sort="-title", visibility="public"),
+    # clauses on the link's own columns are walked with; tags typed in the search
+    LibraryFilters(q="site:site1.example entropy"),
+    LibraryFilters(q="is:private -entropy"),
+    LibraryFilters(q="#common -#half"),
+    LibraryFilters(q="#rare OR perplexity"),
+    LibraryFilters(q='after:2000-01-01 "plain text"'),
 ]
 
 
@@ -86,6 +92,20 @@ def test_every_page_equals_the_full_querys_slice(library, monkeypatch, first, mo
     for filters, (start, stop) in itertools.product(FILTERS, [(0, 5), (5, 10), (0, 50), (30, 40)]):
         shown = [link.pk for link in library_page(user, filters, start, stop)]
         assert shown == expected(user, filters, start, stop), (filters, start, stop)
+
+
+@pytest.mark.parametrize(("first", "most"), [(4, 5000), (1, 3)], ids=["usual", "small-windows"])
+def test_a_known_count_picks_the_walk_or_the_indexes_and_the_page_is_the_same(
+    library, monkeypatch, first, most
+):
+    """With the count known, common matches are walked with a window sized by their share and
+    rare ones go straight to the indexes; either way the page is the full query's slice."""
+    monkeypatch.setattr(queries, "WALK_FIRST_WINDOW", first)
+    monkeypatch.setattr(queries, "WALK_MAX_LINKS", most)
+    for filters, (start, stop) in itertools.product(FILTERS, [(0, 5), (5, 10), (0, 50)]):
+        matches = library_links(library, filters).count()
+        shown = [link.pk for link in library_page(library, filters, start, stop, matches=matches)]
+        assert shown == expected(library, filters, start, stop), (filters, start, stop)
 
 
 def test_a_page_comes_with_its_row_details_in_a_fixed_number_of_queries(

@@ -89,10 +89,11 @@ def test_library_links_and_tag_counts_make_the_same_queries_for_5_or_25_links(us
 def test_api_list_makes_the_same_queries_for_5_or_25_links(user, api_token, query):
     client = Client(headers={"Authorization": f"Bearer {api_token}"})
     add_links(user, 5)
+    # both measured after a warm-up (the exact count is then remembered)
+    assert client.get(f"/api/links{query}").status_code == 200
     small = count_queries(lambda: client.get(f"/api/links{query}"))
     add_links(user, 20, start=5)
     assert client.get(f"/api/links{query}").status_code == 200
-    # measured like the first: after a warm-up (the exact count is then remembered)
     assert count_queries(lambda: client.get(f"/api/links{query}")) == small
 
 
