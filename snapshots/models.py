@@ -12,7 +12,16 @@ from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 
 from kb.messages import from_json, translated
-from snapshots.normalize import domain_of
+from snapshots.normalize import domain_of, host_key
+
+
+class LinkQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        # Imports save links in bulk, which skips save(): fill what it would.
+        objs = list(objs)
+        for link in objs:
+            link.fill_domain()
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class Link(models.Model):
@@ -31,6 +40,8 @@ class Link(models.Model):
         ),
     )
     domain = models.CharField(_("domain"), max_length=255, blank=True, db_index=True)
+    # The domain's labels reversed (normalize.host_key), kept with it by save() and bulk_create.
+    host_key = models.CharField(_("host key"), max_length=256, blank=True, editable=False)
     title = models.CharField(_("title"), max_length=500, blank=True)
     # The page's title from the newest capture that succeeded (a failed or queued one keeps it).
     page_title = models.CharField(_("page title"), max_length=1000, blank=True)
@@ -53,6 +64,8 @@ class Link(models.Model):
         help_text=_("Kept so that list pages show the capture state without another query."),
     )
 
+    objects = LinkQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("link")
         verbose_name_plural = _("links")
@@ -62,15 +75,29 @@ class Link(models.Model):
                 fields=["owner", "normalized_url"], name="link_unique_normalized_url_per_owner"
             )
         ]
-        indexes = [models.Index(fields=["owner", "-created"], name="link_owner_created")]
+        indexes = [
+            models.Index(fields=["owner", "-created"], name="link_owner_created"),
+            # site:host is a prefix of host_key: PostgreSQL serves LIKE 'prefix%' from a
+            # pattern-ops index whatever the database's collation (SQLite ignores opclasses
+            # and is asked a range instead, snapshots.queries).
+            models.Index(
+                fields=["host_key"], name="link_host_key", opclasses=["varchar_pattern_ops"]
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title or self.url
 
     def save(self, *args, **kwargs):
+        self.fill_domain()
+        if kwargs.get("update_fields") is not None and "domain" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "host_key"}
+        super().save(*args, **kwargs)
+
+    def fill_domain(self) -> None:
         if not self.domain:
             self.domain = domain_of(self.url)
-        super().save(*args, **kwargs)
+        self.host_key = host_key(self.domain)
 
     @property
     def display_title(self) -> str:

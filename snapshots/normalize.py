@@ -198,6 +198,16 @@ def domain_of(url: str) -> str:
     return (urlsplit(url).hostname or "").removeprefix("www.")
 
 
+def host_key(host: str) -> str:
+    """The host's labels last to first, each followed by a dot: "blog.example.org" -> "org.example.blog.".
+
+    A host and all its subdomains then share one prefix ("org.example." for example.org), so the
+    search's `site:` is one index range instead of a suffix match that reads every link's domain.
+    """
+    labels = [label for label in host.casefold().split(".") if label]
+    return "".join(f"{label}." for label in reversed(labels))
+
+
 # ---------------------------------------------------------------------------------------------
 # Tags
 

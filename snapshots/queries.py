@@ -10,7 +10,7 @@ from datetime import datetime, time
 from django.core.cache import cache
 from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -40,7 +40,7 @@ from snapshots import search_language as language
 from snapshots.access import visible_links
 from snapshots.choices import CaptureState, Sort, Visibility
 from snapshots.models import Link, Snapshot, link_content_type
-from snapshots.normalize import LinkError, filter_tags
+from snapshots.normalize import LinkError, filter_tags, host_key
 
 # A page's tags in one query, kept as a list on each link (``Link.tag_names`` reads it). Not a plain
 # prefetch_related("tags"): for that Django asks taggit's manager for a queryset per link, and
@@ -274,6 +274,22 @@ def _start_of(day) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+def _on_site(host: str) -> Q:
+    """Links saved from this host or one of its subdomains: one range of the host_key index.
+
+    "org.example." starts the key of example.org and of every *.example.org, and no other
+    ("org.example2.", "org.myexample." differ before the end). PostgreSQL serves the prefix
+    from the pattern-ops index; SQLite's LIKE ignores case, which no index serves, so it is
+    asked the same prefix as a range: from the key to the key with its last "." made "/".
+    """
+    prefix = host_key(host)
+    if not prefix:
+        return Q(pk__in=[])
+    if connection.vendor == "sqlite":
+        return Q(host_key__gte=prefix, host_key__lt=prefix[:-1] + "/")
+    return Q(host_key__startswith=prefix)
+
+
 def _clause_filter(clause, pk: str, within) -> Q:
     if isinstance(clause, language.Text):
         sql, params = search.text_ids_sql([search.lookup_for(clause)], within)
@@ -285,7 +301,7 @@ def _clause_filter(clause, pk: str, within) -> Q:
             tagged = tagged.filter(object_id__in=within)
         return Q(**{f"{pk}__in": tagged})
     if isinstance(clause, language.Site):
-        return Q(domain=clause.host) | Q(domain__endswith="." + clause.host)
+        return _on_site(clause.host)
     if isinstance(clause, language.Is):
         return IS_FILTERS[clause.state]
     if isinstance(clause, language.Saved):
@@ -341,7 +357,10 @@ def filter_links(
     query = language.parse(q) if isinstance(q, str) else q
     if not query:
         return links
-    if connections[links.db].vendor == "sqlite" and not few:
+    # A site: has its own index, which SQLite, knowing no row counts, would pass over for a
+    # common word's id list (site:site77.org entropy: 21 ms through 46,000 ids, 0.3 by host).
+    on_site = any(isinstance(clause, language.Site) for clause in query.clauses)
+    if connections[links.db].vendor == "sqlite" and (not few or on_site):
         unindexed = Func(F("pk"), template="+%(expressions)s", output_field=BigIntegerField())
         return links.alias(unindexed_pk=unindexed).filter(search_filter(query, pk="unindexed_pk"))
     return links.filter(search_filter(query))
@@ -500,14 +519,16 @@ def library_page(
     return list(details(_matching(user, filters, few=not walk))[start:stop])
 
 
-# Search clauses on the link's own columns: the walk takes them with its cheap filters.
-_COLUMN_CLAUSES = (language.Site, language.Is, language.Saved)
+# Search clauses on the link's own columns that the walk takes with its cheap filters. Not
+# site:, which has its own index: walked with, a rare host (7 of 100,000 links) would count as
+# "every link walked matches", and SQLite would sort a common one's 17,000 links for a window.
+_COLUMN_CLAUSES = (language.Is, language.Saved)
 
 
 def _walk_base(user, filters: LibraryFilters) -> tuple[QuerySet[Link], language.SearchQuery]:
     """The links the walk goes through, and what is left of the search to check in windows.
 
-    A date, site or state typed in the search is a filter on the link's own columns: walked
+    A date or state typed in the search is a filter on the link's own columns: walked
     with, not checked per window, so 'after:2026-10-20 entropy' walks only the links saved
     since that day, which are the newest (and the share of matches below is theirs).
     """
