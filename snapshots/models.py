@@ -77,6 +77,8 @@ class Link(models.Model):
         ]
         indexes = [
             models.Index(fields=["owner", "-created"], name="link_owner_created"),
+            # Who may not see a link (others' private ones): queries._invisible_ids.
+            models.Index(fields=["private", "owner"], name="link_private_owner"),
             # site:host is a prefix of host_key: PostgreSQL serves LIKE 'prefix%' from a
             # pattern-ops index whatever the database's collation (SQLite ignores opclasses
             # and is asked a range instead, snapshots.queries).

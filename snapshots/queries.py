@@ -675,6 +675,59 @@ def _index_scans(filters: LibraryFilters, using: str = "default"):
         cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
 
 
+def _invisible_links_sql(user, using: str) -> tuple[str, list]:
+    """SQL for the links this user may not see: others' private ones (anonymous: all private).
+
+    Read from the (private, owner) index as two ranges around the user's own id (a UNION: SQLite
+    would not split an OR into them), so a library of one person's links reads none. `IN (true)`:
+    Django writes `private = true` as the bare column, which SQLite looks up in no index.
+    """
+    private = Link.objects.using(using).filter(private__in=[True]).order_by().values("pk")
+    if user is None or not user.is_authenticated:
+        return private.query.sql_with_params()
+    below, below_params = private.filter(owner_id__lt=user.pk).query.sql_with_params()
+    above, above_params = private.filter(owner_id__gt=user.pk).query.sql_with_params()
+    return f"{below} UNION ALL {above}", [*below_params, *above_params]
+
+
+def _count_by_index(user, filters: LibraryFilters, using: str) -> int | None:
+    """How many links match a search of words alone, counted in the search index; else None.
+
+    The library's own count of a common word reads every link it names (SQLite: 46,000 lookups or
+    a scan of 100,000 wide rows, 30 ms; linkding's whole count is 40). The index counts its rows
+    itself (1.5 ms): all the matches, less those among the links this user may not see
+    (_invisible_links_sql, from an index). Only for
+    text terms the index answers in one lookup (negated ones too, where excluded_in_match takes
+    them) with no other filter; anything else is counted by the library's own query.
+    """
+    if filters.tags or filters.domain or filters.state or filters.visibility:
+        return None
+    if filters.unread is not None or using != "default":
+        return None
+    clauses = filters.search.clauses
+    lookups = [search.lookup_for(c) for c in clauses if isinstance(c, language.Text)]
+    negated = [
+        search.lookup_for(c.operand)
+        for c in clauses
+        if isinstance(c, language.Not) and isinstance(c.operand, language.Text)
+    ]
+    excluded = search.excluded_in_match(lookups, negated)
+    if not lookups or len(lookups) + len(excluded) != len(clauses):
+        return None
+    sql, params = search.text_ids_sql(lookups, None, excluded)
+    hidden_sql, hidden_params = _invisible_links_sql(user, using)
+    key = "rowid" if connections[using].vendor == "sqlite" else "link_id"
+    with connections[using].cursor() as cursor:
+        # one pass over the matches: all of them, and those hidden from this user
+        cursor.execute(
+            f"SELECT COUNT(*), COUNT(CASE WHEN matches.{key} IN ({hidden_sql}) THEN 1 END) "  # noqa: S608
+            f"FROM ({sql}) AS matches",
+            [*hidden_params, *params],
+        )
+        every, hidden = cursor.fetchone()
+    return every - hidden
+
+
 def library_count_and_page(
     user, filters: LibraryFilters, start: int, stop: int, *, details=with_row_details
 ) -> tuple[int, list[Link]]:
@@ -690,6 +743,10 @@ def library_count_and_page(
     with _index_scans(filters, links.db):
         key = _count_key(links, filters) if filters.q else None
         cached = cache.get(key) if key else None
+        if filters.q and key != "" and cached is None:
+            cached = _count_by_index(user, filters, links.db)
+            if key and cached is not None:
+                cache.set(key, cached, LIBRARY_COUNT_CACHE_SECONDS)
         if filters.q and key != "" and cached is None and stop > start:
             rows = list(
                 _matching(user, filters)
@@ -703,7 +760,7 @@ def library_count_and_page(
                 ids = [pk for pk, _total in rows]
                 found = {link.pk: link for link in details(Link.objects.filter(pk__in=ids))}
                 return count, [found[pk] for pk in ids if pk in found]
-        count = library_count(links, filters)
+        count = cached if cached is not None else library_count(links, filters)
         if start >= count:
             return count, []
         return count, library_page(user, filters, start, stop, details=details, matches=count)

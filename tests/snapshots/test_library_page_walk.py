@@ -8,6 +8,7 @@ import itertools
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from snapshots import queries
@@ -117,3 +118,23 @@ def test_a_page_comes_with_its_row_details_in_a_fixed_number_of_queries(
     with django_assert_max_num_queries(0):
         for link in page:
             _ = (link.latest_snapshot.title, link.owner.username, link.tag_names)
+
+
+@pytest.mark.parametrize("viewer", ["owner", "other", "anonymous"])
+@pytest.mark.parametrize(
+    "q",
+    ["entropy", "entropy 交叉熵", "perplexity", "熵", "交叉熵", "entropy -perplexity", "-entropy",
+     "text -交叉熵", "nosuchword", "t", "entropy OR perplexity", "#common entropy"],
+)  # fmt: skip
+def test_the_count_shown_is_the_number_of_links_listed(library, other_user, viewer, q):
+    sqlite = connection.vendor == "sqlite"
+    """A search's count may come from the search index (all matches less those this person may
+    not see): it is always the number of links the list holds."""
+    user = {"owner": library, "other": other_user, "anonymous": None}[viewer]
+    filters = LibraryFilters(q=q)
+    listed = library_links(user, filters).count()
+    assert queries.library_count_and_page(user, filters, 0, 5)[0] == listed
+    from_index = queries._count_by_index(user, filters.cleaned(), "default")
+    assert from_index in (None, listed)
+    if q in ("entropy", "熵", "nosuchword", "t") or (q == "entropy -perplexity" and sqlite):
+        assert from_index == listed  # counted by the index, not the library's query
