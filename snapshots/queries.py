@@ -696,9 +696,9 @@ def _count_by_index(user, filters: LibraryFilters, using: str) -> int | None:
     The library's own count of a common word reads every link it names (SQLite: 46,000 lookups or
     a scan of 100,000 wide rows, 30 ms; linkding's whole count is 40). The index counts its rows
     itself (1.5 ms): all the matches, less those among the links this user may not see
-    (_invisible_links_sql, from an index). Only for
-    text terms the index answers in one lookup (negated ones too, where excluded_in_match takes
-    them) with no other filter; anything else is counted by the library's own query.
+    (_invisible_links_sql, from an index). Only for text terms, with no other filter: wanted
+    ones, "a OR b" of them, and negated ones where excluded_in_match takes them into the same
+    lookup; anything else is counted by the library's own query.
     """
     if filters.tags or filters.domain or filters.state or filters.visibility:
         return None
@@ -712,9 +712,24 @@ def _count_by_index(user, filters: LibraryFilters, using: str) -> int | None:
         if isinstance(c, language.Not) and isinstance(c.operand, language.Text)
     ]
     excluded = search.excluded_in_match(lookups, negated)
-    if not lookups or len(lookups) + len(excluded) != len(clauses):
+    groups = [
+        clause.operands
+        for clause in clauses
+        if isinstance(clause, language.AnyOf)
+        and all(isinstance(operand, language.Text) for operand in clause.operands)
+    ]
+    if len(lookups) + len(excluded) + len(groups) != len(clauses) or not (lookups or groups):
         return None
-    sql, params = search.text_ids_sql(lookups, None, excluded)
+    # The ids of each set of matches: the words all wanted, and each "a OR b" as a union.
+    sets = [search.text_ids_sql(lookups, None, excluded)] if lookups else []
+    for operands in groups:
+        either = [search.text_ids_sql([search.lookup_for(operand)]) for operand in operands]
+        sets.append((" UNION ".join(sql for sql, _ in either), [p for _, ps in either for p in ps]))
+    sql = " INTERSECT ".join(
+        f"SELECT * FROM ({one}) AS set{n}"  # noqa: S608
+        for n, (one, _) in enumerate(sets)
+    )
+    params = [p for _, ps in sets for p in ps]
     hidden_sql, hidden_params = _invisible_links_sql(user, using)
     key = "rowid" if connections[using].vendor == "sqlite" else "link_id"
     with connections[using].cursor() as cursor:

@@ -226,7 +226,10 @@ def test_the_count_and_the_page_share_one_search(client, user, library):
     with CaptureQueriesContext(connection) as queries:
         response = client.get(reverse("snapshots:library"), {"q": "descent OR 交叉熵"})
     searches = [q["sql"] for q in queries.captured_queries if "snapshots_link_search" in q["sql"]]
-    assert len(searches) == 1
+    # The whole search runs once (here: the count, in the index). Finding the page may then ask
+    # the index about a window of links only, by key (SQLite: a rowid range; PostgreSQL: ANY).
+    whole = [sql for sql in searches if "BETWEEN" not in sql and "ANY(" not in sql]
+    assert len(whole) == 1
     assert response.context["page"].paginator.count == 3
     assert len(response.context["rows"]) == 3
 
