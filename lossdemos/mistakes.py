@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from kb.messages import Text, gettext_noop
 from lossdemos import losses, presenters
 from lossdemos.content import Section
-from lossdemos.operations import one_thread
+from lossdemos.operations import missing_message, one_thread
 from lossdemos.parsing import InputError, parse_target, parse_tensor
 
 MISTAKE_NUMBER_LIMIT = 10_000
@@ -177,7 +177,7 @@ class Mistake:
             text = cleaned.get(spec.name) or ""
             if not text.strip():
                 raise InputError(
-                    Text.of(gettext_noop("the %(field)s are missing"), field=spec.name),
+                    Text.of(missing_message(spec.name), field=spec.name),
                     field=spec.name,
                 )
             if spec.target:

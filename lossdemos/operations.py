@@ -92,7 +92,7 @@ class Inputs:
             raw = self.values.get(name)
             if _absent(raw):
                 if required:
-                    raise _refused(name, gettext_noop("the %(field)s are missing"))
+                    raise _refused(name, missing_message(name))
                 return None
             wanted = dtype or self._float_dtype(_declares_float64(raw))
             tensor = parse_json_tensor(raw, field=name, dtype=wanted, max_numbers=self.max_numbers)
@@ -117,7 +117,7 @@ class Inputs:
         else:
             raw = self.values.get(name)
             if _absent(raw):
-                raise _refused(name, gettext_noop("the %(field)s is missing"))
+                raise _refused(name, missing_message(name))
             tensor = parse_target(
                 raw,
                 field=name,
@@ -225,6 +225,13 @@ _FLOAT64 = re.compile(r"dtype\s*=\s*(?:torch\.|np\.|numpy\.)?(?:float64|double)\
 def _declares_float64(raw: Any) -> bool:
     """Pasted ``tensor([...], dtype=torch.float64)`` or ``array([...], dtype=float64)``."""
     return isinstance(raw, str) and _FLOAT64.search(raw) is not None
+
+
+def missing_message(field: str) -> str:
+    """ "the logits are missing", "the target is missing": the field's own grammatical number."""
+    if field.endswith("s"):
+        return gettext_noop("the %(field)s are missing")
+    return gettext_noop("the %(field)s is missing")
 
 
 def _refused(name: str, template: str, **params: Any) -> InputError:

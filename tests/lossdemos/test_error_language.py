@@ -52,6 +52,14 @@ def test_api_refuses_a_non_integer_ignore_index_in_english_as_before(client):
     [
         ("softmax", {}, "logits", "缺少 logits", "the logits are missing"),
         ("nll", {"input": [[-1, -2]]}, "target", "缺少 target", "the target is missing"),
+        # a tensor field named in the singular reads in the singular
+        (
+            "bce-with-logits",
+            {"logits": [0.5]},
+            "target",
+            "缺少 target",
+            "the target is missing",
+        ),
         (
             "softmax",
             {"logits": [1, 2], "dim": True},
