@@ -708,7 +708,7 @@ def side_by_side(owner, client: Client, library_url: str, repeat: int) -> None:
     from django.core.cache import cache
 
     from snapshots.forms import LINKS_PER_PAGE
-    from snapshots.queries import library_count_and_page
+    from snapshots.library_pages import library_count_and_page
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nkb against linkding's query shape (p95 ms over {repeat}; load {load}):")

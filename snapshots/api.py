@@ -21,12 +21,12 @@ from kb.api_auth import WRITE_AUTH, ApiError, optional_user
 from kb.models import UserSettings
 from snapshots import access
 from snapshots.choices import CaptureEngine, CaptureState, Sort, Visibility
+from snapshots.library_pages import library_count_and_page
 from snapshots.models import Link, SavedSearch, Snapshot
 from snapshots.normalize import LinkError, filter_tags, normalize_url
 from snapshots.queries import (
     TAG_LIST,
     LibraryFilters,
-    library_count_and_page,
     link_excerpts,
     tag_counts,
 )

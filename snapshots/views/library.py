@@ -24,11 +24,11 @@ from kb.models import UserSettings
 from snapshots.access import visible_links
 from snapshots.choices import BulkAction, CaptureState, Sort, Visibility
 from snapshots.forms import LINKS_PER_PAGE, BulkEditForm
+from snapshots.library_pages import LibraryPaginator
 from snapshots.models import Link, Snapshot
 from snapshots.normalize import TAG_SEPARATORS, LinkError, tag_sort_key
 from snapshots.queries import (
     LibraryFilters,
-    LibraryPaginator,
     link_excerpts,
     own_tag_names,
     tags_named,

@@ -11,9 +11,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from snapshots import queries
+from snapshots import library_pages
+from snapshots.library_pages import library_page
 from snapshots.models import Link, Snapshot
-from snapshots.queries import LibraryFilters, library_links, library_page
+from snapshots.queries import LibraryFilters, library_links
 from snapshots.search import reindex_links
 from snapshots.services.links import link_create
 
@@ -87,8 +88,8 @@ def expected(user, filters, start, stop):
 @pytest.mark.parametrize(("first", "most"), [(4, 5000), (1, 3)], ids=["usual", "small-windows"])
 @pytest.mark.parametrize("signed_in", [True, False], ids=["owner", "anonymous"])
 def test_every_page_equals_the_full_querys_slice(library, monkeypatch, first, most, signed_in):
-    monkeypatch.setattr(queries, "WALK_FIRST_WINDOW", first)
-    monkeypatch.setattr(queries, "WALK_MAX_LINKS", most)
+    monkeypatch.setattr(library_pages, "WALK_FIRST_WINDOW", first)
+    monkeypatch.setattr(library_pages, "WALK_MAX_LINKS", most)
     user = library if signed_in else None
     for filters, (start, stop) in itertools.product(FILTERS, [(0, 5), (5, 10), (0, 50), (30, 40)]):
         shown = [link.pk for link in library_page(user, filters, start, stop)]
@@ -101,8 +102,8 @@ def test_a_known_count_picks_the_walk_or_the_indexes_and_the_page_is_the_same(
 ):
     """With the count known, common matches are walked with a window sized by their share and
     rare ones go straight to the indexes; either way the page is the full query's slice."""
-    monkeypatch.setattr(queries, "WALK_FIRST_WINDOW", first)
-    monkeypatch.setattr(queries, "WALK_MAX_LINKS", most)
+    monkeypatch.setattr(library_pages, "WALK_FIRST_WINDOW", first)
+    monkeypatch.setattr(library_pages, "WALK_MAX_LINKS", most)
     for filters, (start, stop) in itertools.product(FILTERS, [(0, 5), (5, 10), (0, 50)]):
         matches = library_links(library, filters).count()
         shown = [link.pk for link in library_page(library, filters, start, stop, matches=matches)]
@@ -133,8 +134,8 @@ def test_the_count_shown_is_the_number_of_links_listed(library, other_user, view
     user = {"owner": library, "other": other_user, "anonymous": None}[viewer]
     filters = LibraryFilters(q=q)
     listed = library_links(user, filters).count()
-    assert queries.library_count_and_page(user, filters, 0, 5)[0] == listed
-    from_index = queries._count_by_index(user, filters.cleaned(), "default")
+    assert library_pages.library_count_and_page(user, filters, 0, 5)[0] == listed
+    from_index = library_pages._count_by_index(user, filters.cleaned(), "default")
     assert from_index in (None, listed)
     if q in ("entropy", "熵", "nosuchword", "t", "entropy OR perplexity") or (
         q == "entropy -perplexity" and sqlite

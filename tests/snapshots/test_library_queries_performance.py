@@ -8,10 +8,10 @@ from django.utils import timezone
 
 from snapshots.access import visible_links
 from snapshots.choices import BulkAction
+from snapshots.library_pages import library_count
 from snapshots.models import Snapshot
 from snapshots.queries import (
     LibraryFilters,
-    library_count,
     library_links,
     link_excerpts,
     tag_counts,

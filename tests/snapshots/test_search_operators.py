@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from snapshots.library_pages import library_count
 from snapshots.models import Snapshot
-from snapshots.queries import LibraryFilters, library_count, library_links, link_excerpts
+from snapshots.queries import LibraryFilters, library_links, link_excerpts
 from snapshots.search import reindex_link
 from snapshots.services.links import link_create
 
