@@ -18,16 +18,22 @@ cut from the links' own text, not from the index.
 - Latin words use the word index: SQLite an FTS5 table with unicode61 tokens (positions kept, for
   phrases), PostgreSQL a tsvector column (the 'simple' configuration: no stemming, no stop words)
   with a GIN index. Both are given the words `latin_words` finds, so both split text the same way.
+  PostgreSQL's tsvector also holds each pair of adjacent words as one lexeme ("gradient descent"):
+  its GIN index keeps no word positions, so a phrase of single words would be rechecked in every
+  document holding both (35,000 of 100,000 for a common pair, 300 ms); the pair is one exact
+  lookup, and a longer phrase is the AND of its pairs, rechecked for order in the few that hold
+  them all.
 - Substrings of three or more characters use the trigram index. SQLite: an FTS5 table with the
   trigram tokenizer (SQLite ≥ 3.34), queried with MATCH and a quoted phrase, which is a substring
   match. PostgreSQL: a GIN index with pg_trgm's gin_trgm_ops, queried with LIKE.
 - One- or two-character terms have no trigram. Chinese, Japanese and Korean ones (common: "熵",
   "损失") are answered exactly from a second index of each document's CJK characters and pairs of
   adjacent characters (cjk_grams): SQLite keeps them in an FTS5 table with unicode61 tokens,
-  PostgreSQL in a text[] column with a GIN index. Other short terms ("AI", "C#") fall back to
+  PostgreSQL in a text[] column with a GIN index on it as a tsvector (array_to_tsvector), so that
+  "损失 -熵" is one tsquery the index answers whole (an array index cannot answer "not 熵"). Other short terms ("AI", "C#") fall back to
   LIKE over the stored documents, which scans them.
 
-The tables are created by migrations 0002, 0003 and 0015 (vendor-aware) and are not Django models: the rows are
+The tables are created by migrations 0002, 0003, 0016 and 0022 (vendor-aware) and are not Django models: the rows are
 written only by the functions here, which the link services and the capture task call. Every write
 gives the index a new revision token (snapshots.revision.SEARCH_INDEX).
 """
@@ -40,6 +46,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from django.db import connection, connections, transaction
 from django.db.models import BigIntegerField, F, Func, QuerySet
@@ -72,12 +79,17 @@ FIELDS = (
     "snapshot_description",
     "text",
 )
-# The PostgreSQL indexes of TABLE, as migrations 0002 and 0003 make them (reindex_all rebuilds them).
+# The PostgreSQL indexes of TABLE, as migrations 0002, 0016 and 0022 make them (reindex_all
+# rebuilds them).
 POSTGRES_INDEXES = (
     ("snapshots_link_search_document_trgm", "USING gin (document gin_trgm_ops)"),
-    ("snapshots_link_search_grams_gin", "USING gin (grams)"),
+    ("snapshots_link_search_grams_tsv", "USING gin (array_to_tsvector(grams))"),
     ("snapshots_link_search_words_gin", "USING gin (words)"),
 )
+# PostgreSQL keeps word positions up to 16,383 (later words all share that one), so a phrase can
+# only be found among a document's first 16,383 words there; its word pairs are taken from as
+# many, which also keeps a long page's tsvector well under PostgreSQL's 1 MB limit.
+MAX_PAIRED_WORDS = 16_383
 MAX_TEXT_CHARACTERS = 300_000
 MAX_TERMS = 12
 # Longer "words" (base64, hashes) are left out of the word index; PostgreSQL refuses > 2047 bytes.
@@ -137,6 +149,29 @@ def index_words(document: str) -> str:
     return " ".join(latin_words(document))
 
 
+def word_pairs(words: Sequence[str]) -> list[str]:
+    """The distinct pairs of adjacent words ("gradient descent"), PostgreSQL's phrase lexemes."""
+    words = words[:MAX_PAIRED_WORDS]
+    return sorted({f"{first} {second}" for first, second in pairwise(words)})
+
+
+def _tsquery_lexeme(value: str) -> str:
+    # A quoted lexeme in tsquery's own syntax: taken as it is, spaces included, not parsed.
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _words_tsquery(value: str) -> tuple[str, list[str]]:
+    """The tsquery (SQL, params) of one words lookup: a word, or a phrase through its pairs."""
+    words = value.split()
+    if len(words) < 2:
+        return "phraseto_tsquery('simple', %s)", [value]
+    pairs = " & ".join(_tsquery_lexeme(pair) for pair in word_pairs(words))
+    if len(words) == 2:
+        return "%s::tsquery", [pairs]
+    # every pair present (the index), then in this order (a recheck of those few documents)
+    return "(%s::tsquery && phraseto_tsquery('simple', %s))", [pairs, value]
+
+
 @dataclass(frozen=True)
 class Lookup:
     """One text term, and the index that answers it exactly.
@@ -175,14 +210,15 @@ def excluded_in_match(lookups: Sequence[Lookup], excluded: Sequence[Lookup]) -> 
     than by a second lookup of every document holding it (a common word: half the library,
     listed and compared per link; 'entropy -gradient' 38 ms on SQLite, 4 ms inside one MATCH).
     SQLite: a term of an FTS5 table the wanted terms already MATCH (its `NOT` operator).
-    PostgreSQL: none. A condition on the same row made '损失 -熵' slower there (378 ms against
-    135): each of the 36,000 rows holding 损失 then has its TOASTed gram array read to check 熵,
-    where `NOT IN` takes 熵's links from the index. (_postgres_ids_sql can still write them.)
+    PostgreSQL: a word, phrase or CJK gram when wanted ones of the same kind are looked up: the
+    same tsquery then says "and not", and its GIN index answers it without reading a document
+    ('损失 -熵' 19 ms, against 350 when each document holding 损失 had its gram array read).
     """
-    if not lookups or _vendor() != "sqlite":
+    if not lookups:
         return []
     wanted = {lookup.index for lookup in lookups}
-    return [lookup for lookup in excluded if lookup.index in _FTS_TABLES and lookup.index in wanted]
+    kinds = _FTS_TABLES if _vendor() == "sqlite" else ("words", "grams")
+    return [lookup for lookup in excluded if lookup.index in kinds and lookup.index in wanted]
 
 
 def text_ids_sql(
@@ -250,22 +286,28 @@ def _postgres_ids_sql(by_index: dict[str, list[str]], within, unwanted) -> tuple
     params: list = []
     if "words" in by_index or "words" in unwanted:
         # Wanted and unwanted words in one tsquery: the GIN index answers both at once.
-        phrases = ["phraseto_tsquery('simple', %s)"] * len(by_index.get("words", []))
-        phrases += ["!! phraseto_tsquery('simple', %s)"] * len(unwanted.get("words", []))
+        phrases = []
+        for negation, values in (
+            ("", by_index.get("words", [])),
+            ("!! ", unwanted.get("words", [])),
+        ):
+            for value in values:
+                phrase_sql, phrase_params = _words_tsquery(value)
+                phrases.append(negation + phrase_sql)
+                params.extend(phrase_params)
         conditions.append("words @@ (" + " && ".join(phrases) + ")")
-        params.extend(by_index.get("words", []) + unwanted.get("words", []))
     for value in by_index.get("trigram", []) + by_index.get("scan", []):
         conditions.append(f"{document} LIKE %s")
         params.append(_like_pattern(value))
     for value in unwanted.get("trigram", []) + unwanted.get("scan", []):
         conditions.append(f"{document} NOT LIKE %s")
         params.append(_like_pattern(value))
-    if "grams" in by_index:
-        conditions.append("grams @> %s::text[]")
-        params.append(by_index["grams"])
-    for value in unwanted.get("grams", []):
-        conditions.append("NOT grams @> %s::text[]")
-        params.append([value])
+    if "grams" in by_index or "grams" in unwanted:
+        # the expression of the grams index (snapshots_link_search_grams_tsv), wanted and not
+        grams = [_tsquery_lexeme(value) for value in by_index.get("grams", [])]
+        grams += ["!" + _tsquery_lexeme(value) for value in unwanted.get("grams", [])]
+        conditions.append("array_to_tsvector(grams) @@ %s::tsquery")
+        params.append(" & ".join(grams))
     if within is not None:
         conditions.append("link_id = ANY(%s)")
         params.append(list(within))
@@ -410,13 +452,15 @@ def _insert(rows: list[tuple[int, str]]) -> None:
                     [(key, index_words(document)) for key, document in batch],
                 )
             else:
+                rows = []
+                for key, document in batch:
+                    words = latin_words(document)
+                    grams = cjk_grams(document)
+                    rows.append((key, document, grams, " ".join(words), word_pairs(words)))
                 cursor.executemany(
-                    f"INSERT INTO {TABLE} (link_id, document, grams, words) "
-                    "VALUES (%s, %s, %s, to_tsvector('simple', %s))",
-                    [
-                        (key, document, cjk_grams(document), index_words(document))
-                        for key, document in batch
-                    ],
+                    f"INSERT INTO {TABLE} (link_id, document, grams, words) VALUES (%s, %s, %s, "
+                    "to_tsvector('simple', %s) || array_to_tsvector(%s::text[]))",
+                    rows,
                 )
 
 
