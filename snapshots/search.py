@@ -452,15 +452,15 @@ def _insert(rows: list[tuple[int, str]]) -> None:
                     [(key, index_words(document)) for key, document in batch],
                 )
             else:
-                rows = []
+                values = []
                 for key, document in batch:
                     words = latin_words(document)
                     grams = cjk_grams(document)
-                    rows.append((key, document, grams, " ".join(words), word_pairs(words)))
+                    values.append((key, document, grams, " ".join(words), word_pairs(words)))
                 cursor.executemany(
                     f"INSERT INTO {TABLE} (link_id, document, grams, words) VALUES (%s, %s, %s, "
                     "to_tsvector('simple', %s) || array_to_tsvector(%s::text[]))",
-                    rows,
+                    values,
                 )
 
 

@@ -132,3 +132,16 @@ def test_the_upgrade_indexes_pairs_of_links_saved_before(user, library):
     assert found(user, '"cross entropy loss"') == ["in-order.test"]
     assert found(user, "损失 -熵") == ["no-entropy.test"]
     assert Link.objects.count() == 6
+
+
+def test_every_link_of_a_rebuild_larger_than_a_batch_is_searchable(user, monkeypatch):
+    """The index is written in batches: a rebuild of more links than one batch loses none."""
+    from snapshots import search
+
+    monkeypatch.setattr(search, "_BATCH", 2)
+    for n in range(7):
+        saved(user, f"batch{n}.test", f"gradient descent 损失 number{n}")
+    assert search.reindex_all(batch_size=3) == 7
+    assert len(found(user, '"gradient descent"')) == 7
+    assert len(found(user, "损失")) == 7
+    assert found(user, "number5") == ["batch5.test"]
