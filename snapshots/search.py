@@ -96,6 +96,8 @@ MAX_TERMS = 12
 MAX_WORD_LENGTH = 100
 TRIGRAM = 3
 _BATCH = 500
+# At most this many ids are handed to a query as a list (few_ids).
+FEW_IDS = 5000
 
 
 def _vendor() -> str:
@@ -312,6 +314,20 @@ def _postgres_ids_sql(by_index: dict[str, list[str]], within, unwanted) -> tuple
         conditions.append("link_id = ANY(%s)")
         params.append(list(within))
     return f"SELECT link_id FROM {TABLE} WHERE {' AND '.join(conditions) or 'true'}", params
+
+
+def few_ids(sql: str, params: list, limit: int = FEW_IDS) -> list[int] | None:
+    """The ids `sql` (from text_ids_sql) selects, if there are at most `limit`; else None.
+
+    For PostgreSQL's planner, which cannot tell how many documents a tsquery of several terms
+    matches: a list of ids is a count it plans by. SQLite walks its FTS5 answers as they come.
+    """
+    if _vendor() != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} LIMIT %s", [*params, limit + 1])
+        ids = [row[0] for row in cursor.fetchall()]
+    return ids if len(ids) <= limit else None
 
 
 def pk_in(links: QuerySet, ids) -> QuerySet:

@@ -145,3 +145,16 @@ def test_every_link_of_a_rebuild_larger_than_a_batch_is_searchable(user, monkeyp
     assert len(found(user, '"gradient descent"')) == 7
     assert len(found(user, "损失")) == 7
     assert found(user, "number5") == ["batch5.test"]
+
+
+def test_few_matches_are_handed_over_as_a_list_on_postgresql(user, library):
+    from snapshots import search
+    from snapshots.search_language import Text
+
+    sql, params = search.text_ids_sql([search.lookup_for(Text("cross"))])
+    ids = search.few_ids(sql, params, limit=5)
+    if connection.vendor != "postgresql":
+        assert ids is None  # SQLite plans FTS5 answers well as they are
+        return
+    assert len(ids) == 5  # every link with "cross"
+    assert search.few_ids(sql, params, limit=4) is None  # more than the limit: left to the query
