@@ -1,9 +1,15 @@
-"""PostgreSQL's search index learns phrases and "not" (see snapshots/search.py).
+"""PostgreSQL's search index learns phrases and "not", and counts faster (see snapshots/search.py).
 
 - The words tsvector also holds each pair of adjacent words as one lexeme ("gradient descent"),
   so a phrase is an exact index lookup rather than a recheck of every document holding its words.
 - The CJK grams are indexed as a tsvector (array_to_tsvector), so "损失 -熵" is one tsquery the
   index answers whole; the array index it replaces could not answer "not 熵".
+
+- The table keeps only keys and pointers in its rows (toast_tuple_target 128; the document stored
+  out of line, uncompressed): counting 35,000 matches of a word visits each one's row, and with
+  documents of up to 2 KB kept inline those rows filled 194 MB for 100,000 links (60 ms a count);
+  narrow, 9 MB (9 ms). The document is not compressed so that a substring check reads it without
+  decompressing it (as fast as before, 220 ms for 37,000 rechecks).
 
 SQLite is unchanged: FTS5 keeps word positions in its index and has its own NOT. The rules of
 search.latin_words and search.word_pairs are repeated here so that this migration keeps
@@ -62,6 +68,8 @@ def forwards(apps, schema_editor):
         # Rewriting every row is far faster with no GIN index to update row by row.
         cursor.execute(f"DROP INDEX IF EXISTS {WORDS_INDEX}")
         cursor.execute(f"DROP INDEX IF EXISTS {OLD_GRAMS_INDEX}")
+        cursor.execute(f"ALTER TABLE {TABLE} SET (toast_tuple_target = 128)")
+        cursor.execute(f"ALTER TABLE {TABLE} ALTER COLUMN document SET STORAGE EXTERNAL")
         for rows in _batches(cursor):
             ids, words, pairs = [], [], []
             for link_id, document in rows:
@@ -71,7 +79,9 @@ def forwards(apps, schema_editor):
                 pairs.append(PAIR_SEPARATOR.join(word_pairs(found)))
             # one statement per batch: row-by-row updates take minutes for 100,000 links
             cursor.execute(
-                f"UPDATE {TABLE} SET words = to_tsvector('simple', batch.words) || "  # noqa: S608
+                # `document || ''`: a new value, stored by the column's new rule
+                f"UPDATE {TABLE} SET document = {TABLE}.document || '', "  # noqa: S608
+                "words = to_tsvector('simple', batch.words) || "
                 "array_to_tsvector(string_to_array(batch.pairs, %s)) FROM (SELECT "
                 "unnest(%s::bigint[]) AS link_id, unnest(%s::text[]) AS words, "
                 f"unnest(%s::text[]) AS pairs) AS batch WHERE {TABLE}.link_id = batch.link_id",
@@ -93,6 +103,8 @@ def backwards(apps, schema_editor):
     with connection.cursor() as cursor:
         # The pair lexemes stay in the words column: harmless to the earlier code, which never
         # asks for a lexeme with a space in it.
+        cursor.execute(f"ALTER TABLE {TABLE} RESET (toast_tuple_target)")
+        cursor.execute(f"ALTER TABLE {TABLE} ALTER COLUMN document SET STORAGE EXTENDED")
         cursor.execute(f"DROP INDEX IF EXISTS {GRAMS_INDEX}")
         cursor.execute(f"CREATE INDEX IF NOT EXISTS {OLD_GRAMS_INDEX} ON {TABLE} USING gin (grams)")
 

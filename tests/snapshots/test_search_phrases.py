@@ -129,6 +129,15 @@ def test_the_upgrade_indexes_pairs_of_links_saved_before(user, library):
         indexes = {row[0] for row in cursor.fetchall()}
     assert {"snapshots_link_search_words_gin", "snapshots_link_search_grams_tsv"} <= indexes
     assert "snapshots_link_search_grams_gin" not in indexes
+    with connection.cursor() as cursor:
+        # narrow rows: documents out of line, uncompressed
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'snapshots_link_search'")
+        assert "toast_tuple_target=128" in cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT attstorage FROM pg_attribute WHERE attname = 'document' "
+            "AND attrelid = 'snapshots_link_search'::regclass"
+        )
+        assert cursor.fetchone()[0] == "e"
     assert found(user, '"cross entropy loss"') == ["in-order.test"]
     assert found(user, "损失 -熵") == ["no-entropy.test"]
     assert Link.objects.count() == 6
