@@ -282,22 +282,22 @@ def _count_by_index(user, filters: LibraryFilters, using: str) -> int | None:
     wanted: list[tuple[str, list]] = []
     unwanted: list[tuple[str, list]] = []
     if lookups:
-        wanted.append(_as_ids(*search.text_ids_sql(lookups, None, excluded), _text_key(using)))
-    wanted += [_tag_ids_sql(tag_ids[name.casefold()]) for name in filters.tags]
+        wanted.append(_as_ids(*search.text_ids_sql(lookups, None, excluded), search.key_column()))
+    wanted += [_operand_ids_sql(language.Tag(name), tag_ids) for name in filters.tags]
     for clause in clauses:
         if isinstance(clause, language.Text):
             continue
         if isinstance(clause, language.Tag):
-            wanted.append(_tag_ids_sql(tag_ids[clause.name.casefold()]))
+            wanted.append(_operand_ids_sql(clause, tag_ids))
         elif isinstance(clause, language.Not) and isinstance(clause.operand, language.Tag):
-            unwanted.append(_tag_ids_sql(tag_ids[clause.operand.name.casefold()]))
+            unwanted.append(_operand_ids_sql(clause.operand, tag_ids))
         elif isinstance(clause, language.Not) and isinstance(clause.operand, language.Text):
             if search.lookup_for(clause.operand) not in excluded:
                 return None
         elif isinstance(clause, language.AnyOf) and all(
             isinstance(operand, language.Text | language.Tag) for operand in clause.operands
         ):
-            either = [_operand_ids_sql(operand, tag_ids, using) for operand in clause.operands]
+            either = [_operand_ids_sql(operand, tag_ids) for operand in clause.operands]
             wanted.append(
                 (" UNION ".join(sql for sql, _ in either), [p for _, ps in either for p in ps])
             )
@@ -337,10 +337,6 @@ def _tag_names(clauses) -> list[str]:
     return names
 
 
-def _text_key(using: str) -> str:
-    return "rowid" if connections[using].vendor == "sqlite" else "link_id"
-
-
 def _as_ids(sql: str, params: list, column: str) -> tuple[str, list]:
     return f"SELECT {column} AS id FROM ({sql}) AS found", params  # noqa: S608
 
@@ -357,10 +353,11 @@ def _tag_ids_sql(tag_ids: set[int]) -> tuple[str, list]:
     ]
 
 
-def _operand_ids_sql(operand, tag_ids: dict[str, set[int]], using: str) -> tuple[str, list]:
+def _operand_ids_sql(operand, tag_ids: dict[str, set[int]]) -> tuple[str, list]:
+    """The ids of the links matching one text term or tag, as `SELECT … AS id`."""
     if isinstance(operand, language.Tag):
         return _tag_ids_sql(tag_ids[operand.name.casefold()])
-    return _as_ids(*search.text_ids_sql([search.lookup_for(operand)]), _text_key(using))
+    return _as_ids(*search.text_ids_sql([search.lookup_for(operand)]), search.key_column())
 
 
 def library_count_and_page(

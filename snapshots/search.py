@@ -30,11 +30,11 @@ cut from the links' own text, not from the index.
   "损失") are answered exactly from a second index of each document's CJK characters and pairs of
   adjacent characters (cjk_grams): SQLite keeps them in an FTS5 table with unicode61 tokens,
   PostgreSQL in a text[] column with a GIN index on it as a tsvector (array_to_tsvector), so that
-  "损失 -熵" is one tsquery the index answers whole (an array index cannot answer "not 熵"). Other short terms ("AI", "C#") fall back to
-  LIKE over the stored documents, which scans them.
+  "损失 -熵" is one tsquery the index answers whole (an array index cannot answer "not 熵").
+  Other short terms ("AI", "C#") fall back to LIKE over the stored documents, which scans them.
 
-The tables are created by migrations 0002, 0003, 0016 and 0022 (vendor-aware) and are not Django models: the rows are
-written only by the functions here, which the link services and the capture task call. Every write
+The tables are created by migrations 0002, 0003, 0016 and 0022 (vendor-aware) and are not Django
+models: the rows are written only by the functions here, which the link services and the capture task call. Every write
 gives the index a new revision token (snapshots.revision.SEARCH_INDEX).
 """
 
@@ -433,7 +433,8 @@ def _chunks(ids: Sequence[int], size: int = _BATCH):
         yield ids[start : start + size]
 
 
-def _key_column() -> str:
+def key_column() -> str:
+    """The column of the search table holding the link's id."""
     return "rowid" if _vendor() == "sqlite" else "link_id"
 
 
@@ -444,7 +445,7 @@ def remove_links(ids: Iterable[int]) -> None:
     with connection.cursor() as cursor:
         for chunk in _chunks(ids):
             marks = ", ".join(["%s"] * len(chunk))
-            cursor.execute(f"DELETE FROM {TABLE} WHERE {_key_column()} IN ({marks})", chunk)
+            cursor.execute(f"DELETE FROM {TABLE} WHERE {key_column()} IN ({marks})", chunk)
             if _vendor() == "sqlite":
                 cursor.execute(f"DELETE FROM {GRAMS_TABLE} WHERE rowid IN ({marks})", chunk)
                 cursor.execute(f"DELETE FROM {WORDS_TABLE} WHERE rowid IN ({marks})", chunk)
