@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import http.client
 import re
 import socket
 import sys
@@ -236,6 +237,11 @@ class PinnedAdapter(HTTPAdapter):
         super().__init__(pool_connections=1, pool_maxsize=pool_maxsize, max_retries=0)
         self._pools: dict[tuple[Any, ...], HTTPConnectionPool] = {}
         self._pools_lock = threading.Lock()
+
+    @property
+    def pool_maxsize(self) -> int:
+        """How many idle connections to one address this adapter keeps."""
+        return self._pool_maxsize
 
     def get_connection_with_tls_context(
         self,
@@ -463,46 +469,59 @@ class _Hop:
         prepared: requests.PreparedRequest,
         watchdog: _Watchdog,
     ) -> requests.Response:
+        # A server may close a kept-alive connection while it sits idle in the pool, and the
+        # request sent on it just then gets no answer at all. Like a browser, send the GET again
+        # on another connection: each such failure throws one stale connection away, so at most
+        # the pool's size of them plus a fresh one (a server that closes fresh ones fails too).
+        attempts = adapter.pool_maxsize + 1
+        for attempt in range(attempts):
+            try:
+                return adapter.send(
+                    prepared,
+                    stream=True,
+                    timeout=(self.connect, self.read),
+                    verify=session.verify,
+                    cert=session.cert,
+                    proxies={},
+                )
+            except requests.ConnectionError as error:
+                last = attempt + 1 == attempts
+                if last or watchdog.fired or not _closed_unanswered(error):
+                    raise self._failure(error, prepared, watchdog) from None
+            except (errors.CaptureError, requests.RequestException, OSError) as error:
+                raise self._failure(error, prepared, watchdog) from None
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _failure(
+        self, error: Exception, prepared: requests.PreparedRequest, watchdog: _Watchdog
+    ) -> errors.CaptureError:
+        """The ``CaptureError`` that says why sending ``prepared`` failed."""
         host = urlsplit(prepared.url or "").hostname or "the server"
-        try:
-            return adapter.send(
-                prepared,
-                stream=True,
-                timeout=(self.connect, self.read),
-                verify=session.verify,
-                cert=session.cert,
-                proxies={},
-            )
-        except errors.CaptureError:
-            raise
-        except requests.ConnectTimeout:
-            raise (
-                errors.FetchTimeout("deadline") if watchdog.fired else self.timeout("connect")
-            ) from None
-        except requests.ReadTimeout:
-            raise (
-                errors.FetchTimeout("deadline") if watchdog.fired else self.timeout("read")
-            ) from None
-        except requests.exceptions.SSLError as error:
+        if isinstance(error, errors.CaptureError):
+            return error
+        if isinstance(error, requests.ConnectTimeout):
+            return errors.FetchTimeout("deadline") if watchdog.fired else self.timeout("connect")
+        if isinstance(error, requests.ReadTimeout):
+            return errors.FetchTimeout("deadline") if watchdog.fired else self.timeout("read")
+        if isinstance(error, requests.exceptions.SSLError):
             if watchdog.fired:
-                raise errors.FetchTimeout("deadline") from None
+                return errors.FetchTimeout("deadline")
             sentence = Text.of(
                 gettext_noop("could not make a secure connection to %(host)s: %(reason)s"),
                 host=host,
                 reason=errors.as_text(_tls_reason(error)),
             )
-            raise errors.ConnectionFailed(sentence, transient=False) from None
-        except (requests.ConnectionError, OSError) as error:
+            return errors.ConnectionFailed(sentence, transient=False)
+        if isinstance(error, requests.ConnectionError | OSError):
             if watchdog.fired:
-                raise errors.FetchTimeout("deadline") from None
-            raise errors.ConnectionFailed(_connection_sentence(host, error)) from None
-        except requests.RequestException as error:
-            sentence = Text.of(
-                gettext_noop("could not fetch from %(host)s: %(detail)s"),
-                host=host,
-                detail=_first_line(error),
-            )
-            raise errors.ConnectionFailed(sentence) from None
+                return errors.FetchTimeout("deadline")
+            return errors.ConnectionFailed(_connection_sentence(host, error))
+        sentence = Text.of(  # any other refusal of requests'
+            gettext_noop("could not fetch from %(host)s: %(detail)s"),
+            host=host,
+            detail=_first_line(error),
+        )
+        return errors.ConnectionFailed(sentence)
 
     def read_body(self, answer: requests.Response, target: Target, watchdog: _Watchdog) -> bytes:
         limit = self.policy.max_bytes
@@ -555,6 +574,31 @@ def _check_encoding(header: str) -> None:
                 encoding=", ".join(unknown),
             )
         )
+
+
+# What a request sent on a connection the server had already closed ends with, before any answer.
+_CLOSED_UNANSWERED = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+)
+
+
+def _closed_unanswered(error: BaseException) -> bool:
+    """Did the server close the connection before answering (nothing of a response arrived)?"""
+    seen: set[int] = set()
+    pending: list[object] = [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, _CLOSED_UNANSWERED):
+            return True
+        pending.extend(current.args)
+        pending.extend((current.__cause__, current.__context__))
+    return False
 
 
 def _connection_sentence(host: str, error: BaseException) -> str:

@@ -217,7 +217,7 @@ def test_files_the_browser_did_not_load_download_side_by_side_after_the_render(s
 
     assert captured.engine == "browser"
     kept = stored(captured)
-    assert all(body in kept for body in pictures.values())
+    assert all(body in kept for body in pictures.values()), captured.archive.failures
     assert slow.most >= 2, "the files were fetched one at a time"
     counts = requested(site)
     assert max(counts.values()) == 1, counts
