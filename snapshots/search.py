@@ -27,13 +27,18 @@ cut from the links' own text, not from the index.
   trigram tokenizer (SQLite ≥ 3.34), queried with MATCH and a quoted phrase, which is a substring
   match. PostgreSQL: a GIN index with pg_trgm's gin_trgm_ops, queried with LIKE.
 - One- or two-character terms have no trigram. Chinese, Japanese and Korean ones (common: "熵",
-  "损失") are answered exactly from a second index of each document's CJK characters and pairs of
-  adjacent characters (cjk_grams): SQLite keeps them in an FTS5 table with unicode61 tokens,
-  PostgreSQL in a text[] column with a GIN index on it as a tsvector (array_to_tsvector), so that
-  "损失 -熵" is one tsquery the index answers whole (an array index cannot answer "not 熵").
+  "损失") are answered exactly from a second index of each document's CJK characters and runs of
+  adjacent ones (cjk_grams): SQLite keeps characters and pairs in an FTS5 table with unicode61
+  tokens, PostgreSQL characters, pairs and runs of three in a text[] column with a GIN index on it
+  as a tsvector (array_to_tsvector), so that "损失 -熵" is one tsquery the index answers whole (an
+  array index cannot answer "not 熵"), and so is a three-character term ("交叉熵"), which pg_trgm
+  could only name candidates for. Longer CJK terms look up their runs of three there first.
   Other short terms ("AI", "C#") fall back to LIKE over the stored documents, which scans them.
+- A PostgreSQL tsvector holds at most 1 MB of lexemes. A page of more varied words or CJK runs
+  than that keeps its words up to that room (postgres_words), or only its single CJK characters
+  and a mark, its longer terms then checked by LIKE (postgres_grams): never a row refused.
 
-The tables are created by migrations 0002, 0003, 0016 and 0022 (vendor-aware) and are not Django
+The tables are created by migrations 0002, 0003, 0016, 0022 and 0023 (vendor-aware) and are not Django
 models: the rows are written only by the functions here, which the link services and the capture task call. Every write
 gives the index a new revision token (snapshots.revision.SEARCH_INDEX).
 """
@@ -88,13 +93,24 @@ POSTGRES_INDEXES = (
 )
 # PostgreSQL keeps word positions up to 16,383 (later words all share that one), so a phrase can
 # only be found among a document's first 16,383 words there; its word pairs are taken from as
-# many, which also keeps a long page's tsvector well under PostgreSQL's 1 MB limit.
+# many.
 MAX_PAIRED_WORDS = 16_383
+# A tsvector holds at most 1 MB of lexemes (PostgreSQL): a page's words are indexed until its
+# distinct ones take MAX_WORD_BYTES, its pairs until they take MAX_PAIR_BYTES. 300,000
+# characters of prose use a fraction of either; a word list or a dump of identifiers in Cyrillic
+# would take 1.7 MB, and its row could not be written at all.
+MAX_WORD_BYTES = 640_000
+MAX_PAIR_BYTES = 320_000
 MAX_TEXT_CHARACTERS = 300_000
 MAX_TERMS = 12
 # Longer "words" (base64, hashes) are left out of the word index; PostgreSQL refuses > 2047 bytes.
 MAX_WORD_LENGTH = 100
 TRIGRAM = 3
+# PostgreSQL's grams: runs of up to this many CJK characters, while their lexemes take at most
+# MAX_GRAM_BYTES (a tsvector's limit is 1 MB); past it, single characters and INCOMPLETE.
+POSTGRES_GRAM = 3
+MAX_GRAM_BYTES = 800_000
+INCOMPLETE = "\x1e"  # the record separator: never a CJK gram
 _BATCH = 500
 # At most this many ids are handed to a query as a list (few_ids).
 FEW_IDS = 5000
@@ -123,17 +139,41 @@ def is_cjk(text: str) -> bool:
     return bool(text) and _CJK_RUN.fullmatch(text) is not None
 
 
-def cjk_grams(document: str) -> list[str]:
-    """The distinct CJK characters of the document and the pairs of adjacent ones.
+def cjk_grams(document: str, longest: int = 2) -> list[str]:
+    """The distinct runs of 1 to ``longest`` adjacent CJK characters of the document.
 
-    A one- or two-character CJK term is a substring of the document exactly when it is one of
-    these grams, so an exact token lookup answers it (no positions, no scan).
+    A CJK term of at most ``longest`` characters is a substring of the document exactly when it
+    is one of these grams, so an exact token lookup answers it (no positions, no scan).
     """
     grams: set[str] = set()
     for run in _CJK_RUN.findall(document):
-        grams.update(run)
-        grams.update(run[i : i + 2] for i in range(len(run) - 1))
+        for size in range(1, longest + 1):
+            grams.update(run[i : i + size] for i in range(len(run) - size + 1))
     return sorted(grams)
+
+
+def postgres_grams(document: str) -> list[str]:
+    """What PostgreSQL's grams column holds: runs of up to three CJK characters, if they fit.
+
+    A tsvector holds at most 1 MB of lexemes: a long page of varied Chinese (or Korean) has more
+    distinct pairs and triples than that, and its row could not be written at all. Such a page
+    keeps its single characters (a few thousand at most) and the INCOMPLETE mark; the lookups of
+    longer grams check the documents so marked by LIKE (_postgres_ids_sql).
+    """
+    grams = cjk_grams(document, POSTGRES_GRAM)
+    if sum(len(gram.encode()) for gram in grams) <= MAX_GRAM_BYTES:
+        return grams
+    return [gram for gram in grams if len(gram) == 1] + [INCOMPLETE]
+
+
+def gram_length() -> int:
+    """The longest CJK term the grams index answers exactly on this database.
+
+    SQLite's trigram table answers three characters or more exactly; PostgreSQL's pg_trgm index
+    only names candidates, each rechecked (37,777 documents for a common "交叉熵", 300 ms), so
+    its grams hold runs of three too: such a term is one exact lookup.
+    """
+    return POSTGRES_GRAM if _vendor() == "postgresql" else 2
 
 
 def latin_words(text: str) -> list[str]:
@@ -152,9 +192,33 @@ def index_words(document: str) -> str:
 
 
 def word_pairs(words: Sequence[str]) -> list[str]:
-    """The distinct pairs of adjacent words ("gradient descent"), PostgreSQL's phrase lexemes."""
-    words = words[:MAX_PAIRED_WORDS]
-    return sorted({f"{first} {second}" for first, second in pairwise(words)})
+    """The distinct pairs of adjacent words ("gradient descent"), PostgreSQL's phrase lexemes:
+    from the first MAX_PAIRED_WORDS words, while they take at most MAX_PAIR_BYTES."""
+    pairs: set[str] = set()
+    size = 0
+    for first, second in pairwise(words[:MAX_PAIRED_WORDS]):
+        pair = f"{first} {second}"
+        if pair not in pairs:
+            size += len(pair.encode())
+            if size > MAX_PAIR_BYTES:
+                break
+            pairs.add(pair)
+    return sorted(pairs)
+
+
+def postgres_words(document: str) -> list[str]:
+    """The words PostgreSQL indexes, in order: all of them, or those before the distinct ones
+    take MAX_WORD_BYTES (a tsvector's room; see above)."""
+    words = latin_words(document)
+    seen: set[str] = set()
+    size = 0
+    for position, word in enumerate(words):
+        if word not in seen:
+            size += len(word.encode())
+            if size > MAX_WORD_BYTES:
+                return words[:position]
+            seen.add(word)
+    return words
 
 
 def _tsquery_lexeme(value: str) -> str:
@@ -194,10 +258,10 @@ def lookup_for(text: Text) -> Lookup:
         words = latin_words(value)
         if words:
             return Lookup("words", " ".join(words))
+    if is_cjk(value) and len(value) <= gram_length():
+        return Lookup("grams", value)
     if len(value) >= TRIGRAM:
         return Lookup("trigram", value)
-    if is_cjk(value):
-        return Lookup("grams", value)
     return Lookup("scan", value)
 
 
@@ -283,7 +347,45 @@ def _sqlite_ids_sql(by_index: dict[str, list[str]], within, unwanted) -> tuple[s
 
 
 def _postgres_ids_sql(by_index: dict[str, list[str]], within, unwanted) -> tuple[str, list]:
+    # Grams of two or three characters are in the index for every document but the few marked
+    # INCOMPLETE (postgres_grams), which are checked by LIKE instead: two selects, one for each
+    # kind of document (disjoint, so UNION ALL). A window of links is read by LIKE anyway.
+    hints = sorted(
+        {gram for value in by_index.get("trigram", []) for gram in _runs_of_three(value)}
+    )
+    grams = [*by_index.get("grams", []), *unwanted.get("grams", []), *hints]
+    if within is not None or all(len(gram) == 1 for gram in grams):
+        return _postgres_select(by_index, within, unwanted, marked=None)
+    complete_sql, complete_params = _postgres_select(
+        by_index, within, unwanted, marked=False, hints=hints
+    )
+    marked_sql, marked_params = _postgres_select(by_index, within, unwanted, marked=True)
+    return f"{complete_sql} UNION ALL {marked_sql}", [*complete_params, *marked_params]
+
+
+def _runs_of_three(value: str) -> set[str]:
+    """The longest grams a document holding ``value`` must hold: its runs of three CJK characters
+    (the whole run, if shorter). They name its candidates; LIKE then checks them."""
+    runs: set[str] = set()
+    for run in _CJK_RUN.findall(value):
+        size = min(len(run), POSTGRES_GRAM)
+        runs.update(run[i : i + size] for i in range(len(run) - size + 1))
+    return runs
+
+
+def _postgres_select(
+    by_index: dict[str, list[str]],
+    within,
+    unwanted,
+    *,
+    marked: bool | None,
+    hints: Sequence[str] = (),
+) -> tuple[str, list]:
+    """One SELECT of link ids. ``marked``: only documents whose grams are INCOMPLETE (True), only
+    the others (False), or any (None: no gram longer than one character is looked up, or a window
+    of links is read by LIKE)."""
     document = "document" if within is None else "(document || '')"
+    by_like = within is not None or marked is True  # grams longer than one character
     conditions: list[str] = []
     params: list = []
     if "words" in by_index or "words" in unwanted:
@@ -298,18 +400,28 @@ def _postgres_ids_sql(by_index: dict[str, list[str]], within, unwanted) -> tuple
                 phrases.append(negation + phrase_sql)
                 params.extend(phrase_params)
         conditions.append("words @@ (" + " && ".join(phrases) + ")")
-    for value in by_index.get("trigram", []) + by_index.get("scan", []):
+    likes = by_index.get("trigram", []) + by_index.get("scan", [])
+    not_likes = unwanted.get("trigram", []) + unwanted.get("scan", [])
+    lexemes: list[str] = []
+    for negation, values in (("", by_index.get("grams", [])), ("!", unwanted.get("grams", []))):
+        for value in values:
+            if by_like and len(value) > 1:
+                (not_likes if negation else likes).append(value)
+            else:
+                lexemes.append(negation + _tsquery_lexeme(value))
+    if marked is not None:
+        lexemes += [_tsquery_lexeme(hint) for hint in hints]
+        lexemes.append(("" if marked else "!") + _tsquery_lexeme(INCOMPLETE))
+    for value in likes:
         conditions.append(f"{document} LIKE %s")
         params.append(_like_pattern(value))
-    for value in unwanted.get("trigram", []) + unwanted.get("scan", []):
+    for value in not_likes:
         conditions.append(f"{document} NOT LIKE %s")
         params.append(_like_pattern(value))
-    if "grams" in by_index or "grams" in unwanted:
-        # the expression of the grams index (snapshots_link_search_grams_tsv), wanted and not
-        grams = [_tsquery_lexeme(value) for value in by_index.get("grams", [])]
-        grams += ["!" + _tsquery_lexeme(value) for value in unwanted.get("grams", [])]
+    if lexemes:
+        # the expression of the grams index (snapshots_link_search_grams_tsv)
         conditions.append("array_to_tsvector(grams) @@ %s::tsquery")
-        params.append(" & ".join(grams))
+        params.append(" & ".join(lexemes))
     if within is not None:
         conditions.append("link_id = ANY(%s)")
         params.append(list(within))
@@ -471,8 +583,8 @@ def _insert(rows: list[tuple[int, str]]) -> None:
             else:
                 values = []
                 for key, document in batch:
-                    words = latin_words(document)
-                    grams = cjk_grams(document)
+                    words = postgres_words(document)
+                    grams = postgres_grams(document)
                     values.append((key, document, grams, " ".join(words), word_pairs(words)))
                 cursor.executemany(
                     f"INSERT INTO {TABLE} (link_id, document, grams, words) VALUES (%s, %s, %s, "
