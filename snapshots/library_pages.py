@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.db import connections, transaction
 from django.db.models import (
     Count,
+    Q,
     QuerySet,
     Window,
 )
@@ -26,6 +27,7 @@ from snapshots import revision, search
 from snapshots import search_language as language
 from snapshots.models import Link, link_content_type
 from snapshots.queries import (
+    UNTRACKED_STATES,
     LibraryFilters,
     clause_filter,
     library_links,
@@ -255,20 +257,20 @@ def _invisible_links_sql(user, using: str) -> tuple[str, list]:
 
 
 def _count_by_index(user, filters: LibraryFilters, using: str) -> int | None:
-    """How many links match a search of words and tags alone, counted in the indexes; else None.
+    """How many links match a search, counted in the indexes; else None.
 
     The library's own count of a common word or tag reads every link it names (SQLite: 46,000
     lookups or a scan of 100,000 wide rows, 30-50 ms; linkding's whole count is 40-120). The
     search index and the tag index (tag, content type, link) count their rows themselves (1.5
     ms): all the matches, less those among the links this user may not see
     (_invisible_links_sql, from an index). For text terms and tags (typed as #tag or picked in
-    the sidebar) with no other filter: wanted ones, "a OR b" of them, negated tags, and negated
-    terms where excluded_in_match takes them into the same lookup; anything else is counted by
-    the library's own query.
+    the sidebar): wanted ones, "a OR b" of them, negated tags, and negated terms where
+    excluded_in_match takes them into the same lookup; with dates and read or private states
+    (typed, or the sidebar's) as id ranges of the link's own indexes (_column_ids_sql: 'before:
+    2026-01-01 entropy' read 35,000 link rows on PostgreSQL to count). Anything else (a domain, a
+    capture state) is counted by the library's own query.
     """
-    if filters.domain or filters.state or filters.visibility:
-        return None
-    if filters.unread is not None or using != "default":
+    if filters.domain or filters.state or using != "default":
         return None
     clauses = filters.search.clauses
     lookups = [search.lookup_for(c) for c in clauses if isinstance(c, language.Text)]
@@ -284,11 +286,24 @@ def _count_by_index(user, filters: LibraryFilters, using: str) -> int | None:
     if lookups:
         wanted.append(_as_ids(*search.text_ids_sql(lookups, None, excluded), search.key_column()))
     wanted += [_operand_ids_sql(language.Tag(name), tag_ids) for name in filters.tags]
+    if filters.unread is not None:
+        wanted.append(_column_ids_sql(language.Is("unread" if filters.unread else "read"), using))
+    if filters.visibility:
+        visibility = language.Is("private")
+        (wanted if filters.visibility == "private" else unwanted).append(
+            _column_ids_sql(visibility, using)
+        )
     for clause in clauses:
         if isinstance(clause, language.Text):
             continue
         if isinstance(clause, language.Tag):
             wanted.append(_operand_ids_sql(clause, tag_ids))
+        elif _by_column(clause):
+            positive = clause.operand if isinstance(clause, language.Not) else clause
+            negated = isinstance(clause, language.Not)
+            if isinstance(positive, language.Is) and positive.state == "public":
+                positive, negated = language.Is("private"), not negated
+            (unwanted if negated else wanted).append(_column_ids_sql(positive, using))
         elif isinstance(clause, language.Not) and isinstance(clause.operand, language.Tag):
             unwanted.append(_operand_ids_sql(clause.operand, tag_ids))
         elif isinstance(clause, language.Not) and isinstance(clause.operand, language.Text):
@@ -325,6 +340,28 @@ def _count_by_index(user, filters: LibraryFilters, using: str) -> int | None:
         )
         every, hidden = cursor.fetchone()
     return every - hidden
+
+
+def _by_column(clause) -> bool:
+    """A date or a state of the link's own (not a capture's): a range of one of its indexes."""
+    operand = clause.operand if isinstance(clause, language.Not) else clause
+    return isinstance(operand, language.Saved) or (
+        isinstance(operand, language.Is) and operand.state not in UNTRACKED_STATES
+    )
+
+
+def _column_ids_sql(clause, using: str) -> tuple[str, list]:
+    """The ids of the links in this state or saved in this range, from an index holding both:
+    (created, id), (unread, id), (private, owner). `IN (true)`: Django writes `unread = true`
+    as the bare column, which SQLite looks up in no index. Public is "not private" (the caller's)."""
+    links = Link.objects.using(using).order_by()
+    if isinstance(clause, language.Saved):
+        condition = clause_filter(clause, "pk", None)
+    elif clause.state in ("unread", "read"):
+        condition = Q(unread__in=[clause.state == "unread"])
+    else:
+        condition = Q(private__in=[True])
+    return links.filter(condition).values("id").query.sql_with_params()
 
 
 def _tag_names(clauses) -> list[str]:

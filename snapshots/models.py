@@ -52,7 +52,7 @@ class Link(models.Model):
         _("private"), default=True, help_text=_("Only you can see a private link.")
     )
     unread = models.BooleanField(_("unread"), default=True)
-    created = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    created = models.DateTimeField(_("created"), default=timezone.now)
     updated = models.DateTimeField(_("updated"), auto_now=True)
     latest_snapshot = models.ForeignKey(
         "Snapshot",
@@ -77,6 +77,10 @@ class Link(models.Model):
         ]
         indexes = [
             models.Index(fields=["owner", "-created"], name="link_owner_created"),
+            # The library's order, and after:/before: (and is:unread/read below) counted from the
+            # index alone: with the id in it, PostgreSQL reads no link row (library_pages).
+            models.Index(fields=["created", "id"], name="link_created_id"),
+            models.Index(fields=["unread", "id"], name="link_unread_id"),
             # Who may not see a link (others' private ones): queries._invisible_ids.
             models.Index(fields=["private", "owner"], name="link_private_owner"),
             # site:host is a prefix of host_key: PostgreSQL serves LIKE 'prefix%' from a

@@ -176,3 +176,44 @@ def test_a_link_carrying_a_tag_in_two_spellings_is_counted_once(library):
     filters = LibraryFilters(q="#common")
     listed = library_links(library, filters).count()
     assert library_pages._count_by_index(library, filters.cleaned(), "default") == listed
+
+
+@pytest.mark.parametrize("viewer", ["owner", "other", "anonymous"])
+@pytest.mark.parametrize(
+    "q",
+    ["is:unread entropy", "is:read entropy", "is:private entropy", "is:public 交叉熵",
+     "-is:private entropy", "-is:public entropy", "-is:read #common", "is:read",
+     "after:2000-01-01 entropy", "before:2000-01-01 entropy", "before:2100-01-01 entropy -perplexity",
+     "after:2000-01-01 before:2100-01-01 #half", "-after:2000-01-01 entropy",
+     "is:unread is:public entropy OR perplexity"],
+)  # fmt: skip
+def test_dates_and_states_are_counted_by_the_indexes(library, other_user, viewer, q):
+    """A date or a read or private state with the search: counted from the link's own indexes,
+    and still the number of links the list holds."""
+    # some links read: the fixture's are all unread
+    Link.objects.filter(
+        pk__in=list(Link.objects.order_by("pk").values_list("pk", flat=True))[::3]
+    ).update(unread=False)
+    user = {"owner": library, "other": other_user, "anonymous": None}[viewer]
+    filters = LibraryFilters(q=q)
+    listed = library_links(user, filters).count()
+    assert library_pages._count_by_index(user, filters.cleaned(), "default") == listed
+    assert library_pages.library_count_and_page(user, filters, 0, 5)[0] == listed
+
+
+@pytest.mark.parametrize("viewer", ["owner", "anonymous"])
+@pytest.mark.parametrize(
+    ("unread", "visibility"), [(True, ""), (False, ""), (None, "private"), (False, "public")]
+)
+def test_the_sidebars_read_and_private_filters_are_counted_by_the_indexes(
+    library, viewer, unread, visibility
+):
+    Link.objects.filter(
+        pk__in=list(Link.objects.order_by("pk").values_list("pk", flat=True))[::4]
+    ).update(unread=False)
+    user = library if viewer == "owner" else None
+    for q in ("entropy", "#common", "entropy -perplexity", "熵"):
+        filters = LibraryFilters(q=q, unread=unread, visibility=visibility)
+        listed = library_links(user, filters).count()
+        assert library_pages._count_by_index(user, filters.cleaned(), "default") == listed, q
+        assert library_pages.library_count_and_page(user, filters, 0, 5)[0] == listed, q
