@@ -810,6 +810,11 @@ def main() -> None:
             Link.objects.all().delete()
         seed(owner, other, ARGS.links, rng)
 
+    # as a served process does before its first request (kb/wsgi.py): the views loaded, and the
+    # objects loaded so far left out of the garbage collector's rounds
+    from kb.serving import settle
+
+    settle()
     client = Client()
     client.force_login(owner)
     anonymous = Client()

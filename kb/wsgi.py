@@ -2,5 +2,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from kb.serving import settle
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "kb.settings")
 application = get_wsgi_application()
+settle()  # every view loaded, and left out of the garbage collector's rounds
