@@ -7,6 +7,7 @@ count taken from the search index. The answers are exactly the full query's.
 """
 
 import hashlib
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -116,8 +117,12 @@ def _share_of_matches(user, filters: LibraryFilters, matches: int | None) -> flo
     """
     if matches is None:
         return None
-    walked, _rest = _walk_base(user, filters)
-    total = library_count(walked, replace(filters, q="", tags=[]))
+    walked, rest = _walk_base(user, filters)
+    base = replace(filters, q="", tags=[])
+    columns = tuple(clause for clause in filters.search.clauses if clause not in rest.clauses)
+    total = library_count(
+        walked, base, counter=lambda: _count_by_index(user, base, walked.db, columns)
+    )
     return matches / total if total else 0.0
 
 
@@ -199,24 +204,32 @@ def _count_key(links: QuerySet[Link], filters: LibraryFilters) -> str | None:
     )
 
 
-def library_count(links: QuerySet[Link], filters: LibraryFilters) -> int:
+def library_count(
+    links: QuerySet[Link], filters: LibraryFilters, counter: Callable[[], int | None] | None = None
+) -> int:
     """How many links `library_links(user, filters)` holds: exact, cached when that is safe.
 
     Counting a tag carried by half of 100,000 links costs 40-60 ms on SQLite and more on
     PostgreSQL (over a second for a common search term there), paid again on every page of the
     listing. For filters the revision tokens cover (tags, visibility, search) the count is
     cached under them, so it is never stale: any change to links, tags, visibility or the search
-    index writes a new token and the next count is computed.
+    index writes a new token and the next count is computed. ``counter``: counts them from the
+    indexes (None when it cannot), before the links are counted one by one.
     """
     filters = filters.cleaned()
     key = _count_key(links, filters)
     if key == "":
         return 0
+
+    def count_them() -> int:
+        found = counter() if counter is not None else None
+        return links.count() if found is None else found
+
     if key is None:
-        return links.count()
+        return count_them()
     count = cache.get(key)
     if count is None:
-        count = links.count()
+        count = count_them()
         cache.set(key, count, LIBRARY_COUNT_CACHE_SECONDS)
     return count
 
@@ -256,7 +269,9 @@ def _invisible_links_sql(user, using: str) -> tuple[str, list]:
     return f"{below} UNION ALL {above}", [*below_params, *above_params]
 
 
-def _count_by_index(user, filters: LibraryFilters, using: str) -> int | None:
+def _count_by_index(
+    user, filters: LibraryFilters, using: str, clauses: tuple | None = None
+) -> int | None:
     """How many links match a search, counted in the indexes; else None.
 
     The library's own count of a common word or tag reads every link it names (SQLite: 46,000
@@ -268,11 +283,12 @@ def _count_by_index(user, filters: LibraryFilters, using: str) -> int | None:
     excluded_in_match takes them into the same lookup; with dates and read or private states
     (typed, or the sidebar's) as id ranges of the link's own indexes (_column_ids_sql: 'before:
     2026-01-01 entropy' read 35,000 link rows on PostgreSQL to count). Anything else (a domain, a
-    capture state) is counted by the library's own query.
+    capture state) is counted by the library's own query. ``clauses``: these rather than the
+    search's (the walk's own links: _share_of_matches).
     """
     if filters.domain or filters.state or using != "default":
         return None
-    clauses = filters.search.clauses
+    clauses = filters.search.clauses if clauses is None else clauses
     lookups = [search.lookup_for(c) for c in clauses if isinstance(c, language.Text)]
     negated = [
         search.lookup_for(c.operand)
@@ -318,8 +334,10 @@ def _count_by_index(user, filters: LibraryFilters, using: str) -> int | None:
             )
         else:
             return None
-    if not wanted:
+    if not wanted and not unwanted:
         return None
+    if not wanted:  # every link, less the unwanted ones ("-#python")
+        wanted.append(Link.objects.using(using).order_by().values("id").query.sql_with_params())
     # the links matching each wanted set, less those in any unwanted one (one pass, in SQL)
     sql = " INTERSECT ".join(
         f"SELECT id FROM ({one}) AS set{n}"  # noqa: S608

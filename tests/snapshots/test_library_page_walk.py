@@ -217,3 +217,26 @@ def test_the_sidebars_read_and_private_filters_are_counted_by_the_indexes(
         listed = library_links(user, filters).count()
         assert library_pages._count_by_index(user, filters.cleaned(), "default") == listed, q
         assert library_pages.library_count_and_page(user, filters, 0, 5)[0] == listed, q
+
+
+@pytest.mark.parametrize("viewer", ["owner", "other", "anonymous"])
+@pytest.mark.parametrize(
+    "q",
+    ["entropy", "is:unread entropy", "before:2100-01-01 #half", "-is:read after:2000-01-01 熵",
+     "is:public entropy", "-is:private -after:2100-01-01 perplexity"],
+)  # fmt: skip
+def test_the_walk_counts_the_links_it_walks_from_the_indexes(library, other_user, viewer, q):
+    """The walk sizes its windows by the share of the links walked that match; the links walked
+    (those of the dates and states typed) are counted from the indexes, exactly."""
+    Link.objects.filter(
+        pk__in=list(Link.objects.order_by("pk").values_list("pk", flat=True))[::3]
+    ).update(unread=False)
+    user = {"owner": library, "other": other_user, "anonymous": None}[viewer]
+    filters = LibraryFilters(q=q).cleaned()
+    walked, _rest = library_pages._walk_base(user, filters)
+    matches = library_links(user, filters).count()
+    share = library_pages._share_of_matches(user, filters, matches)
+    assert share == (matches / walked.count() if walked.count() else 0.0)
+    assert library_pages.library_page(user, filters, 0, 5, matches=matches) == list(
+        library_links(user, filters)[:5]
+    )
