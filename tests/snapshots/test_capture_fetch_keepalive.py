@@ -8,18 +8,17 @@ Servers run on 127.0.0.1 (a raw socket server here, ``LocalHTTPServer`` for the 
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
 from snapshots.capture.errors import ConnectionFailed, FetchTimeout
 from snapshots.capture.fetch import FetchPolicy, fetch, new_session
-from tests.support.servers import LocalHTTPServer
+from tests.support.servers import LocalHTTPServer, TcpListener
 
 pytestmark = pytest.mark.network
 
 
-class ClosesIdleConnections:
+class ClosesIdleConnections(TcpListener):
     """Answers the first request of each connection (keeping it alive), then closes the
     connection, unanswered, as soon as a second request arrives on it: a server whose idle
     timeout struck just as the client reused the connection. ``answer_none`` closes every
@@ -27,32 +26,17 @@ class ClosesIdleConnections:
 
     def __init__(self, *, answer_none: bool = False) -> None:
         self.answer_none = answer_none
-        self.connections = 0
         self.requests = 0
-        self._lock = threading.Lock()
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self._socket.settimeout(0.05)
-        self.port = self._socket.getsockname()[1]
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        super().__init__()
+
+    @property
+    def connections(self) -> int:
+        return self.connection_count
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._socket.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def _drain(self, conn: socket.socket) -> None:  # each accepted connection, in its thread
         conn.settimeout(5)
         with conn:
             for served in range(2):
@@ -79,11 +63,6 @@ class ClosesIdleConnections:
         with self._lock:
             self.requests += 1
         return True
-
-    def close(self) -> None:
-        self._stopping.set()
-        self._thread.join(timeout=5)
-        self._socket.close()
 
 
 @pytest.fixture
