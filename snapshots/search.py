@@ -6,8 +6,9 @@ snapshot's title, description and main text, joined by a separator.
 The contract, identical on both databases: the query is read by snapshots.search_language (phrases,
 -word, OR, #tag, site:, is:, after:/before:) and each text term is looked up by `lookup_for`:
 Latin words are matched as whole words (a quoted phrase: the words next to each other) through a
-word-level index; Chinese, Japanese and Korean terms, and terms with no letter or digit, as
-case-insensitive substrings. Substring semantics are what make a Chinese word ("交叉熵") findable
+word-level index; Chinese, Japanese and Korean terms, terms in other scripts written without
+spaces (Thai, Lao, Myanmar, Khmer), and terms with no letter or digit, as case-insensitive
+substrings. Substring semantics are what make a Chinese word ("交叉熵") findable
 inside Chinese text written without spaces. snapshots.queries turns the whole query into a filter.
 
 Documents are stored case-folded (str.casefold) and terms folded the same way, so matching is a
@@ -69,7 +70,12 @@ _CJK_RUN = re.compile(
     "[\u3041-\u30fa\u30fc-\u30ff\u3105-\u312f\u3400-\u4dbf\u4e00-\u9fff"
     "\uac00-\ud7a3\uf900-\ufaff\U00020000-\U0003134f]+"
 )
-# Letters and digits (any script); CJK runs are taken out first (latin_words).
+# Other scripts written without spaces between words, which kb does not split into grams: Thai,
+# Lao, Myanmar, Khmer. A term in them is found as a substring, as Chinese is (the trigram index,
+# or LIKE when shorter); their runs are left out of the word index, where a whole sentence would
+# be one "word" (or too long a one, and dropped).
+_UNSPACED_RUN = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]+")
+# Letters and digits (any script); CJK and unspaced runs are taken out first (latin_words).
 _WORD = re.compile(r"[^\W_]+")
 # Fields are joined by the ASCII record separator (search_language.SEPARATOR): no query term
 # contains it, so no substring matches across two fields, and the excerpt code can split the
@@ -177,13 +183,13 @@ def gram_length() -> int:
 
 
 def latin_words(text: str) -> list[str]:
-    """The words of the text outside CJK runs, case-folded: what the word index holds, in order.
+    """The words of the text outside CJK and unspaced runs, case-folded: what the word index holds.
 
     Letters and digits make a word; everything else (spaces, punctuation, "_", "-", ".") separates
     words, so "cross-entropy" is the words "cross" and "entropy", and "node.js" is "node" "js".
     Both databases index exactly these words (the index is given them, not the raw text).
     """
-    words = _WORD.findall(_CJK_RUN.sub(" ", text.casefold()))
+    words = _WORD.findall(_UNSPACED_RUN.sub(" ", _CJK_RUN.sub(" ", text.casefold())))
     return [word for word in words if len(word) <= MAX_WORD_LENGTH]
 
 
@@ -254,7 +260,7 @@ class Lookup:
 
 def lookup_for(text: Text) -> Lookup:
     value = " ".join(text.value.casefold().split())
-    if not _CJK_RUN.search(value):
+    if not _CJK_RUN.search(value) and not _UNSPACED_RUN.search(value):
         words = latin_words(value)
         if words:
             return Lookup("words", " ".join(words))

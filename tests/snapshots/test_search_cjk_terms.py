@@ -159,3 +159,27 @@ def test_a_long_page_of_varied_words_is_indexed_and_found(user):
     assert found(user, f'"{words[100]} {words[101]}"') == ["words.test"]
     assert found(user, f"словарь -{words[5]}") == ["other.test"]
     assert found(user, "words.test") == ["words.test"]  # the address, as for every page
+
+
+@pytest.mark.parametrize(
+    ("q", "hosts"),
+    [
+        ("ภาษาไทย", ["thai.test"]),  # inside a sentence written without spaces
+        ("เขียนติดกัน", ["thai.test"]),
+        ('"ไม่เว้นวรรค"', ["thai.test"]),
+        ("ภาษาลาว", []),
+        ("ภาษาไทย -python", ["thai.test"]),
+        ("ภาษาไทย python", []),
+        ("ພາສາລາວ", ["lao.test"]),
+        ("ဗမာစာ", ["burmese.test"]),
+        ("ភាសាខ្មែរ", ["khmer.test"]),
+    ],
+)
+def test_scripts_written_without_spaces_are_found_inside_their_sentences(user, q, hosts):
+    """Thai, Lao, Burmese and Khmer separate sentences, not words: a word is found where it
+    stands, as a Chinese one is, not only when it happens to be a whole sentence."""
+    saved(user, "thai.test", "ภาษาไทยเขียนติดกันโดยไม่เว้นวรรคระหว่างคำ")
+    saved(user, "lao.test", "ພາສາລາວຂຽນຕິດກັນ")
+    saved(user, "burmese.test", "ဗမာစာကိုစကားလုံးများကြားတွင်")
+    saved(user, "khmer.test", "ភាសាខ្មែរសរសេរជាប់គ្នា")
+    assert found(user, q) == hosts
