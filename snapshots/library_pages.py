@@ -316,10 +316,10 @@ def _count_by_index(
             wanted.append(_operand_ids_sql(clause, tag_ids))
         elif _by_column(clause):
             positive = clause.operand if isinstance(clause, language.Not) else clause
-            negated = isinstance(clause, language.Not)
+            without = isinstance(clause, language.Not)
             if isinstance(positive, language.Is) and positive.state == "public":
-                positive, negated = language.Is("private"), not negated
-            (unwanted if negated else wanted).append(_column_ids_sql(positive, using))
+                positive, without = language.Is("private"), not without  # public: not private
+            (unwanted if without else wanted).append(_column_ids_sql(positive, using))
         elif isinstance(clause, language.Not) and isinstance(clause.operand, language.Tag):
             unwanted.append(_operand_ids_sql(clause.operand, tag_ids))
         elif isinstance(clause, language.Not) and isinstance(clause.operand, language.Text):
