@@ -154,8 +154,13 @@ def cjk_grams(document: str, longest: int = 2) -> list[str]:
     grams: set[str] = set()
     for run in _CJK_RUN.findall(document):
         for size in range(1, longest + 1):
-            grams.update(run[i : i + size] for i in range(len(run) - size + 1))
+            grams.update(_windows(run, size))
     return sorted(grams)
+
+
+def _windows(run: str, size: int) -> list[str]:
+    """Every stretch of ``size`` adjacent characters of ``run``."""
+    return [run[i : i + size] for i in range(len(run) - size + 1)]
 
 
 def postgres_grams(document: str) -> list[str]:
@@ -374,8 +379,7 @@ def _runs_of_three(value: str) -> set[str]:
     (the whole run, if shorter). They name its candidates; LIKE then checks them."""
     runs: set[str] = set()
     for run in _CJK_RUN.findall(value):
-        size = min(len(run), POSTGRES_GRAM)
-        runs.update(run[i : i + size] for i in range(len(run) - size + 1))
+        runs.update(_windows(run, min(len(run), POSTGRES_GRAM)))
     return runs
 
 
